@@ -1,0 +1,182 @@
+import { Command, Options } from "@effect/cli"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { RoomKey } from "@openmeet-reconciler/core"
+import { parseRoomKey, pendingActions, planToJson, planToText } from "@openmeet-reconciler/core"
+import type { PlanResult, Scope } from "@openmeet-reconciler/engine"
+import { applyPlan, planPass } from "@openmeet-reconciler/engine"
+import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
+import { describeMatrixError } from "@openmeet-reconciler/matrix"
+import { Console, Data, Effect, Either, type Option } from "effect"
+import { applyResultToJson, applyResultToText, progress } from "./Output.ts"
+import { serviceLayer } from "./Runtime.ts"
+import type { Settings } from "./Settings.ts"
+import { loadSettings, SettingsError, tenantRuntimes } from "./Settings.ts"
+
+/** The process exit code a command asks for (0 in sync, 2 changes pending, 1 error). */
+export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
+
+const config = Options.file("config", { exists: "yes" }).pipe(
+  Options.withDescription("YAML file with settings (the environment's values win)"),
+  Options.optional,
+)
+const tenant = Options.text("tenant").pipe(
+  Options.withDescription("only this tenant id (repeatable)"),
+  Options.repeated,
+)
+const room = Options.text("room").pipe(
+  Options.withDescription("only this room key, event:<tenant>:<id> (repeatable)"),
+  Options.repeated,
+)
+const output = Options.choice("output", ["text", "json"]).pipe(
+  Options.withDescription("text (Terraform-like) or json (formatVersion 1)"),
+  Options.withDefault("text" as const),
+)
+
+const resolveScope = (
+  settings: Settings,
+  tenants: ReadonlyArray<string>,
+  rooms: ReadonlyArray<string>,
+): Effect.Effect<Scope, SettingsError> =>
+  Effect.gen(function* () {
+    const runtimes = tenantRuntimes(settings)
+    const known = new Set(runtimes.map((r) => r.tenant.id))
+    for (const id of tenants) {
+      if (!known.has(id)) {
+        return yield* new SettingsError({
+          message: `--tenant ${JSON.stringify(id)}: no such tenant; configured: ${[...known].map((t) => JSON.stringify(t)).join(", ")}`,
+        })
+      }
+    }
+    const keys: Array<RoomKey> = []
+    for (const text of rooms) {
+      const parsed = parseRoomKey(text)
+      if (Either.isLeft(parsed)) return yield* new SettingsError({ message: `--room: ${parsed.left}` })
+      if (!known.has(parsed.right.tenant)) {
+        return yield* new SettingsError({
+          message: `--room ${text}: tenant ${JSON.stringify(parsed.right.tenant)} is not configured`,
+        })
+      }
+      if (parsed.right.kind !== "event") {
+        return yield* new SettingsError({ message: `--room ${text}: only event rooms are managed so far` })
+      }
+      keys.push(parsed.right)
+    }
+    const selected = tenants.length === 0 ? runtimes : runtimes.filter((r) => tenants.includes(r.tenant.id))
+    return { tenants: selected, rooms: keys }
+  })
+
+/** Builds the plan for the command's scope, with the production services. */
+const computePlan = (configFile: Option.Option<string>, tenants: ReadonlyArray<string>, rooms: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const settings = yield* loadSettings(configFile)
+    const scope = yield* resolveScope(settings, tenants, rooms)
+    return { settings, scope }
+  })
+
+const reportTenantFailures = (result: PlanResult) =>
+  Effect.forEach(result.failedTenants, (failure) =>
+    Console.error(`error: tenant ${JSON.stringify(failure.tenant)}: ${failure.message}; nothing of it was planned`),
+  )
+
+const pendingHandleNote = (result: PlanResult): string | undefined => {
+  const total = [...result.pendingHandles.values()].reduce((sum, n) => sum + n, 0)
+  return total > 0 ? `Note: ${total} entitled user(s) have no Matrix handle yet (pending_handle); skipped.` : undefined
+}
+
+const hasErrors = (result: PlanResult) =>
+  result.failedTenants.length > 0 || result.plan.rooms.some((r) => r.status === "error")
+
+type CommandError = SettingsError | SqlError | MatrixRequestError | ExitCode
+
+const describeFailure = (error: Exclude<CommandError, ExitCode>): string => {
+  switch (error._tag) {
+    case "SettingsError":
+      return `configuration: ${error.message}`
+    case "SqlError":
+      return `OpenMeet database (DATABASE_URL): ${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ""}`
+    default:
+      return `homeserver (MATRIX_HOMESERVER_URL): ${describeMatrixError(error)}`
+  }
+}
+
+/** Turns every failure into one clear line on stderr and exit code 1. */
+const reportFailures = <A, R>(effect: Effect.Effect<A, CommandError, R>): Effect.Effect<A, ExitCode, R> =>
+  effect.pipe(
+    Effect.catchAll((error) =>
+      error._tag === "ExitCode"
+        ? Effect.fail(error)
+        : Console.error(`error: ${describeFailure(error)}`).pipe(
+            Effect.zipRight(Effect.fail(new ExitCode({ code: 1 }))),
+          ),
+    ),
+  )
+
+const plan = Command.make(
+  "plan",
+  {
+    config,
+    tenant,
+    room,
+    output,
+    detailedExitcode: Options.boolean("detailed-exitcode").pipe(
+      Options.withDescription("exit 0 when in sync, 2 when changes are pending, 1 on error"),
+    ),
+  },
+  (args) =>
+    reportFailures(
+      Effect.gen(function* () {
+        const { settings, scope } = yield* computePlan(args.config, args.tenant, args.room)
+        const result = yield* planPass(scope, {
+          concurrency: settings.concurrency,
+          onProgress: progress("reading Matrix"),
+        }).pipe(Effect.provide(serviceLayer(settings)))
+        yield* reportTenantFailures(result)
+        if (args.output === "json") {
+          yield* Console.log(JSON.stringify(planToJson(result.plan), null, 2))
+        } else {
+          yield* Console.log(planToText(result.plan))
+          const note = pendingHandleNote(result)
+          if (note !== undefined) yield* Console.log(note)
+        }
+        if (hasErrors(result)) return yield* new ExitCode({ code: 1 })
+        const pending = result.plan.rooms.some((r) => pendingActions(r).length > 0)
+        if (args.detailedExitcode && pending) return yield* new ExitCode({ code: 2 })
+      }),
+    ),
+).pipe(Command.withDescription("Compute and print what would change; changes nothing."))
+
+const apply = Command.make("apply", { config, tenant, room, output }, (args) =>
+  reportFailures(
+    Effect.gen(function* () {
+      const { settings, scope } = yield* computePlan(args.config, args.tenant, args.room)
+      const layer = serviceLayer(settings)
+      const outcome = yield* Effect.gen(function* () {
+        const result = yield* planPass(scope, {
+          concurrency: settings.concurrency,
+          onProgress: progress("reading Matrix"),
+        })
+        yield* reportTenantFailures(result)
+        if (args.output === "text") yield* Console.log(planToText(result.plan))
+        const applied = yield* applyPlan(result, {
+          concurrency: settings.concurrency,
+          onProgress: progress("applying"),
+        })
+        return { result, applied }
+      }).pipe(Effect.provide(layer))
+      if (args.output === "json") {
+        yield* Console.log(
+          JSON.stringify({ plan: planToJson(outcome.result.plan), apply: applyResultToJson(outcome.applied) }, null, 2),
+        )
+      } else if (outcome.applied.actions.length > 0) {
+        yield* Console.log(`\n${applyResultToText(outcome.applied)}`)
+      }
+      const failed = outcome.applied.actions.some((a) => a.outcome.result !== "applied")
+      if (failed || hasErrors(outcome.result)) return yield* new ExitCode({ code: 1 })
+    }),
+  ),
+).pipe(Command.withDescription("Run one reconcile pass now: plan, then apply every action, then exit."))
+
+export const reconciler = Command.make("reconciler").pipe(
+  Command.withDescription("OpenMeet Matrix Reconciler: keeps Matrix rooms as OpenMeet's database says."),
+  Command.withSubcommands([plan, apply]),
+)

@@ -1,0 +1,170 @@
+import { readFile } from "node:fs/promises"
+import type { Policy } from "@openmeet-reconciler/core"
+import { defaultPolicy } from "@openmeet-reconciler/core"
+import type { TenantRuntime } from "@openmeet-reconciler/engine"
+import type { Registration } from "@openmeet-reconciler/matrix"
+import { loadRegistration } from "@openmeet-reconciler/matrix"
+import type { Tenant } from "@openmeet-reconciler/openmeet"
+import { parseTenants, parseTenantsB64 } from "@openmeet-reconciler/openmeet"
+import { Config, type ConfigError, ConfigProvider, Data, Effect, Either, Option, type Redacted } from "effect"
+import { parse } from "yaml"
+
+/** A setting that is missing or wrong; the message names it. */
+export class SettingsError extends Data.TaggedError("SettingsError")<{ readonly message: string }> {}
+
+/** Everything a command needs to reach OpenMeet's database and the homeserver. */
+export interface Settings {
+  readonly databaseUrl: Redacted.Redacted<string>
+  readonly homeserverUrl: string
+  readonly registration: Registration
+  readonly tenants: ReadonlyArray<Tenant>
+  readonly concurrency: number
+}
+
+/** Setting names as written in a YAML config file; the environment uses them in CONSTANT_CASE. */
+const settingNames = [
+  "databaseUrl",
+  "tenantsB64",
+  "tenantsFile",
+  "matrixHomeserverUrl",
+  "appserviceRegistration",
+  "reconcileConcurrency",
+] as const
+
+const envName = (name: string): string => name.replace(/([A-Z])/g, "_$1").toUpperCase()
+
+const httpUrl = (name: string) =>
+  Config.string(name).pipe(
+    Config.validate({
+      message: "must be an http(s) URL, e.g. http://127.0.0.1:8008",
+      validation: (value) => {
+        try {
+          const url = new URL(value)
+          return url.protocol === "http:" || url.protocol === "https:"
+        } catch {
+          return false
+        }
+      },
+    }),
+  )
+
+const raw = Config.all({
+  databaseUrl: Config.redacted("databaseUrl"),
+  tenantsB64: Config.option(Config.string("tenantsB64")),
+  tenantsFile: Config.option(Config.string("tenantsFile")),
+  homeserverUrl: httpUrl("matrixHomeserverUrl"),
+  registrationPath: Config.string("appserviceRegistration"),
+  concurrency: Config.integer("reconcileConcurrency").pipe(
+    Config.validate({ message: "must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
+    Config.withDefault(8),
+  ),
+})
+
+/** Names settings the way an operator sets them: DATABASE_URL (databaseUrl in the file). */
+const describeConfigError = (error: ConfigError.ConfigError): string => {
+  const messages: Array<string> = []
+  const walk = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        walk(e.left)
+        walk(e.right)
+        return
+      case "MissingData": {
+        const name = e.path[e.path.length - 1] ?? "?"
+        const key = settingNames.find((n) => envName(n) === name || n === name) ?? name
+        messages.push(`${envName(key)} is not set (nor ${key} in the --config file)`)
+        return
+      }
+      default: {
+        const name = "path" in e ? (e.path[e.path.length - 1] ?? "?") : "?"
+        const key = settingNames.find((n) => envName(n) === name || n === name) ?? name
+        messages.push(`${envName(key)}: ${"message" in e ? e.message : String(e)}`)
+      }
+    }
+  }
+  walk(error)
+  return [...new Set(messages)].join("; ")
+}
+
+const readConfigFile = (path: string): Effect.Effect<Record<string, unknown>, SettingsError> =>
+  Effect.gen(function* () {
+    const text = yield* Effect.tryPromise({
+      try: () => readFile(path, "utf8"),
+      catch: (error) => new SettingsError({ message: `--config ${path}: cannot read (${String(error)})` }),
+    })
+    const doc = yield* Effect.try({
+      try: (): unknown => parse(text),
+      catch: (error) => new SettingsError({ message: `--config ${path}: not valid YAML (${String(error)})` }),
+    })
+    if (doc === null || doc === undefined) return {}
+    if (typeof doc !== "object" || Array.isArray(doc)) {
+      return yield* new SettingsError({ message: `--config ${path}: expected a mapping of settings` })
+    }
+    const values: Record<string, unknown> = {}
+    for (const [key, value] of Object.entries(doc)) {
+      if (!settingNames.some((name) => name === key)) {
+        return yield* new SettingsError({
+          message: `--config ${path}: unknown setting "${key}"; known: ${settingNames.join(", ")}`,
+        })
+      }
+      values[key] = typeof value === "string" ? value : JSON.stringify(value)
+    }
+    return values
+  })
+
+const loadTenants = (
+  b64: Option.Option<string>,
+  file: Option.Option<string>,
+): Effect.Effect<ReadonlyArray<Tenant>, SettingsError> =>
+  Effect.gen(function* () {
+    const parsed = Option.isSome(b64)
+      ? parseTenantsB64(b64.value)
+      : Option.isSome(file)
+        ? parseTenants(
+            yield* Effect.tryPromise({
+              try: () => readFile(file.value, "utf8"),
+              catch: (error) =>
+                new SettingsError({ message: `TENANTS_FILE ${file.value}: cannot read (${String(error)})` }),
+            }),
+            `TENANTS_FILE ${file.value}`,
+          )
+        : Either.left({ message: "TENANTS_B64 or TENANTS_FILE must be set (OpenMeet's tenant list)" })
+    if (Either.isLeft(parsed)) return yield* new SettingsError({ message: parsed.left.message })
+    if (parsed.right.length === 0) {
+      return yield* new SettingsError({ message: "the tenant list has no tenant with matrixConfig.serverName" })
+    }
+    return parsed.right
+  })
+
+/** Reads settings from the environment, then the --config YAML file; validates them all. */
+export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<Settings, SettingsError> =>
+  Effect.gen(function* () {
+    const fileValues = Option.isSome(configFile) ? yield* readConfigFile(configFile.value) : {}
+    const provider = ConfigProvider.fromEnv().pipe(
+      ConfigProvider.constantCase,
+      ConfigProvider.orElse(() => ConfigProvider.fromJson(fileValues)),
+    )
+    const values = yield* Effect.withConfigProvider(raw, provider).pipe(
+      Effect.mapError((error) => new SettingsError({ message: describeConfigError(error) })),
+    )
+    const tenants = yield* loadTenants(values.tenantsB64, values.tenantsFile)
+    const registration = yield* loadRegistration(values.registrationPath).pipe(
+      Effect.mapError((error) => new SettingsError({ message: error.message })),
+    )
+    return {
+      databaseUrl: values.databaseUrl,
+      homeserverUrl: values.homeserverUrl,
+      registration,
+      tenants,
+      concurrency: values.concurrency,
+    }
+  })
+
+/** The tenants as the engine runs them (policy overrides come with RECONCILER_POLICY). */
+export const tenantRuntimes = (settings: Settings, policy: Policy = defaultPolicy): ReadonlyArray<TenantRuntime> =>
+  settings.tenants.map((tenant) => ({
+    tenant,
+    policy,
+    botUserId: `@${settings.registration.senderLocalpart}:${tenant.serverName}`,
+  }))

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# infra/dev/synapse.sh install|start|stop|status|env -- a real Synapse on loopback,
+# without Docker.
+#
+# Debian packages matrix-synapse only in sid, so `install` debootstraps a minimal
+# sid root into the cache folder and installs the package there; nothing from sid
+# touches the host. `start` runs the homeserver from that root with SQLite, a
+# generated config, relaxed rate limits and an appservice registration for the
+# reconciler, then waits until it answers.
+#
+# Env (all optional):
+#   SYNAPSE_ROOT        the sid root               ($RECONCILER_CACHE/synapse-root)
+#   SYNAPSE_DATA_DIR    config, database, logs     ($RECONCILER_STATE/synapse)
+#   SYNAPSE_PORT        client API on 127.0.0.1    (18008)
+#   SYNAPSE_SERVER_NAME server_name                (openmeet.test)
+#   APPSERVICE_PORT     where Synapse pushes transactions to the reconciler (18009)
+#   SYNAPSE_MIRROR      Debian mirror for the sid root (http://deb.debian.org/debian)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ROOT=$(realpath -m "${SYNAPSE_ROOT:-$CACHE_DIR/synapse-root}")
+DATA=$(realpath -m "${SYNAPSE_DATA_DIR:-$STATE_DIR/synapse}")
+PORT=${SYNAPSE_PORT:-18008}
+SERVER_NAME=${SYNAPSE_SERVER_NAME:-openmeet.test}
+AS_PORT=${APPSERVICE_PORT:-18009}
+MIRROR=${SYNAPSE_MIRROR:-http://deb.debian.org/debian}
+URL="http://127.0.0.1:$PORT"
+MARKER="$ROOT/.openmeet-reconciler-synapse"
+# Inside the root the data folder is bind-mounted at this fixed path.
+INNER=/srv/synapse
+
+CHROOT_ENV=(/usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 LC_ALL=C.UTF-8
+  HOME=/root DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true PYTHONDONTWRITEBYTECODE=1)
+
+installed() { [ -f "$MARKER" ] && [ -f "$ROOT/usr/lib/python3/dist-packages/synapse/__init__.py" ]; }
+
+mount_proc() { mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"; }
+
+cmd_install() {
+  if installed; then log "installed: $(cat "$MARKER")"; return 0; fi
+  need_root "installing Synapse"
+  apt_install debootstrap debian-archive-keyring ca-certificates curl
+  if [ ! -x "$ROOT/usr/bin/apt-get" ] || [ -d "$ROOT/debootstrap" ]; then
+    if [ -d "$ROOT" ] && [ -n "$(ls -A "$ROOT")" ]; then
+      # Only an unfinished debootstrap is removed; anything else is not ours.
+      [ -d "$ROOT/debootstrap" ] || die "$ROOT is not empty and not a debootstrap root; remove it or set SYNAPSE_ROOT"
+      awk -v r="$ROOT/" 'index($2, r) == 1 { exit 1 }' /proc/self/mounts || die "something is mounted below $ROOT"
+      rm -rf --one-file-system "$ROOT"
+    fi
+    mkdir -p "$(dirname "$ROOT")"
+    log "debootstrap sid (minbase) into $ROOT (about a minute)"
+    debootstrap --variant=minbase sid "$ROOT" "$MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1 ||
+      { tail -20 "$CACHE_DIR/debootstrap.log" >&2; die "debootstrap failed, log: $CACHE_DIR/debootstrap.log"; }
+  fi
+  # never start services inside the root; give apt DNS; answer debconf up front
+  printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"; chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+  cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+  printf '%s\n' 'matrix-synapse matrix-synapse/server-name string localhost' \
+    'matrix-synapse matrix-synapse/report-stats boolean false' |
+    chroot "$ROOT" /usr/bin/debconf-set-selections
+  mount_proc
+  log "apt-get install matrix-synapse inside the root (about two minutes)"
+  # A mirror may serve a sid snapshot whose Release file has expired.
+  chroot "$ROOT" "${CHROOT_ENV[@]}" apt-get -q update >/dev/null 2>&1 ||
+    chroot "$ROOT" "${CHROOT_ENV[@]}" apt-get -q -o Acquire::Check-Valid-Until=false update >/dev/null ||
+    die "apt-get update failed inside $ROOT"
+  chroot "$ROOT" "${CHROOT_ENV[@]}" apt-get install -y -q --no-install-recommends matrix-synapse \
+    >"$CACHE_DIR/synapse-apt.log" 2>&1 ||
+    { tail -20 "$CACHE_DIR/synapse-apt.log" >&2; die "installing matrix-synapse failed, log: $CACHE_DIR/synapse-apt.log"; }
+  chroot "$ROOT" "${CHROOT_ENV[@]}" apt-get clean
+  find "$ROOT/var/lib/apt/lists" -maxdepth 1 -type f ! -name lock -delete
+  local version
+  version=$(chroot "$ROOT" /usr/bin/python3 -c 'import synapse; print(synapse.__version__)') ||
+    die "synapse does not import inside $ROOT"
+  echo "matrix-synapse $version (Debian sid), installed $(date -u +%FT%TZ)" >"$MARKER"
+  log "installed: $(cat "$MARKER")"
+}
+
+running_pid() {
+  local pid
+  pid=$(cat "$DATA/synapse.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "synapse.app.homeserver -c $INNER/homeserver.yaml" || return 1
+  echo "$pid"
+}
+
+write_config() {
+  mkdir -p "$DATA/media_store"
+  umask 077
+  if [ ! -f "$DATA/secrets.env" ]; then
+    cat >"$DATA/secrets.env" <<SECRETS
+AS_TOKEN=$(rand_hex)
+HS_TOKEN=$(rand_hex)
+REGISTRATION_SECRET=$(rand_hex)
+MACAROON_SECRET=$(rand_hex)
+FORM_SECRET=$(rand_hex)
+SECRETS
+  fi
+  # shellcheck disable=SC1091
+  source "$DATA/secrets.env"
+  local rl='{per_second: 10000, burst_count: 100000}'
+  cat >"$DATA/homeserver.yaml" <<YAML
+# Generated by infra/dev/synapse.sh on every start. A test homeserver: loopback only,
+# no federation, SQLite, rate limits relaxed.
+server_name: "$SERVER_NAME"
+public_baseurl: "$URL/"
+listeners:
+  - port: $PORT
+    bind_addresses: ["127.0.0.1"]
+    type: http
+    tls: false
+    x_forwarded: false
+    resources:
+      - names: [client]
+        compress: false
+database:
+  name: sqlite3
+  args:
+    database: "$INNER/homeserver.db"
+log_config: "$INNER/log.config"
+media_store_path: "$INNER/media_store"
+signing_key_path: "$INNER/signing.key"
+report_stats: false
+enable_metrics: false
+trusted_key_servers: []
+suppress_key_server_warning: true
+federation_domain_whitelist: []
+enable_registration: false
+registration_shared_secret: "$REGISTRATION_SECRET"
+macaroon_secret_key: "$MACAROON_SECRET"
+form_secret: "$FORM_SECRET"
+app_service_config_files: ["$INNER/registration.yaml"]
+presence: {enabled: false}
+url_preview_enabled: false
+rc_message: $rl
+rc_registration: $rl
+rc_login: {address: $rl, account: $rl, failed_attempts: $rl}
+rc_joins: {local: $rl, remote: $rl}
+rc_joins_per_room: $rl
+rc_invites: {per_room: $rl, per_user: $rl, per_issuer: $rl}
+rc_room_creation: $rl
+rc_admin_redaction: $rl
+rc_3pid_validation: $rl
+YAML
+  # The registration OpenMeet uses (openmeet-facts.md): the bot, every local user
+  # shared (so the appservice can register test users and act as them), the
+  # event/group alias namespace exclusive, every room.
+  cat >"$DATA/registration.yaml" <<YAML
+id: "openmeet-bot"
+url: "http://127.0.0.1:$AS_PORT"
+as_token: "$AS_TOKEN"
+hs_token: "$HS_TOKEN"
+sender_localpart: "openmeet-bot"
+rate_limited: false
+namespaces:
+  users:
+    - {exclusive: true, regex: "@openmeet-bot-.*"}
+    - {exclusive: false, regex: "@.*"}
+  aliases:
+    - {exclusive: true, regex: "#(event|group)-.*"}
+  rooms:
+    - {exclusive: false, regex: ".*"}
+YAML
+  cat >"$DATA/log.config" <<YAML
+version: 1
+formatters:
+  precise: {format: '%(asctime)s - %(name)s - %(levelname)s - %(request)s - %(message)s'}
+handlers:
+  file:
+    class: logging.handlers.RotatingFileHandler
+    formatter: precise
+    filename: "$INNER/homeserver.log"
+    maxBytes: 52428800
+    backupCount: 1
+    encoding: utf8
+root: {level: WARNING, handlers: [file]}
+disable_existing_loggers: false
+YAML
+  umask 022
+}
+
+write_env() {
+  # shellcheck disable=SC1091
+  source "$DATA/secrets.env"
+  umask 077
+  cat >"$DATA/synapse.env" <<ENV
+MATRIX_HOMESERVER_URL=$URL
+MATRIX_SERVER_NAME=$SERVER_NAME
+APPSERVICE_REGISTRATION=$DATA/registration.yaml
+APPSERVICE_PORT=$AS_PORT
+SYNAPSE_REGISTRATION_SECRET=$REGISTRATION_SECRET
+ENV
+  umask 022
+}
+
+cmd_start() {
+  installed || cmd_install
+  need_root "starting Synapse (chroot)"
+  if pid=$(running_pid); then write_env; log "already running (pid $pid) at $URL"; cat "$DATA/synapse.env"; return 0; fi
+  if curl -s -o /dev/null -m 2 "$URL/_matrix/client/versions"; then
+    die "something else answers on $URL; stop it or set SYNAPSE_PORT"
+  fi
+  mkdir -p "$DATA" "$ROOT$INNER"
+  mount_proc
+  mountpoint -q "$ROOT$INNER" || mount --bind "$DATA" "$ROOT$INNER" ||
+    die "cannot bind-mount $DATA at $ROOT$INNER"
+  write_config
+  local ch=(chroot "$ROOT" "${CHROOT_ENV[@]}" /usr/bin/python3 -m synapse.app.homeserver -c "$INNER/homeserver.yaml")
+  if [ ! -s "$DATA/signing.key" ]; then
+    "${ch[@]}" --generate-keys >"$DATA/generate-keys.log" 2>&1 ||
+      { cat "$DATA/generate-keys.log" >&2; die "Synapse rejected its config"; }
+  fi
+  (cd / && exec setsid "${ch[@]}" >>"$DATA/stdout.log" 2>&1 </dev/null) &
+  echo $! >"$DATA/synapse.pid"
+  if ! wait_for "Synapse at $URL" "${SYNAPSE_START_TIMEOUT:-120}" curl -fs -m 2 "$URL/_matrix/client/versions"; then
+    tail -n 30 "$DATA/stdout.log" "$DATA/homeserver.log" >&2 2>/dev/null || true
+    die "Synapse did not answer within ${SYNAPSE_START_TIMEOUT:-120}s (logs in $DATA)"
+  fi
+  write_env
+  cat "$DATA/synapse.env"
+}
+
+cmd_stop() {
+  if pid=$(running_pid); then
+    kill -TERM "$pid"
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    log "stopped Synapse (pid $pid)"
+  else
+    log "Synapse is not running"
+  fi
+  rm -f "$DATA/synapse.pid"
+  if mountpoint -q "$ROOT$INNER" 2>/dev/null; then umount "$ROOT$INNER" || umount -l "$ROOT$INNER"; fi
+  if mountpoint -q "$ROOT/proc" 2>/dev/null; then umount "$ROOT/proc" || umount -l "$ROOT/proc" || true; fi
+}
+
+cmd_status() {
+  if pid=$(running_pid); then log "running (pid $pid) at $URL"; else log "not running"; return 1; fi
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  env) cat "$DATA/synapse.env" ;;
+  *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,61 @@
+import type { Action } from "./Action.ts"
+import type { ActualRoom } from "./Actual.ts"
+import type { DesiredRoom } from "./Desired.ts"
+import type { RoomContext } from "./Policy.ts"
+import { isProtected } from "./Policy.ts"
+
+export interface MembershipOutcome {
+  readonly actions: ReadonlyArray<Action>
+  /** Users left alone on purpose that an operator should know about (bans). */
+  readonly banned: ReadonlyArray<string>
+}
+
+/** The membership table of policy.md §3, for every managed user of one room. */
+export const planMembership = (
+  room: ActualRoom | undefined,
+  desired: DesiredRoom,
+  context: RoomContext,
+): MembershipOutcome => {
+  const { policy, botUserId } = context
+  const admit = (user: string, reason: string): Action =>
+    policy.membershipMode === "join" ? { type: "join", user, reason } : { type: "invite", user, reason }
+  const admissions: Array<Action> = []
+  const kicks: Array<Action> = []
+  const banned: Array<string> = []
+
+  for (const member of desired.members.values()) {
+    if (isProtected(context, member.userId)) continue
+    const actual = room?.members.get(member.userId)
+    switch (actual?.membership) {
+      case undefined:
+        admissions.push(admit(member.userId, member.reason))
+        break
+      case "knock":
+        admissions.push(admit(member.userId, `${member.reason}; they knocked`))
+        break
+      case "leave":
+        if (actual.sender === member.userId) {
+          if (!policy.respectLeave) admissions.push(admit(member.userId, `${member.reason}; they had left`))
+        } else if (actual.sender === botUserId) {
+          admissions.push(admit(member.userId, `${member.reason}; entitled again after the bot removed them`))
+        } else if (!policy.respectKicks) {
+          admissions.push(admit(member.userId, `${member.reason}; kicked by ${actual.sender}`))
+        }
+        break
+      case "ban":
+        banned.push(member.userId)
+        break
+      case "invite":
+      case "join":
+        break
+    }
+  }
+
+  for (const actual of room?.members.values() ?? []) {
+    if (actual.membership !== "invite" && actual.membership !== "join") continue
+    if (desired.members.has(actual.userId) || isProtected(context, actual.userId)) continue
+    const rule = desired.excluded.get(actual.userId) ?? `not entitled to ${desired.key.kind} ${desired.key.entityId}`
+    kicks.push({ type: "kick", user: actual.userId, reason: rule })
+  }
+  return { actions: [...admissions, ...kicks], banned }
+}

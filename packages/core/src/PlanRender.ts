@@ -1,0 +1,112 @@
+import type { Plan, PlannedAction, RoomPlan } from "./Plan.ts"
+import { summarize } from "./Plan.ts"
+import { formatRoomKey } from "./RoomKey.ts"
+
+/** The version of the plan JSON contract (architecture.md). */
+export const planFormatVersion = 1
+
+/** An action as the plan JSON shows it. */
+export const actionToJson = (action: PlannedAction): Record<string, unknown> => {
+  // The full power-levels content is an apply detail; the plan shows the changes.
+  if (action.type === "set_power_levels") {
+    const { content: _content, ...rest } = action
+    return { ...rest }
+  }
+  return { ...action }
+}
+
+const roomJson = (room: RoomPlan): Record<string, unknown> => ({
+  key: formatRoomKey(room.key),
+  tenant: room.key.tenant,
+  kind: room.key.kind,
+  entityId: room.key.entityId,
+  alias: room.alias ?? null,
+  roomId: room.roomId ?? null,
+  status: room.status,
+  actions: room.actions.map(actionToJson),
+  conditions: room.conditions,
+})
+
+/** The plan as the `plan --output json` document. */
+export const planToJson = (plan: Plan): Record<string, unknown> => ({
+  formatVersion: planFormatVersion,
+  summary: summarize(plan),
+  rooms: plan.rooms.map(roomJson),
+})
+
+const sign = (action: PlannedAction): string => {
+  switch (action.type) {
+    case "create_room":
+    case "invite":
+    case "join":
+      return "+"
+    case "kick":
+      return "-"
+    case "set_power_levels":
+      return Object.values(action.changes).some((change) => change.to < change.from) ? "-" : "~"
+    default:
+      return "~"
+  }
+}
+
+const quote = (value: string | null): string => (value === null ? "(none)" : JSON.stringify(value))
+
+const describe = (action: PlannedAction): string => {
+  switch (action.type) {
+    case "create_room": {
+      const levels = Object.entries(action.users).map(([user, level]) => `${user}=${level}`)
+      return `create room ${action.alias} ${quote(action.name)}, join rule ${action.joinRule}${levels.length > 0 ? `, levels ${levels.join(" ")}` : ""}`
+    }
+    case "set_name":
+      return `name ${quote(action.from)} → ${quote(action.to)}`
+    case "set_join_rule":
+      return `join rule ${action.from ?? "(none)"} → ${action.to}`
+    case "set_history_visibility":
+      return `history visibility ${action.from ?? "(none)"} → ${action.to}`
+    case "set_guest_access":
+      return `guest access ${action.from ?? "(none)"} → ${action.to}`
+    case "set_canonical_alias":
+      return `canonical alias ${action.from ?? "(none)"} → ${action.to}`
+    case "set_power_levels":
+      return `power levels ${Object.entries(action.changes)
+        .map(([user, change]) => `${user} ${change.from} → ${change.to}`)
+        .join(", ")}`
+    case "invite":
+      return `invite ${action.user} (${action.reason})`
+    case "join":
+      return `join ${action.user} (${action.reason})`
+    case "kick":
+      return `kick ${action.user} (${action.reason})`
+  }
+}
+
+const roomHeader = (room: RoomPlan): string => {
+  const mark = room.status === "missing" ? "+" : room.status === "error" || room.status === "blocked" ? "!" : "~"
+  const where = [room.alias, room.roomId].filter((part) => part !== undefined).join(" ")
+  return `${mark} ${formatRoomKey(room.key)}  ${where}  [${room.status}]`
+}
+
+/** Terraform-like text: one block per room that needs attention, a summary line last. */
+export const planToText = (plan: Plan): string => {
+  const lines: Array<string> = []
+  for (const room of plan.rooms) {
+    if (room.actions.length === 0 && room.conditions.length === 0) continue
+    lines.push(roomHeader(room))
+    for (const action of room.actions) {
+      lines.push(`    ${sign(action)} ${describe(action)}${action.held === true ? "   (held: safety limit)" : ""}`)
+    }
+    for (const condition of room.conditions) lines.push(`    ! ${condition.type}: ${condition.message}`)
+    lines.push("")
+  }
+  const summary = summarize(plan)
+  const total = Object.values(summary.actions).reduce((sum, n) => sum + (n ?? 0), 0)
+  const byType = Object.entries(summary.actions).map(([type, n]) => `${n} ${type}`)
+  const head =
+    total === 0
+      ? "No changes. Matrix matches OpenMeet."
+      : `Plan: ${total} action${total === 1 ? "" : "s"} (${byType.join(", ")}) in ${summary.drifted + summary.missing} room${summary.drifted + summary.missing === 1 ? "" : "s"}.`
+  lines.push(
+    `${head} Rooms: ${summary.rooms} managed, ${summary.inSync} in sync, ${summary.drifted} drifted, ${summary.missing} missing, ${summary.blocked} blocked, ${summary.errors} with errors.`,
+  )
+  return lines.join("\n")
+}

@@ -1,0 +1,65 @@
+import type { RoomKind } from "./RoomKey.ts"
+
+/** OpenMeet's event attendee statuses. */
+export const attendeeStatuses = [
+  "invited",
+  "confirmed",
+  "attended",
+  "cancelled",
+  "rejected",
+  "maybe",
+  "pending",
+  "waitlist",
+] as const
+export type AttendeeStatus = (typeof attendeeStatuses)[number]
+
+export const eventRoles = ["participant", "host", "speaker", "moderator", "guest"] as const
+export type EventRole = (typeof eventRoles)[number]
+
+export const groupRoles = ["owner", "admin", "moderator", "member", "guest"] as const
+export type GroupRole = (typeof groupRoles)[number]
+
+export const eventStatuses = ["draft", "pending", "published", "cancelled"] as const
+export type EventStatus = (typeof eventStatuses)[number]
+
+export const visibilities = ["public", "unlisted", "private"] as const
+export type Visibility = (typeof visibilities)[number]
+
+/** The tunable part of policy.md, per tenant. */
+export interface Policy {
+  readonly eventEntitledStatuses: ReadonlySet<AttendeeStatus>
+  readonly eventLevels: Readonly<Record<EventRole, number>> & { readonly owner: number }
+  readonly groupLevels: Readonly<Record<GroupRole, number>>
+  readonly joinRule: "byVisibility" | "public"
+  readonly membershipMode: "invite" | "join"
+  readonly respectLeave: boolean
+  readonly respectKicks: boolean
+  /** Regular expressions; a matching user id is never kicked, demoted or promoted. */
+  readonly protectedUsers: ReadonlyArray<RegExp>
+}
+
+export const defaultPolicy: Policy = {
+  eventEntitledStatuses: new Set<AttendeeStatus>(["confirmed", "attended", "cancelled"]),
+  eventLevels: { host: 99, moderator: 50, speaker: 25, participant: 0, guest: 0, owner: 99 },
+  groupLevels: { owner: 99, admin: 75, moderator: 50, member: 0, guest: 0 },
+  joinRule: "byVisibility",
+  membershipMode: "invite",
+  respectLeave: true,
+  respectKicks: true,
+  protectedUsers: [],
+}
+
+/** What the planner needs to know about the tenant a room belongs to. */
+export interface RoomContext {
+  readonly policy: Policy
+  readonly serverName: string
+  /** The appservice bot's user id (`@<sender_localpart>:<serverName>`). */
+  readonly botUserId: string
+  readonly kind: RoomKind
+}
+
+/** Protected users are never kicked, demoted or have their level touched. */
+export const isProtected = (context: RoomContext, userId: string): boolean =>
+  userId === context.botUserId ||
+  !userId.endsWith(`:${context.serverName}`) ||
+  context.policy.protectedUsers.some((pattern) => pattern.test(userId))

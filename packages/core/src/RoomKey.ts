@@ -1,0 +1,39 @@
+import { Either } from "effect"
+
+/** The kinds of OpenMeet entity that own a Matrix room. */
+export type RoomKind = "event" | "group"
+
+/** Identifies a managed room by what owns it; slugs change, ids do not. */
+export interface RoomKey {
+  readonly tenant: string
+  readonly kind: RoomKind
+  readonly entityId: string
+}
+
+export const roomKey = (tenant: string, kind: RoomKind, entityId: string): RoomKey => ({ tenant, kind, entityId })
+
+/** `event:<tenant>:<id>`, the text form used in plans, logs and the CLI. */
+export const formatRoomKey = (key: RoomKey): string => `${key.kind}:${key.tenant}:${key.entityId}`
+
+/** Parses `event:<tenant>:<id>` / `group:<tenant>:<id>`; the tenant may be empty. */
+export const parseRoomKey = (text: string): Either.Either<RoomKey, string> => {
+  const match = /^(event|group):([^:-]*):([0-9]+)$/.exec(text)
+  if (match === null) {
+    return Either.left(`"${text}" is not a room key; expected event:<tenant>:<id> or group:<tenant>:<id>`)
+  }
+  const [, kind, tenant, entityId] = match
+  return Either.right(roomKey(tenant ?? "", kind === "group" ? "group" : "event", entityId ?? ""))
+}
+
+/** The canonical alias OpenMeet gives an entity's room: `#event-<slug>-<tenant>:<server>`. */
+export const roomAlias = (kind: RoomKind, slug: string, tenant: string, serverName: string): string =>
+  `#${kind}-${slug}-${tenant}:${serverName}`
+
+/** Why a slug cannot become an alias, if it cannot (slugs are not sanitised by OpenMeet). */
+export const aliasProblem = (alias: string): string | undefined => {
+  if (/\s/.test(alias)) return `alias ${JSON.stringify(alias)} contains white space`
+  const localpart = alias.slice(1, alias.lastIndexOf(":"))
+  if (localpart.includes(":")) return `alias ${JSON.stringify(alias)} contains ':' in its local part`
+  if (alias.length > 255) return `alias ${JSON.stringify(alias)} is longer than 255 characters`
+  return undefined
+}

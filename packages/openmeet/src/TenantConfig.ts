@@ -1,0 +1,105 @@
+import { Data, Effect, Either, ParseResult, Schema } from "effect"
+
+/** The part of one OpenMeet tenant config the reconciler uses; other fields are ignored. */
+const TenantJson = Schema.Struct({
+  id: Schema.String,
+  name: Schema.optional(Schema.String),
+  matrixConfig: Schema.optional(
+    Schema.Struct({
+      serverName: Schema.String,
+      homeserverUrl: Schema.optional(Schema.String),
+    }),
+  ),
+})
+
+const TenantsJson = Schema.Array(TenantJson)
+
+/** A tenant the reconciler manages: its Postgres schema and its Matrix server name. */
+export interface Tenant {
+  readonly id: string
+  readonly name: string
+  readonly schema: string
+  readonly serverName: string
+}
+
+export class TenantConfigError extends Data.TaggedError("TenantConfigError")<{ readonly message: string }> {}
+
+/** `tenant_<id>`, or `public` for the empty tenant id. */
+export const tenantSchema = (tenantId: string): string => (tenantId === "" ? "public" : `tenant_${tenantId}`)
+
+/**
+ * Decodes OpenMeet's tenant list (a JSON array, as in TENANTS_B64 once decoded).
+ * Tenants without Matrix configuration are left out: they have no rooms to manage.
+ */
+export const parseTenants = (json: string, source: string): Either.Either<ReadonlyArray<Tenant>, TenantConfigError> => {
+  let raw: unknown
+  try {
+    raw = JSON.parse(json)
+  } catch (error) {
+    return Either.left(new TenantConfigError({ message: `${source}: not valid JSON (${String(error)})` }))
+  }
+  return Schema.decodeUnknownEither(TenantsJson)(raw).pipe(
+    Either.mapLeft(
+      (error) =>
+        new TenantConfigError({
+          message: `${source}: not a list of OpenMeet tenants:\n${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+        }),
+    ),
+    Either.flatMap((tenants) => {
+      const seen = new Set<string>()
+      const result: Array<Tenant> = []
+      for (const [index, tenant] of tenants.entries()) {
+        if (tenant.id.includes("-") || !/^[A-Za-z0-9_]*$/.test(tenant.id)) {
+          return Either.left(
+            new TenantConfigError({
+              message: `${source}[${index}]: tenant id ${JSON.stringify(tenant.id)} must be letters, digits or _`,
+            }),
+          )
+        }
+        if (seen.has(tenant.id)) {
+          return Either.left(
+            new TenantConfigError({
+              message: `${source}[${index}]: tenant id ${JSON.stringify(tenant.id)} appears twice`,
+            }),
+          )
+        }
+        seen.add(tenant.id)
+        if (tenant.matrixConfig === undefined) continue
+        result.push({
+          id: tenant.id,
+          name: tenant.name ?? tenant.id,
+          schema: tenantSchema(tenant.id),
+          serverName: tenant.matrixConfig.serverName,
+        })
+      }
+      return Either.right(result)
+    }),
+  )
+}
+
+/** Decodes the base64 form of TENANTS_B64. */
+export const parseTenantsB64 = (b64: string): Either.Either<ReadonlyArray<Tenant>, TenantConfigError> => {
+  const text = b64.trim()
+  if (!/^[A-Za-z0-9+/=\s]*$/.test(text)) {
+    return Either.left(new TenantConfigError({ message: "TENANTS_B64: not base64" }))
+  }
+  return parseTenants(Buffer.from(text, "base64").toString("utf8"), "TENANTS_B64")
+}
+
+/** Base64 of a tenant list, the form OpenMeet reads from TENANTS_B64. */
+export const encodeTenantsB64 = (tenants: ReadonlyArray<Record<string, unknown>>): string =>
+  Buffer.from(JSON.stringify(tenants), "utf8").toString("base64")
+
+export const selectTenants = (
+  tenants: ReadonlyArray<Tenant>,
+  wanted: ReadonlyArray<string>,
+): Effect.Effect<ReadonlyArray<Tenant>, TenantConfigError> => {
+  const unknown = wanted.filter((id) => !tenants.some((tenant) => tenant.id === id))
+  return unknown.length > 0
+    ? Effect.fail(
+        new TenantConfigError({
+          message: `unknown tenant ${unknown.map((id) => JSON.stringify(id)).join(", ")}; configured: ${tenants.map((t) => JSON.stringify(t.id)).join(", ")}`,
+        }),
+      )
+    : Effect.succeed(wanted.length === 0 ? tenants : tenants.filter((tenant) => wanted.includes(tenant.id)))
+}
