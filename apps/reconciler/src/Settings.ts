@@ -8,6 +8,7 @@ import type { Tenant } from "@openmeet-reconciler/openmeet"
 import { parseTenants, parseTenantsB64 } from "@openmeet-reconciler/openmeet"
 import { Config, type ConfigError, ConfigProvider, Data, Effect, Either, Option, type Redacted } from "effect"
 import { parse } from "yaml"
+import { parsePolicy } from "./PolicyConfig.ts"
 
 /** A setting that is missing or wrong; the message names it. */
 export class SettingsError extends Data.TaggedError("SettingsError")<{ readonly message: string }> {}
@@ -18,6 +19,8 @@ export interface Settings {
   readonly homeserverUrl: string
   readonly registration: Registration
   readonly tenants: ReadonlyArray<Tenant>
+  /** policy.md with RECONCILER_POLICY's overrides, per tenant id. */
+  readonly policies: ReadonlyMap<string, Policy>
   readonly concurrency: number
 }
 
@@ -29,6 +32,7 @@ const settingNames = [
   "matrixHomeserverUrl",
   "appserviceRegistration",
   "reconcileConcurrency",
+  "reconcilerPolicy",
 ] as const
 
 const envName = (name: string): string => name.replace(/([A-Z])/g, "_$1").toUpperCase()
@@ -54,6 +58,7 @@ const raw = Config.all({
   tenantsFile: Config.option(Config.string("tenantsFile")),
   homeserverUrl: httpUrl("matrixHomeserverUrl"),
   registrationPath: Config.string("appserviceRegistration"),
+  policy: Config.option(Config.string("reconcilerPolicy")),
   concurrency: Config.integer("reconcileConcurrency").pipe(
     Config.validate({ message: "must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
     Config.withDefault(8),
@@ -149,6 +154,11 @@ export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<S
       Effect.mapError((error) => new SettingsError({ message: describeConfigError(error) })),
     )
     const tenants = yield* loadTenants(values.tenantsB64, values.tenantsFile)
+    const policies = parsePolicy(
+      Option.getOrUndefined(values.policy),
+      tenants.map((t) => t.id),
+    )
+    if (Either.isLeft(policies)) return yield* new SettingsError({ message: policies.left })
     const registration = yield* loadRegistration(values.registrationPath).pipe(
       Effect.mapError((error) => new SettingsError({ message: error.message })),
     )
@@ -157,14 +167,15 @@ export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<S
       homeserverUrl: values.homeserverUrl,
       registration,
       tenants,
+      policies: policies.right,
       concurrency: values.concurrency,
     }
   })
 
-/** The tenants as the engine runs them (policy overrides come with RECONCILER_POLICY). */
-export const tenantRuntimes = (settings: Settings, policy: Policy = defaultPolicy): ReadonlyArray<TenantRuntime> =>
+/** The tenants as the engine runs them. */
+export const tenantRuntimes = (settings: Settings): ReadonlyArray<TenantRuntime> =>
   settings.tenants.map((tenant) => ({
     tenant,
-    policy,
+    policy: settings.policies.get(tenant.id) ?? defaultPolicy,
     botUserId: `@${settings.registration.senderLocalpart}:${tenant.serverName}`,
   }))

@@ -1,0 +1,97 @@
+import type { Policy } from "@openmeet-reconciler/core"
+import { attendeeStatuses, defaultPolicy } from "@openmeet-reconciler/core"
+import { Either, ParseResult, Schema } from "effect"
+import { parse } from "yaml"
+
+const Level = Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100)), { exact: true })
+
+const EventLevels = Schema.Struct({
+  host: Level,
+  moderator: Level,
+  speaker: Level,
+  participant: Level,
+  guest: Level,
+  owner: Level,
+})
+
+const GroupLevels = Schema.Struct({ owner: Level, admin: Level, moderator: Level, member: Level, guest: Level })
+
+/** Per-tenant overrides of policy.md's defaults; every field optional. */
+const Overrides = Schema.Struct({
+  eventEntitledStatuses: Schema.optional(Schema.Array(Schema.Literal(...attendeeStatuses))),
+  eventLevels: Schema.optional(EventLevels),
+  groupLevels: Schema.optional(GroupLevels),
+  joinRule: Schema.optional(Schema.Literal("byVisibility", "public")),
+  membershipMode: Schema.optional(Schema.Literal("invite", "join")),
+  respectLeave: Schema.optional(Schema.Boolean),
+  respectKicks: Schema.optional(Schema.Boolean),
+  protectedUsers: Schema.optional(Schema.Array(Schema.String)),
+})
+type Overrides = typeof Overrides.Type
+
+const PolicyDocument = Schema.Struct({
+  defaults: Schema.optional(Overrides),
+  tenants: Schema.optional(Schema.Record({ key: Schema.String, value: Overrides })),
+})
+
+const compile = (patterns: ReadonlyArray<string>, where: string): Either.Either<ReadonlyArray<RegExp>, string> => {
+  const out: Array<RegExp> = []
+  for (const pattern of patterns) {
+    try {
+      // Anchored: "@admin:.*" must not match "@notadmin:...".
+      out.push(new RegExp(`^(?:${pattern})$`))
+    } catch (error) {
+      return Either.left(
+        `${where}.protectedUsers: ${JSON.stringify(pattern)} is not a valid regular expression (${String(error)})`,
+      )
+    }
+  }
+  return Either.right(out)
+}
+
+const applyOverrides = (base: Policy, o: Overrides, where: string): Either.Either<Policy, string> =>
+  Either.map(compile(o.protectedUsers ?? [], where), (protectedUsers) => ({
+    eventEntitledStatuses: o.eventEntitledStatuses ? new Set(o.eventEntitledStatuses) : base.eventEntitledStatuses,
+    eventLevels: { ...base.eventLevels, ...o.eventLevels },
+    groupLevels: { ...base.groupLevels, ...o.groupLevels },
+    joinRule: o.joinRule ?? base.joinRule,
+    membershipMode: o.membershipMode ?? base.membershipMode,
+    respectLeave: o.respectLeave ?? base.respectLeave,
+    respectKicks: o.respectKicks ?? base.respectKicks,
+    protectedUsers: [...base.protectedUsers, ...protectedUsers],
+  }))
+
+/**
+ * Decodes RECONCILER_POLICY (YAML: `defaults:` and `tenants: {<id>: ...}`) into one
+ * policy per tenant; unknown keys, tenants and values are errors that name the place.
+ */
+export const parsePolicy = (
+  text: string | undefined,
+  tenantIds: ReadonlyArray<string>,
+): Either.Either<ReadonlyMap<string, Policy>, string> => {
+  let raw: unknown = {}
+  if (text !== undefined && text.trim() !== "") {
+    try {
+      raw = parse(text) ?? {}
+    } catch (error) {
+      return Either.left(`RECONCILER_POLICY: not valid YAML (${String(error)})`)
+    }
+  }
+  const decoded = Schema.decodeUnknownEither(PolicyDocument)(raw, { onExcessProperty: "error" })
+  if (Either.isLeft(decoded)) {
+    return Either.left(`RECONCILER_POLICY:\n${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+  }
+  const doc = decoded.right
+  for (const id of Object.keys(doc.tenants ?? {})) {
+    if (!tenantIds.includes(id)) return Either.left(`RECONCILER_POLICY: tenants.${id}: no such tenant is configured`)
+  }
+  const defaults = applyOverrides(defaultPolicy, doc.defaults ?? {}, "RECONCILER_POLICY: defaults")
+  if (Either.isLeft(defaults)) return Either.left(defaults.left)
+  const policies = new Map<string, Policy>()
+  for (const id of tenantIds) {
+    const policy = applyOverrides(defaults.right, doc.tenants?.[id] ?? {}, `RECONCILER_POLICY: tenants.${id}`)
+    if (Either.isLeft(policy)) return Either.left(policy.left)
+    policies.set(id, policy.right)
+  }
+  return Either.right(policies)
+}

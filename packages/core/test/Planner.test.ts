@@ -1,0 +1,363 @@
+import { describe, expect, it } from "vitest"
+import type { Action, DesiredOutcome, RoomPlan } from "../src/index.ts"
+import { planRoom, roomKey } from "../src/index.ts"
+import { actualRoom, alias, bot, context, defaultPowerLevels, desiredRoom, u } from "./fixtures.ts"
+
+const desired = (room = desiredRoom([])): DesiredOutcome => ({ _tag: "Desired", room })
+
+const plan = (...args: Parameters<typeof planRoom>): RoomPlan => {
+  const result = planRoom(...args)
+  if (result === undefined) throw new Error("expected a plan")
+  return result
+}
+
+const types = (actions: ReadonlyArray<Action>) => actions.map((a) => ("user" in a ? `${a.type} ${a.user}` : a.type))
+
+describe("which rooms exist (policy.md §2)", () => {
+  it("creates a missing room with its alias, settings and levels in one action, then invites", () => {
+    const room = desiredRoom([
+      [u("host"), 99, "role host"],
+      [u("ann"), 0],
+    ])
+    const result = plan(desired(room), undefined, context())
+    expect(result.status).toBe("missing")
+    expect(result.actions).toEqual([
+      {
+        type: "create_room",
+        alias,
+        name: "Party",
+        joinRule: "public",
+        historyVisibility: "shared",
+        guestAccess: "forbidden",
+        users: { [u("host")]: 99 },
+        reason: "event 42 has no room",
+      },
+      { type: "invite", user: u("host"), reason: "role host" },
+      { type: "invite", user: u("ann"), reason: "attendee status confirmed" },
+    ])
+  })
+
+  it("caps levels at 99 in a created room, where the bot has 100", () => {
+    const result = plan(desired(desiredRoom([[u("host"), 100]])), undefined, context())
+    const create = result.actions[0]
+    expect(create?.type === "create_room" && create.users).toEqual({ [u("host")]: 99 })
+  })
+
+  it("creates no room for an entity that may not have one (draft, pending, cancelled)", () => {
+    expect(planRoom(desired(desiredRoom([[u("ann"), 0]], { mayCreate: false })), undefined, context())).toBeUndefined()
+  })
+
+  it("manages an existing room of an entity that may not create one", () => {
+    const room = desiredRoom([[u("ann"), 0]], { mayCreate: false })
+    const result = plan(desired(room), actualRoom([]), context())
+    expect(types(result.actions)).toEqual([`invite ${u("ann")}`])
+  })
+
+  it("never acts on a room whose desired state failed", () => {
+    const failed: DesiredOutcome = {
+      _tag: "Failed",
+      key: roomKey("t1", "event", "42"),
+      alias,
+      problems: [{ tenant: "t1", table: "eventAttendees", id: "7", message: 'unknown status "checked_in"' }],
+    }
+    const result = plan(failed, actualRoom([[u("ann"), "join"]]), context())
+    expect(result.status).toBe("error")
+    expect(result.actions).toEqual([])
+    expect(result.conditions).toEqual([
+      { type: "error", message: 'tenant "t1", eventAttendees id 7: unknown status "checked_in"' },
+    ])
+  })
+
+  it("is in sync when everything matches", () => {
+    const result = plan(
+      desired(
+        desiredRoom([
+          [u("host"), 99],
+          [u("ann"), 0],
+        ]),
+      ),
+      actualRoom(
+        [
+          [u("host"), "join"],
+          [u("ann"), "invite"],
+        ],
+        { [u("host")]: 99 },
+      ),
+      context(),
+    )
+    expect(result).toMatchObject({ status: "in_sync", actions: [], conditions: [] })
+  })
+})
+
+describe("room settings (policy.md §2)", () => {
+  it("corrects name, join rule, history visibility, guest access and canonical alias", () => {
+    const actual = actualRoom(
+      [],
+      {},
+      {
+        name: "Old",
+        joinRule: "invite",
+        historyVisibility: "joined",
+        guestAccess: "can_join",
+        canonicalAlias: "#old:example.org",
+      },
+    )
+    const result = plan(desired(), actual, context())
+    expect(result.status).toBe("drifted")
+    expect(result.actions.map((a) => ("to" in a ? [a.type, a.from, a.to] : [a.type]))).toEqual([
+      ["set_name", "Old", "Party"],
+      ["set_join_rule", "invite", "public"],
+      ["set_history_visibility", "joined", "shared"],
+      ["set_guest_access", "can_join", "forbidden"],
+      ["set_canonical_alias", "#old:example.org", alias],
+    ])
+    const setAlias = result.actions[4]
+    expect(setAlias?.type === "set_canonical_alias" && setAlias.altAliases).toEqual(["#old:example.org"])
+  })
+
+  it("reports an encrypted room and still manages it", () => {
+    const result = plan(desired(desiredRoom([[u("ann"), 0]])), actualRoom([], {}, { encrypted: true }), context())
+    expect(result.conditions.map((c) => c.type)).toEqual(["encrypted"])
+    expect(types(result.actions)).toEqual([`invite ${u("ann")}`])
+  })
+})
+
+describe("membership (policy.md §3)", () => {
+  const ann = u("ann")
+  const mod = u("mod")
+  const cases: ReadonlyArray<{
+    readonly name: string
+    readonly entitled: boolean
+    readonly member: readonly [string, "join" | "invite" | "leave" | "ban" | "knock", string?] | undefined
+    readonly policy?: Parameters<typeof context>[0]
+    readonly expected: ReadonlyArray<string>
+  }> = [
+    { name: "absent and entitled: invite", entitled: true, member: undefined, expected: [`invite ${ann}`] },
+    {
+      name: "absent and entitled in join mode: join",
+      entitled: true,
+      member: undefined,
+      policy: { membershipMode: "join" },
+      expected: [`join ${ann}`],
+    },
+    { name: "invited and entitled: nothing", entitled: true, member: [ann, "invite"], expected: [] },
+    { name: "joined and entitled: nothing", entitled: true, member: [ann, "join"], expected: [] },
+    { name: "left by themselves: nothing (respectLeave)", entitled: true, member: [ann, "leave", ann], expected: [] },
+    {
+      name: "left by themselves without respectLeave: invite",
+      entitled: true,
+      member: [ann, "leave", ann],
+      policy: { respectLeave: false },
+      expected: [`invite ${ann}`],
+    },
+    {
+      name: "kicked by a moderator: nothing (respectKicks)",
+      entitled: true,
+      member: [ann, "leave", mod],
+      expected: [],
+    },
+    {
+      name: "kicked by a moderator without respectKicks: invite",
+      entitled: true,
+      member: [ann, "leave", mod],
+      policy: { respectKicks: false },
+      expected: [`invite ${ann}`],
+    },
+    {
+      name: "kicked by the bot, entitled again: invite",
+      entitled: true,
+      member: [ann, "leave", bot],
+      expected: [`invite ${ann}`],
+    },
+    { name: "banned and entitled: nothing", entitled: true, member: [ann, "ban", mod], expected: [] },
+    { name: "banned and not entitled: nothing", entitled: false, member: [ann, "ban", mod], expected: [] },
+    { name: "joined, not entitled: kick", entitled: false, member: [ann, "join"], expected: [`kick ${ann}`] },
+    {
+      name: "invited, not entitled: kick rescinds the invite",
+      entitled: false,
+      member: [ann, "invite"],
+      expected: [`kick ${ann}`],
+    },
+    { name: "left, not entitled: nothing", entitled: false, member: [ann, "leave", ann], expected: [] },
+    { name: "knocking and entitled: invite", entitled: true, member: [ann, "knock"], expected: [`invite ${ann}`] },
+    { name: "knocking, not entitled: nothing", entitled: false, member: [ann, "knock"], expected: [] },
+  ]
+  for (const c of cases) {
+    it(c.name, () => {
+      const room = desiredRoom(c.entitled ? [[ann, 0]] : [])
+      const result = plan(desired(room), actualRoom(c.member ? [c.member] : []), context(c.policy))
+      expect(types(result.actions)).toEqual(c.expected)
+    })
+  }
+
+  it("reports banned users", () => {
+    const result = plan(desired(desiredRoom([[ann, 0]])), actualRoom([[ann, "ban", mod]]), context())
+    expect(result.conditions).toEqual([{ type: "banned", message: `${ann} is banned; left alone` }])
+  })
+
+  it("names the rule in a kick's reason", () => {
+    const room = desiredRoom([], { excluded: new Map([[ann, "attendee status rejected is not entitled"]]) })
+    const result = plan(
+      desired(room),
+      actualRoom([
+        [ann, "join"],
+        [u("bob"), "join"],
+      ]),
+      context(),
+    )
+    expect(result.actions).toEqual([
+      { type: "kick", user: ann, reason: "attendee status rejected is not entitled" },
+      { type: "kick", user: u("bob"), reason: "not entitled to event 42" },
+    ])
+  })
+
+  it("never kicks protected users: the bot, protectedUsers matches, other servers", () => {
+    const result = plan(
+      desired(),
+      actualRoom(
+        [
+          [u("admin"), "join"],
+          ["@remote:elsewhere.org", "join"],
+        ],
+        { [u("admin")]: 100, "@remote:elsewhere.org": 50 },
+      ),
+      context({ protectedUsers: [/^@admin:/] }),
+    )
+    expect(result).toMatchObject({ status: "in_sync", actions: [] })
+  })
+
+  it("orders actions: settings, power levels, invites, kicks", () => {
+    const result = plan(
+      desired(
+        desiredRoom([
+          [u("mod"), 50],
+          [ann, 0],
+        ]),
+      ),
+      actualRoom([[u("gone"), "join"]], { [u("gone")]: 50 }, { name: "Old" }),
+      context(),
+    )
+    expect(types(result.actions)).toEqual([
+      "set_name",
+      "set_power_levels",
+      `invite ${u("mod")}`,
+      `invite ${ann}`,
+      `kick ${u("gone")}`,
+    ])
+  })
+})
+
+describe("power levels (policy.md §4)", () => {
+  const levelsAction = (result: RoomPlan) => {
+    const action = result.actions.find((a) => a.type === "set_power_levels")
+    return action?.type === "set_power_levels" ? action : undefined
+  }
+
+  it("writes every change in one event; 0 is written by removing the entry; other keys are kept", () => {
+    const actual = actualRoom(
+      [
+        [u("ann"), "join"],
+        [u("bob"), "join"],
+        [u("carl"), "join"],
+      ],
+      { [u("ann")]: 50, [u("bob")]: 0, [u("carl")]: 25 },
+    )
+    const room = desiredRoom([
+      [u("ann"), 0],
+      [u("bob"), 50],
+      [u("carl"), 25],
+      [u("dora"), 99],
+    ])
+    const action = levelsAction(plan(desired(room), actual, context()))
+    expect(action?.changes).toEqual({
+      [u("ann")]: { from: 50, to: 0 },
+      [u("bob")]: { from: 0, to: 50 },
+      [u("dora")]: { from: 0, to: 99 },
+    })
+    expect(action?.content).toEqual({
+      ...defaultPowerLevels({}),
+      users: { [bot]: 100, [u("bob")]: 50, [u("carl")]: 25, [u("dora")]: 99 },
+    })
+  })
+
+  it("removes the entries of users who are not entitled, present or not", () => {
+    const action = levelsAction(plan(desired(), actualRoom([], { [u("old")]: 50 }), context()))
+    expect(action?.changes).toEqual({ [u("old")]: { from: 50, to: 0 } })
+    expect(action?.content.users).toEqual({ [bot]: 100 })
+  })
+
+  it("caps levels one below the bot", () => {
+    const action = levelsAction(
+      plan(desired(desiredRoom([[u("host"), 100]])), actualRoom([[u("host"), "join"]]), context()),
+    )
+    expect(action?.changes).toEqual({ [u("host")]: { from: 0, to: 99 } })
+  })
+
+  it("keeps protected users' entries exactly as found", () => {
+    const actual = actualRoom([], { [u("admin")]: 100, "@remote:elsewhere.org": 42 })
+    const result = plan(desired(desiredRoom([[u("ann"), 50]])), actual, context({ protectedUsers: [/^@admin:/] }))
+    expect(levelsAction(result)?.content.users).toEqual({
+      [bot]: 100,
+      [u("admin")]: 100,
+      "@remote:elsewhere.org": 42,
+      [u("ann")]: 50,
+    })
+  })
+
+  it("blocks on a user at the bot's level who should be lower, keeping their entry", () => {
+    const actual = actualRoom(
+      [
+        [u("host"), "join"],
+        [u("ann"), "join"],
+      ],
+      { [u("host")]: 100, [u("ann")]: 50 },
+    )
+    const result = plan(
+      desired(
+        desiredRoom([
+          [u("host"), 99],
+          [u("ann"), 0],
+        ]),
+      ),
+      actual,
+      context(),
+    )
+    expect(result.status).toBe("blocked")
+    expect(result.conditions).toEqual([
+      { type: "blocked", message: `cannot demote ${u("host")}: their level 100 is not below the bot's 100` },
+    ])
+    expect(levelsAction(result)?.changes).toEqual({ [u("ann")]: { from: 50, to: 0 } })
+    expect(levelsAction(result)?.content.users).toEqual({ [bot]: 100, [u("host")]: 100 })
+  })
+
+  it("blocks a room where the bot lacks power, and plans nothing for it", () => {
+    const actual = actualRoom(
+      [[u("ann"), "join"]],
+      {},
+      {
+        powerLevels: { ...defaultPowerLevels({}), users: { [bot]: 50, [u("owner")]: 100 } },
+      },
+    )
+    const result = plan(desired(desiredRoom([[u("bob"), 0]])), actual, context())
+    expect(result.status).toBe("blocked")
+    expect(result.actions).toEqual([])
+    expect(result.conditions).toEqual([
+      { type: "blocked", message: "bot lacks power: m.room.power_levels needs 100, the bot has 50" },
+    ])
+  })
+
+  it("room version 12: creators hold unlimited power and never appear in users", () => {
+    const actual = actualRoom(
+      [[u("host"), "join"]],
+      {},
+      {
+        roomVersion: "12",
+        creators: [bot],
+        powerLevels: { ...defaultPowerLevels({}), users: {} },
+      },
+    )
+    const action = levelsAction(plan(desired(desiredRoom([[u("host"), 100]])), actual, context()))
+    expect(action?.changes).toEqual({ [u("host")]: { from: 0, to: 100 } })
+    expect(action?.content.users).toEqual({ [u("host")]: 100 })
+  })
+})

@@ -1,0 +1,83 @@
+import type {
+  ActualMember,
+  ActualRoom,
+  DesiredMember,
+  DesiredRoom,
+  Membership,
+  Policy,
+  RoomContext,
+} from "../src/index.ts"
+import { defaultPolicy, roomKey } from "../src/index.ts"
+
+export const server = "example.org"
+export const bot = `@openmeet-bot:${server}`
+export const alias = `#event-party-t1:${server}`
+export const u = (name: string): string => `@${name}:${server}`
+
+export const context = (policy: Partial<Policy> = {}): RoomContext => ({
+  policy: { ...defaultPolicy, ...policy },
+  serverName: server,
+  botUserId: bot,
+  kind: "event",
+})
+
+/** A desired event room; members as [user, level, reason?]. */
+export const desiredRoom = (
+  members: ReadonlyArray<readonly [string, number, string?]>,
+  overrides: Partial<DesiredRoom> = {},
+): DesiredRoom => ({
+  key: roomKey("t1", "event", "42"),
+  alias,
+  name: "Party",
+  joinRule: "public",
+  historyVisibility: "shared",
+  guestAccess: "forbidden",
+  mayCreate: true,
+  roomIdHint: undefined,
+  members: new Map(
+    members.map(([userId, level, reason]): [string, DesiredMember] => [
+      userId,
+      { userId, level, reason: reason ?? "attendee status confirmed" },
+    ]),
+  ),
+  excluded: new Map(),
+  ...overrides,
+})
+
+export const defaultPowerLevels = (users: Readonly<Record<string, number>>) => ({
+  ban: 50,
+  kick: 50,
+  invite: 0,
+  redact: 50,
+  events_default: 0,
+  state_default: 50,
+  users_default: 0,
+  events: { "m.room.power_levels": 100, "m.room.name": 50 },
+  users: { [bot]: 100, ...users },
+})
+
+/** An actual room that matches `desiredRoom`'s settings; members as [user, membership, sender?]. */
+export const actualRoom = (
+  members: ReadonlyArray<readonly [string, Membership, string?]>,
+  users: Readonly<Record<string, number>> = {},
+  overrides: Partial<ActualRoom> = {},
+): ActualRoom => ({
+  roomId: "!room:example.org",
+  roomVersion: "11",
+  creators: [bot],
+  members: new Map(
+    [[bot, "join", bot] as const, ...members].map(([userId, membership, sender]): [string, ActualMember] => [
+      userId,
+      { userId, membership, sender: sender ?? (membership === "invite" ? bot : userId) },
+    ]),
+  ),
+  powerLevels: defaultPowerLevels(users),
+  name: "Party",
+  joinRule: "public",
+  historyVisibility: "shared",
+  guestAccess: "forbidden",
+  canonicalAlias: alias,
+  altAliases: [],
+  encrypted: false,
+  ...overrides,
+})
