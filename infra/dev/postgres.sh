@@ -7,6 +7,7 @@
 #   PG_PORT      port on 127.0.0.1                 (55432)
 #   PG_DATA_DIR  the cluster                       ($RECONCILER_STATE/postgres)
 #   PG_DATABASE  database created for OpenMeet     (openmeet)
+#   PG_FRESH=1   `start` drops and re-creates that database
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PORT=${PG_PORT:-55432}
@@ -49,14 +50,18 @@ cmd_start() {
   fi
   wait_for "PostgreSQL on 127.0.0.1:$PORT" 30 ready || die "PostgreSQL not ready"
   local psql=(as_pg "$bin/psql" -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -qAt)
+  if [ -n "${PG_FRESH:-}" ]; then
+    "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)"
+    log "fresh database $DB"
+  fi
   if [ "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != 1 ]; then
     "${psql[@]}" -d postgres -c "CREATE DATABASE \"$DB\""
   fi
-  cat >"$DATA/../postgres.env" <<ENV
+  cat >"$STATE_DIR/postgres.env" <<ENV
 DATABASE_URL=postgres://postgres@127.0.0.1:$PORT/$DB
 PG_ADMIN_URL=postgres://postgres@127.0.0.1:$PORT/postgres
 ENV
-  cat "$DATA/../postgres.env"
+  cat "$STATE_DIR/postgres.env"
 }
 
 cmd_stop() {
@@ -73,6 +78,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) ready && log "running on 127.0.0.1:$PORT" ;;
-  env) cat "$DATA/../postgres.env" ;;
+  env) cat "$STATE_DIR/postgres.env" ;;
   *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
 esac

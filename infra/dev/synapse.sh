@@ -15,6 +15,7 @@
 #   SYNAPSE_SERVER_NAME server_name                (openmeet.test)
 #   APPSERVICE_PORT     where Synapse pushes transactions to the reconciler (18009)
 #   SYNAPSE_MIRROR      Debian mirror for the sid root (http://deb.debian.org/debian)
+#   SYNAPSE_FRESH=1     `start` begins with an empty homeserver (stops a running one first)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOT=$(realpath -m "${SYNAPSE_ROOT:-$CACHE_DIR/synapse-root}")
@@ -195,6 +196,11 @@ ENV
 cmd_start() {
   installed || cmd_install
   need_root "starting Synapse (chroot)"
+  if [ -n "${SYNAPSE_FRESH:-}" ]; then
+    cmd_stop
+    rm -f "$DATA"/homeserver.db* && rm -rf "$DATA/media_store"
+    log "fresh homeserver: database wiped"
+  fi
   if pid=$(running_pid); then write_env; log "already running (pid $pid) at $URL"; cat "$DATA/synapse.env"; return 0; fi
   if curl -s -o /dev/null -m 2 "$URL/_matrix/client/versions"; then
     die "something else answers on $URL; stop it or set SYNAPSE_PORT"

@@ -4,6 +4,7 @@
 # $RECONCILER_STATE/services.env (source it, or let scripts/ do it).
 # Services you run yourself win: when DATABASE_URL and MATRIX_HOMESERVER_URL (with
 # APPSERVICE_REGISTRATION) are already set, nothing is started.
+# RECONCILER_FRESH=1 starts from an empty homeserver and an empty PG_DATABASE.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here=$(dirname "${BASH_SOURCE[0]}")
 mkdir -p "$STATE_DIR"
@@ -13,8 +14,9 @@ if [ -n "${DATABASE_URL:-}" ] && [ -n "${MATRIX_HOMESERVER_URL:-}" ] && [ -n "${
   : >"$out"
   exit 0
 fi
-"$here/postgres.sh" start >/dev/null
-"$here/synapse.sh" start >/dev/null
+fresh=${RECONCILER_FRESH:-}
+PG_FRESH=$fresh "$here/postgres.sh" start >/dev/null
+SYNAPSE_FRESH=$fresh "$here/synapse.sh" start >/dev/null
 umask 077
 {
   "$here/postgres.sh" env

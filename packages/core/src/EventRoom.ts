@@ -42,7 +42,7 @@ export interface EventRoomOutcome {
 }
 
 const oneOf = <T extends string>(values: ReadonlyArray<T>, value: string): value is T =>
-  (values as ReadonlyArray<string>).includes(value)
+  values.some((candidate) => candidate === value)
 
 const joinRuleFor = (visibility: Visibility, policy: Policy): JoinRule =>
   policy.joinRule === "public" || visibility === "public" ? "public" : "invite"

@@ -58,6 +58,12 @@ const UserRow = Schema.Struct({
   handle: Schema.NullOr(Schema.String),
 })
 
+/** The driver's own words: SqlError says only "Failed to execute statement", its cause says why. */
+const describeError = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
+}
+
 /** Decodes rows one by one: a malformed row becomes a problem, the rest are kept. */
 const decodeRows = <A, I>(
   schema: Schema.Schema<A, I>,
@@ -112,7 +118,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
                 new DesiredStateError({
                   tenant: tenant.id,
                   query,
-                  message: error instanceof Error ? error.message : String(error),
+                  message: describeError(error),
                 }),
             ),
             Effect.withSpan(`DesiredState.query ${query}`, { attributes: { tenant: tenant.id, query } }),
@@ -131,7 +137,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
               sql`SELECT a.id::text AS id, a."eventId"::text AS "eventId", a."userId"::text AS "userId",
                          a.status::text AS status, a."roleId"::text AS "roleId", r.name AS role
                   FROM ${t("eventAttendees")} a LEFT JOIN ${t("eventRoles")} r ON r.id = a."roleId"
-                  WHERE ${only('a."eventId"')} ORDER BY a.id`,
+                  WHERE ${only("a.eventId")} ORDER BY a.id`,
             ),
             // Users that any selected event or attendee row points at, with their handle.
             run(
@@ -141,7 +147,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
                          h.handle
                   FROM ${t("users")} u
                   LEFT JOIN public."matrixHandleRegistry" h ON h."tenantId" = ${tenant.id} AND h."userId" = u.id
-                  WHERE u.id IN (SELECT a."userId" FROM ${t("eventAttendees")} a WHERE ${only('a."eventId"')}
+                  WHERE u.id IN (SELECT a."userId" FROM ${t("eventAttendees")} a WHERE ${only("a.eventId")}
                                  UNION SELECT e."userId" FROM ${t("events")} e WHERE ${only("e.id")})`,
             ),
           ],

@@ -1,0 +1,227 @@
+import { isRecord } from "@openmeet-reconciler/core"
+import {
+  addAttendee,
+  addEvent,
+  addUser,
+  fixtureTenant,
+  resetTenant,
+  setAttendee,
+  sqlLayer,
+  synapseClient,
+  tenantsB64,
+  testServices,
+  uniqueTenantId,
+} from "@openmeet-reconciler/testing"
+import { Effect, ManagedRuntime } from "effect"
+import { afterAll, describe, expect, it } from "vitest"
+import { cliEnv, runCli, startCli } from "./cli.ts"
+
+const services = testServices()
+const synapse = synapseClient(services)
+const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
+afterAll(() => db.dispose())
+
+const s = services.serverName
+const bot = services.botUserId
+
+const parseJson = (text: string): unknown => JSON.parse(text)
+
+describe("plan and apply against real PostgreSQL and Synapse", () => {
+  it("repairs drift from both sides, leaves protected users alone, and then has nothing to do", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("e2e"), s)
+    const mx = (n: number) => `@${tenant.id}.u${n}:${s}`
+    const admin = `@admin-${tenant.id}:${s}`
+    const env = cliEnv(services, {
+      TENANTS_B64: tenantsB64([tenant]),
+      RECONCILER_POLICY: `defaults:\n  protectedUsers: ["@admin-.*"]\n`,
+    })
+
+    // Starting point: one published event, in sync after a first apply.
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 40)
+        for (const id of [1, 2, 3, 4, 5, 6]) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug: "meetup", userId: 1 })
+        yield* addAttendee(tenant, { eventId: 1, userId: 1, status: "confirmed", role: "host" })
+        yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" })
+        yield* addAttendee(tenant, { eventId: 1, userId: 4, status: "confirmed" })
+        yield* addAttendee(tenant, { eventId: 1, userId: 5, status: "confirmed" })
+        yield* addAttendee(tenant, { eventId: 1, userId: 6, status: "waitlist" })
+      }),
+    )
+    const first = await runCli(["apply"], env)
+    expect(first.stderr).toBe("")
+    expect(first.code).toBe(0)
+    const room1 = await synapse.resolveAlias(`#event-meetup-${tenant.id}:${s}`)
+    if (room1 === undefined) throw new Error("the first apply made no room")
+
+    // Drift made in Matrix: u2 joined and was made moderator by someone; an admin joined at 100.
+    await synapse.register(`${tenant.id}.u2`)
+    await synapse.joinAs(mx(2), room1)
+    await synapse.register(`admin-${tenant.id}`)
+    await synapse.inviteAs(bot, room1, admin)
+    await synapse.joinAs(admin, room1)
+    const levels = await synapse.powerLevels(room1)
+    await synapse.setPowerLevels(room1, {
+      ...levels,
+      users: { ...(isRecord(levels.users) ? levels.users : {}), [mx(2)]: 50, [admin]: 100 },
+    })
+    // Drift made in OpenMeet: a new RSVP, a cancellation to rejected, a promotion, a new event.
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* addAttendee(tenant, { eventId: 1, userId: 3, status: "confirmed" })
+        yield* setAttendee(tenant, { eventId: 1, userId: 4, status: "rejected" })
+        yield* setAttendee(tenant, { eventId: 1, userId: 5, role: "moderator" })
+        yield* addEvent(tenant, { id: 2, slug: "second", userId: 2, visibility: "private" })
+      }),
+    )
+
+    const planned = await runCli(["plan", "--output", "json", "--detailed-exitcode"], env)
+    expect(planned.stderr).toBe("")
+    expect(planned.code).toBe(2)
+    expect(parseJson(planned.stdout)).toEqual({
+      formatVersion: 1,
+      summary: {
+        rooms: 2,
+        inSync: 0,
+        drifted: 1,
+        missing: 1,
+        orphans: 0,
+        blocked: 0,
+        errors: 0,
+        actions: { create_room: 1, set_power_levels: 1, invite: 2, kick: 1 },
+      },
+      rooms: [
+        {
+          key: `event:${tenant.id}:1`,
+          tenant: tenant.id,
+          kind: "event",
+          entityId: "1",
+          alias: `#event-meetup-${tenant.id}:${s}`,
+          roomId: room1,
+          status: "drifted",
+          actions: [
+            {
+              type: "set_power_levels",
+              changes: { [mx(2)]: { from: 50, to: 0 }, [mx(5)]: { from: 0, to: 50 } },
+              reason: "levels follow OpenMeet roles",
+            },
+            { type: "invite", user: mx(3), reason: "attendee status confirmed" },
+            { type: "kick", user: mx(4), reason: "attendee status rejected is not entitled" },
+          ],
+          conditions: [],
+        },
+        {
+          key: `event:${tenant.id}:2`,
+          tenant: tenant.id,
+          kind: "event",
+          entityId: "2",
+          alias: `#event-second-${tenant.id}:${s}`,
+          roomId: null,
+          status: "missing",
+          actions: [
+            {
+              type: "create_room",
+              alias: `#event-second-${tenant.id}:${s}`,
+              name: "Event 2",
+              joinRule: "invite",
+              historyVisibility: "shared",
+              guestAccess: "forbidden",
+              users: { [mx(2)]: 99 },
+              reason: "event 2 has no room",
+            },
+            { type: "invite", user: mx(2), reason: "event owner" },
+          ],
+          conditions: [],
+        },
+      ],
+    })
+
+    const applied = await runCli(["apply"], env)
+    expect(applied.stderr).toBe("")
+    expect(applied.code).toBe(0)
+    expect(applied.stdout).toContain("Apply: 5 applied, 0 failed, 0 not attempted.")
+
+    // What Synapse itself now says.
+    expect(await synapse.memberships(room1)).toEqual({
+      [bot]: "join",
+      [mx(1)]: "invite",
+      [mx(2)]: "join",
+      [mx(3)]: "invite",
+      [mx(4)]: "leave",
+      [mx(5)]: "invite",
+      [admin]: "join",
+    })
+    expect((await synapse.powerLevels(room1)).users).toEqual({ [bot]: 100, [mx(1)]: 99, [mx(5)]: 50, [admin]: 100 })
+    const room2 = await synapse.resolveAlias(`#event-second-${tenant.id}:${s}`)
+    if (room2 === undefined) throw new Error("apply made no room for event 2")
+    expect(await synapse.memberships(room2)).toEqual({ [bot]: "join", [mx(2)]: "invite" })
+    const state2 = await synapse.state(room2)
+    const content = (type: string) => state2.find((e) => e.type === type)?.content
+    expect(content("m.room.join_rules")).toEqual({ join_rule: "invite" })
+    expect(content("m.room.history_visibility")).toEqual({ history_visibility: "shared" })
+    expect(content("m.room.guest_access")).toEqual({ guest_access: "forbidden" })
+    expect(content("m.room.name")).toEqual({ name: "Event 2" })
+    expect(content("m.room.power_levels")?.users).toEqual({ [bot]: 100, [mx(2)]: 99 })
+
+    const again = await runCli(["plan", "--detailed-exitcode"], env)
+    expect(again.code).toBe(0)
+    expect(again.stdout).toContain("No changes. Matrix matches OpenMeet.")
+  })
+
+  it("a run killed after creating rooms leaves exactly one room per key once apply runs again", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("crash"), s)
+    const events = 12
+    // Join mode: every created room is followed by separate join requests, so the kill
+    // lands between a room's creation and the rest of its actions.
+    const env = cliEnv(services, {
+      TENANTS_B64: tenantsB64([tenant]),
+      RECONCILER_POLICY: "defaults:\n  membershipMode: join\n",
+      RECONCILE_CONCURRENCY: "2",
+    })
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant)
+        for (const id of [1, 2, 3, 4]) yield* addUser(tenant, { id })
+        for (let id = 1; id <= events; id++) {
+          yield* addEvent(tenant, { id, slug: `crash-${id}`, name: `Crash ${tenant.id} ${id}` })
+          for (const userId of [1, 2, 3, 4]) yield* addAttendee(tenant, { eventId: id, userId, status: "confirmed" })
+        }
+      }),
+    )
+    for (const id of [1, 2, 3, 4]) await synapse.register(`${tenant.id}.u${id}`)
+    const aliases = Array.from({ length: events }, (_, i) => `#event-crash-${i + 1}-${tenant.id}:${s}`)
+
+    const child = startCli(["apply"], env)
+    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()))
+    // Kill it as soon as the first room exists.
+    for (let i = 0; i < 1500; i++) {
+      if ((await synapse.resolveAlias(aliases[0] ?? "")) !== undefined) break
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    child.kill("SIGKILL")
+    await exited
+    const createdBeforeKill = (await Promise.all(aliases.map((a) => synapse.resolveAlias(a)))).filter(Boolean).length
+    expect(createdBeforeKill).toBeGreaterThan(0)
+    expect(createdBeforeKill).toBeLessThan(events)
+
+    const rerun = await runCli(["apply"], env)
+    expect(rerun.stderr).toBe("")
+    expect(rerun.code).toBe(0)
+    const check = await runCli(["plan", "--detailed-exitcode"], env)
+    expect(check.code).toBe(0)
+
+    // Exactly one room per key: count the bot's rooms by the names this tenant gave them.
+    const names = await Promise.all(
+      (await synapse.joinedRooms()).map(async (roomId) => {
+        const name = (await synapse.state(roomId)).find((e) => e.type === "m.room.name")?.content.name
+        return typeof name === "string" ? name : ""
+      }),
+    )
+    for (let id = 1; id <= events; id++) {
+      expect(names.filter((name) => name === `Crash ${tenant.id} ${id}`).length).toBe(1)
+    }
+    const room = await synapse.resolveAlias(aliases[0] ?? "")
+    expect(Object.values(await synapse.memberships(room ?? "")).filter((m) => m === "join").length).toBe(5)
+  })
+})

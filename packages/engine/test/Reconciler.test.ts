@@ -1,0 +1,118 @@
+import { expect, layer } from "@effect/vitest"
+import { defaultPolicy, formatRoomKey, roomKey } from "@openmeet-reconciler/core"
+import { Matrix } from "@openmeet-reconciler/matrix"
+import { DesiredState } from "@openmeet-reconciler/openmeet"
+import {
+  addAttendee,
+  addEvent,
+  addUser,
+  fixtureTenant,
+  resetTenant,
+  sqlLayer,
+  synapseClient,
+  testServices,
+  uniqueTenantId,
+} from "@openmeet-reconciler/testing"
+import { Effect, Layer, Redacted } from "effect"
+import type { TenantRuntime } from "../src/index.ts"
+import { applyPlan, planPass } from "../src/index.ts"
+
+const services = testServices()
+const synapse = synapseClient(services)
+const s = services.serverName
+const Live = Layer.mergeAll(
+  Layer.provideMerge(DesiredState.layer, sqlLayer(services.databaseUrl)),
+  Matrix.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }),
+)
+const options = { concurrency: 4 }
+
+const runtimeFor = (id: string): TenantRuntime => ({
+  tenant: fixtureTenant(id, s),
+  policy: defaultPolicy,
+  botUserId: services.botUserId,
+})
+
+/** A tenant with one published event (id 1, slug `room`) and two confirmed attendees. */
+const oneEventTenant = (prefix: string) =>
+  Effect.gen(function* () {
+    const runtime = runtimeFor(uniqueTenantId(prefix))
+    yield* resetTenant(runtime.tenant)
+    for (const id of [1, 2]) yield* addUser(runtime.tenant, { id })
+    yield* addEvent(runtime.tenant, { id: 1, slug: "room" })
+    for (const userId of [1, 2]) yield* addAttendee(runtime.tenant, { eventId: 1, userId, status: "confirmed" })
+    return runtime
+  })
+
+layer(Live, { excludeTestServices: true })("reconcile passes", (it) => {
+  it.effect("adopts a room that appeared with the alias between plan and apply, making no second room", () =>
+    Effect.gen(function* () {
+      const runtime = yield* oneEventTenant("adopt")
+      const alias = `#event-room-${runtime.tenant.id}:${s}`
+      const result = yield* planPass({ tenants: [runtime], rooms: [] }, options)
+      expect(result.plan.rooms.map((r) => r.status)).toEqual(["missing"])
+      // Someone else (OpenMeet's lazy creation, an earlier crashed run) creates it now.
+      const body = yield* Effect.promise(() =>
+        synapse.call("POST", "/_matrix/client/v3/createRoom", {
+          room_alias_name: alias.slice(1, alias.indexOf(":")),
+          name: "Made elsewhere",
+        }),
+      )
+      const applied = yield* applyPlan(result, options)
+      expect(applied.actions.every((a) => a.outcome.result === "applied")).toBe(true)
+      const roomId = yield* Effect.promise(() => synapse.resolveAlias(alias))
+      expect(body).toEqual({ room_id: roomId })
+      expect(applied.actions.map((a) => [a.roomId, a.action.type])).toEqual([
+        [roomId, "set_name"],
+        [roomId, "set_join_rule"],
+        [roomId, "set_guest_access"],
+        [roomId, "invite"],
+        [roomId, "invite"],
+      ])
+      const again = yield* planPass({ tenants: [runtime], rooms: [] }, options)
+      expect(again.plan.rooms.map((r) => [r.status, r.actions.length])).toEqual([["in_sync", 0]])
+    }),
+  )
+
+  it.effect("a room that holds the alias but not the bot is blocked, never duplicated", () =>
+    Effect.gen(function* () {
+      const runtime = yield* oneEventTenant("foreign")
+      const alias = `#event-room-${runtime.tenant.id}:${s}`
+      const owner = yield* Effect.promise(() => synapse.register(`owner-${runtime.tenant.id}`))
+      const created = yield* Effect.promise(() =>
+        synapse.call(
+          "POST",
+          "/_matrix/client/v3/createRoom",
+          { room_alias_name: alias.slice(1, alias.indexOf(":")), preset: "private_chat" },
+          owner,
+        ),
+      )
+      const result = yield* planPass({ tenants: [runtime], rooms: [] }, options)
+      const room = result.plan.rooms[0]
+      expect(room?.status).toBe("blocked")
+      expect(created).toEqual({ room_id: room?.roomId })
+      expect(room?.actions).toEqual([])
+      expect(room?.conditions[0]?.message).toContain("the bot is not in room")
+    }),
+  )
+
+  it.effect("a tenant whose desired state fails is reported, and nothing of it is planned", () =>
+    Effect.gen(function* () {
+      const good = yield* oneEventTenant("good")
+      const missing = runtimeFor(uniqueTenantId("noschema"))
+      const result = yield* planPass({ tenants: [good, missing], rooms: [] }, options)
+      expect(result.failedTenants.map((f) => f.tenant)).toEqual([missing.tenant.id])
+      expect(result.failedTenants[0]?.message).toContain("does not exist")
+      expect(result.plan.rooms.map((r) => r.key.tenant)).toEqual([good.tenant.id])
+    }),
+  )
+
+  it.effect("plans only the rooms asked for", () =>
+    Effect.gen(function* () {
+      const runtime = yield* oneEventTenant("scope")
+      yield* addEvent(runtime.tenant, { id: 2, slug: "other" })
+      const key = roomKey(runtime.tenant.id, "event", "2")
+      const result = yield* planPass({ tenants: [runtime], rooms: [key] }, options)
+      expect(result.plan.rooms.map((r) => formatRoomKey(r.key))).toEqual([formatRoomKey(key)])
+    }),
+  )
+})

@@ -1,0 +1,51 @@
+import { readFileSync } from "node:fs"
+import { parse } from "yaml"
+
+/** Where the real services for integration tests are: from the environment, as scripts/test.sh sets it. */
+export interface TestServices {
+  readonly databaseUrl: string
+  readonly homeserverUrl: string
+  readonly registrationPath: string
+  readonly asToken: string
+  readonly hsToken: string
+  readonly serverName: string
+  readonly botUserId: string
+}
+
+const required = (name: string): string => {
+  const value = process.env[name]
+  if (value === undefined || value === "") {
+    throw new Error(
+      `${name} is not set: integration tests run against a real PostgreSQL and Synapse. ` +
+        "Run scripts/test.sh (it starts them), or `bash infra/dev/up.sh` and source $RECONCILER_STATE/services.env, " +
+        "or point DATABASE_URL, MATRIX_HOMESERVER_URL and APPSERVICE_REGISTRATION at your own.",
+    )
+  }
+  return value
+}
+
+/** Reads the services from the environment; throws with instructions when they are not there. */
+export const testServices = (): TestServices => {
+  const registrationPath = required("APPSERVICE_REGISTRATION")
+  const registration: unknown = parse(readFileSync(registrationPath, "utf8"))
+  if (typeof registration !== "object" || registration === null) throw new Error(`${registrationPath}: not a mapping`)
+  const field = (name: string): string => {
+    const value: unknown = Reflect.get(registration, name)
+    if (typeof value !== "string") throw new Error(`${registrationPath}: ${name} missing`)
+    return value
+  }
+  const serverName = process.env.MATRIX_SERVER_NAME ?? "openmeet.test"
+  return {
+    databaseUrl: required("DATABASE_URL"),
+    homeserverUrl: required("MATRIX_HOMESERVER_URL"),
+    registrationPath,
+    asToken: field("as_token"),
+    hsToken: field("hs_token"),
+    serverName,
+    botUserId: `@${field("sender_localpart")}:${serverName}`,
+  }
+}
+
+/** A tenant id no earlier run used, so tests never see each other's rooms (aliases include it). */
+export const uniqueTenantId = (prefix: string): string =>
+  `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`

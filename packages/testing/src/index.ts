@@ -1,0 +1,3 @@
+export * from "./OpenMeetFixture.ts"
+export * from "./Services.ts"
+export * from "./SynapseClient.ts"

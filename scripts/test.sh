@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean checkout on a Debian machine with Node.js and apt:
+# installs Node >= 22 and pnpm when missing, the dependencies, PostgreSQL and Synapse
+# (first run: a few minutes), starts them fresh on loopback, then runs the type check,
+# the linter and every test (unit, property and integration), and prints one total.
+# Idempotent. Point DATABASE_URL, MATRIX_HOMESERVER_URL and APPSERVICE_REGISTRATION at
+# your own services to skip the local ones.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source infra/dev/toolchain.sh
+export TURBO_TELEMETRY_DISABLED=1 TURBO_NO_UPDATE_NOTIFIER=1 DO_NOT_TRACK=1
+
+log "installing dependencies"
+pnpm install --frozen-lockfile --reporter=silent
+
+RECONCILER_FRESH=1 PG_DATABASE=${PG_DATABASE:-openmeet_test} bash infra/dev/up.sh
+# shellcheck disable=SC1091
+source "$STATE_DIR/services.env"
+
+log "type check"
+pnpm --silent typecheck
+log "lint"
+pnpm --silent lint
+
+packages=(packages/core packages/observability packages/openmeet packages/matrix packages/engine apps/reconciler)
+for dir in "${packages[@]}"; do rm -rf "$dir/.vitest"; done
+status=0
+pnpm --silent test || status=$?
+node scripts/test-summary.ts "${packages[@]}" || status=1
+exit $status
