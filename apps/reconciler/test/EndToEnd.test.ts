@@ -6,12 +6,9 @@ import {
   fixtureTenant,
   resetTenant,
   setAttendee,
-  sqlLayer,
-  synapseClient,
   tenantsB64,
-  testServices,
-  uniqueTenantId,
-} from "@openmeet-reconciler/testing"
+} from "@openmeet-reconciler/openmeet"
+import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, ManagedRuntime } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { cliEnv, runCli, startCli } from "./cli.ts"

@@ -1,18 +1,8 @@
 import { expect, layer } from "@effect/vitest"
 import { defaultPolicy, formatRoomKey, roomKey } from "@openmeet-reconciler/core"
 import { Matrix } from "@openmeet-reconciler/matrix"
-import { DesiredState } from "@openmeet-reconciler/openmeet"
-import {
-  addAttendee,
-  addEvent,
-  addUser,
-  fixtureTenant,
-  resetTenant,
-  sqlLayer,
-  synapseClient,
-  testServices,
-  uniqueTenantId,
-} from "@openmeet-reconciler/testing"
+import { addAttendee, addEvent, addUser, DesiredState, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet"
+import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Layer, Redacted } from "effect"
 import type { TenantRuntime } from "../src/index.ts"
 import { applyPlan, planPass } from "../src/index.ts"

@@ -1,4 +1,5 @@
 export * from "./DesiredState.ts"
+export * from "./Fixture.ts"
 export * from "./OpenMeetSchema.ts"
 export * from "./Seed.ts"
 export * from "./TenantConfig.ts"

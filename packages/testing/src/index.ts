@@ -1,3 +1,3 @@
-export * from "./OpenMeetFixture.ts"
 export * from "./Services.ts"
+export * from "./SqlLayer.ts"
 export * from "./SynapseClient.ts"

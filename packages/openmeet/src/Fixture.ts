@@ -1,8 +1,12 @@
+/**
+ * Row-by-row fixtures of OpenMeet's tables for tests (Seed.ts builds whole tenants).
+ * Never point these at a real OpenMeet database: resetTenant drops the tenant's tables.
+ */
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
-import type { Tenant } from "@openmeet-reconciler/openmeet"
-import { dropTenantDdl, registryDdl, tenantDdl, tenantSchema } from "@openmeet-reconciler/openmeet"
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
+import { dropTenantDdl, registryDdl, tenantDdl } from "./OpenMeetSchema.ts"
+import type { Tenant } from "./TenantConfig.ts"
+import { encodeTenantsB64, tenantSchema } from "./TenantConfig.ts"
 
 /** A tenant config for tests. */
 export const fixtureTenant = (id: string, serverName: string): Tenant => ({
@@ -14,11 +18,7 @@ export const fixtureTenant = (id: string, serverName: string): Tenant => ({
 
 /** OpenMeet's TENANTS_B64 for these tenants. */
 export const tenantsB64 = (tenants: ReadonlyArray<Tenant>): string =>
-  Buffer.from(
-    JSON.stringify(tenants.map((t) => ({ id: t.id, name: t.name, matrixConfig: { serverName: t.serverName } }))),
-  ).toString("base64")
-
-export const sqlLayer = (databaseUrl: string) => PgClient.layer({ url: Redacted.make(databaseUrl) })
+  encodeTenantsB64(tenants.map((t) => ({ id: t.id, name: t.name, matrixConfig: { serverName: t.serverName } })))
 
 const table = (sql: SqlClient.SqlClient, tenant: Tenant, name: string) => sql(`${tenant.schema}.${name}`)
 
