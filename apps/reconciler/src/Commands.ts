@@ -24,7 +24,7 @@ const tenant = Options.text("tenant").pipe(
   Options.repeated,
 )
 const room = Options.text("room").pipe(
-  Options.withDescription("only this room key, event:<tenant>:<id> (repeatable)"),
+  Options.withDescription("only this room key, event:<tenant>:<id> or group:<tenant>:<id> (repeatable)"),
   Options.repeated,
 )
 const output = Options.choice("output", ["text", "json"]).pipe(
@@ -55,9 +55,6 @@ const resolveScope = (
         return yield* new SettingsError({
           message: `--room ${text}: tenant ${JSON.stringify(parsed.right.tenant)} is not configured`,
         })
-      }
-      if (parsed.right.kind !== "event") {
-        return yield* new SettingsError({ message: `--room ${text}: only event rooms are managed so far` })
       }
       keys.push(parsed.right)
     }

@@ -2,10 +2,14 @@ import { isRecord } from "@openmeet-reconciler/core"
 import {
   addAttendee,
   addEvent,
+  addGroup,
+  addGroupMember,
   addUser,
   fixtureTenant,
+  removeGroupMember,
   resetTenant,
   setAttendee,
+  setGroupMemberRole,
   tenantsB64,
 } from "@openmeet-reconciler/openmeet"
 import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
@@ -164,6 +168,70 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
     const again = await runCli(["plan", "--detailed-exitcode"], env)
     expect(again.code).toBe(0)
     expect(again.stdout).toContain("No changes. Matrix matches OpenMeet.")
+  })
+
+  it("keeps a group room as the members table says: roles as levels, guests out, removals kicked", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("grp"), s)
+    const mx = (n: number) => `@${tenant.id}.u${n}:${s}`
+    const env = cliEnv(services, { TENANTS_B64: tenantsB64([tenant]) })
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 5)
+        for (const id of [1, 2, 3, 4, 5]) yield* addUser(tenant, { id })
+        yield* addGroup(tenant, { id: 1, slug: "hikers", name: "Hikers", visibility: "private" })
+        yield* addGroupMember(tenant, { groupId: 1, userId: 1, role: "owner" })
+        yield* addGroupMember(tenant, { groupId: 1, userId: 2, role: "admin" })
+        yield* addGroupMember(tenant, { groupId: 1, userId: 3, role: "member" })
+        yield* addGroupMember(tenant, { groupId: 1, userId: 4, role: "guest" })
+        yield* addGroupMember(tenant, { groupId: 1, userId: 5, role: "member" })
+        // A draft group gets no room.
+        yield* addGroup(tenant, { id: 2, slug: "planning", status: "draft" })
+      }),
+    )
+    const first = await runCli(["apply"], env)
+    expect(first.stderr).toBe("")
+    expect(first.code).toBe(0)
+    const roomId = await synapse.resolveAlias(`#group-hikers-${tenant.id}:${s}`)
+    if (roomId === undefined) throw new Error("no room for the group")
+    expect(await synapse.resolveAlias(`#group-planning-${tenant.id}:${s}`)).toBeUndefined()
+    expect(await synapse.memberships(roomId)).toEqual({
+      [bot]: "join",
+      [mx(1)]: "invite",
+      [mx(2)]: "invite",
+      [mx(3)]: "invite",
+      [mx(5)]: "invite",
+    })
+    expect((await synapse.powerLevels(roomId)).users).toEqual({ [bot]: 100, [mx(1)]: 99, [mx(2)]: 75 })
+
+    // A member leaves the group (the row is deleted); another is made moderator; the admin steps down.
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* removeGroupMember(tenant, { groupId: 1, userId: 5 })
+        yield* setGroupMemberRole(tenant, { groupId: 1, userId: 3, role: "moderator" })
+        yield* setGroupMemberRole(tenant, { groupId: 1, userId: 2, role: "member" })
+      }),
+    )
+    const planned = await runCli(["plan", "--output", "json", "--room", `group:${tenant.id}:1`], env)
+    expect(planned.code).toBe(0)
+    const plan = parseJson(planned.stdout)
+    expect(plan).toMatchObject({
+      rooms: [
+        {
+          key: `group:${tenant.id}:1`,
+          kind: "group",
+          status: "drifted",
+          actions: [
+            { type: "set_power_levels", changes: { [mx(2)]: { from: 75, to: 0 }, [mx(3)]: { from: 0, to: 50 } } },
+            { type: "kick", user: mx(5), reason: "not entitled to group 1" },
+          ],
+        },
+      ],
+    })
+    const applied = await runCli(["apply"], env)
+    expect(applied.code).toBe(0)
+    expect((await synapse.memberships(roomId))[mx(5)]).toBe("leave")
+    expect((await synapse.powerLevels(roomId)).users).toEqual({ [bot]: 100, [mx(1)]: 99, [mx(3)]: 50 })
+    expect((await runCli(["plan", "--detailed-exitcode"], env)).code).toBe(0)
   })
 
   it("a run killed after creating rooms leaves exactly one room per key once apply runs again", async () => {

@@ -22,6 +22,9 @@ export type GroupRole = (typeof groupRoles)[number]
 export const eventStatuses = ["draft", "pending", "published", "cancelled"] as const
 export type EventStatus = (typeof eventStatuses)[number]
 
+export const groupStatuses = ["draft", "pending", "published"] as const
+export type GroupStatus = (typeof groupStatuses)[number]
+
 export const visibilities = ["public", "unlisted", "private"] as const
 export type Visibility = (typeof visibilities)[number]
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import type { AttendeeFacts, DesiredRoom, EventFacts, EventRoomOutcome, UserFacts } from "../src/index.ts"
+import type { AttendeeFacts, DesiredRoom, EventFacts, RoomOutcome, UserFacts } from "../src/index.ts"
 import { defaultPolicy, desiredEventRoom } from "../src/index.ts"
 
 const tenant = { tenant: "t1", serverName: "example.org" }
@@ -28,12 +28,12 @@ const attendee = (userId: string, status: string | null, role: string | null = "
 })
 const mx = (id: string) => `@user${id}:example.org`
 
-const room = (outcome: EventRoomOutcome): DesiredRoom => {
+const room = (outcome: RoomOutcome): DesiredRoom => {
   if (outcome.outcome._tag !== "Desired")
     throw new Error(`expected a desired room, got ${JSON.stringify(outcome.outcome)}`)
   return outcome.outcome.room
 }
-const problems = (outcome: EventRoomOutcome) => (outcome.outcome._tag === "Failed" ? outcome.outcome.problems : [])
+const problems = (outcome: RoomOutcome) => (outcome.outcome._tag === "Failed" ? outcome.outcome.problems : [])
 
 describe("event room entitlement (policy.md §3)", () => {
   const statuses: ReadonlyArray<[string, boolean]> = [
@@ -211,7 +211,7 @@ describe("event room identity and settings (policy.md §2)", () => {
 })
 
 describe("bad input fails the room, naming tenant, table and id (policy.md §5)", () => {
-  const cases: ReadonlyArray<[string, EventRoomOutcome, string]> = [
+  const cases: ReadonlyArray<[string, RoomOutcome, string]> = [
     [
       "unknown attendee status",
       desiredEventRoom(tenant, event(), [attendee("1", "checked_in")], users(user("1")), defaultPolicy),

@@ -12,7 +12,7 @@ import type {
 import { compareRoomPlans, formatRoomKey, pendingActions, planRoom } from "@openmeet-reconciler/core"
 import type { AliasInUse, MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, Matrix } from "@openmeet-reconciler/matrix"
-import type { Tenant } from "@openmeet-reconciler/openmeet"
+import type { DesiredFilter, Tenant } from "@openmeet-reconciler/openmeet"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Effect } from "effect"
 
@@ -63,6 +63,12 @@ const contextOf = (runtime: TenantRuntime, key: RoomKey): RoomContext => ({
   serverName: runtime.tenant.serverName,
   botUserId: runtime.botUserId,
   kind: key.kind,
+})
+
+/** The desired-state filter for these keys. */
+const filterOf = (keys: ReadonlyArray<RoomKey>): DesiredFilter => ({
+  eventIds: keys.filter((k) => k.kind === "event").map((k) => k.entityId),
+  groupIds: keys.filter((k) => k.kind === "group").map((k) => k.entityId),
 })
 
 /** Finds the room of a key: the row's `"matrixRoomId"` when the bot is in it, then the alias. */
@@ -120,8 +126,9 @@ export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<Plan
     for (const runtime of scope.tenants) {
       const wanted = scope.rooms.filter((key) => key.tenant === runtime.tenant.id)
       if (scope.rooms.length > 0 && wanted.length === 0) continue
-      const eventIds = wanted.length > 0 ? wanted.filter((k) => k.kind === "event").map((k) => k.entityId) : undefined
-      const result = yield* desiredState.forTenant(runtime.tenant, runtime.policy, { eventIds }).pipe(Effect.either)
+      const result = yield* desiredState
+        .forTenant(runtime.tenant, runtime.policy, wanted.length > 0 ? filterOf(wanted) : undefined)
+        .pipe(Effect.either)
       if (result._tag === "Left") {
         failedTenants.push({
           tenant: runtime.tenant.id,
@@ -164,7 +171,7 @@ export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<Plan
       Effect.gen(function* () {
         const runtime = scope.tenants.find((t) => t.tenant.id === key.tenant)
         if (runtime === undefined) return undefined
-        const fresh = yield* desiredState.forTenant(runtime.tenant, runtime.policy, { eventIds: [key.entityId] })
+        const fresh = yield* desiredState.forTenant(runtime.tenant, runtime.policy, filterOf([key]))
         const outcome = fresh.rooms[0]
         if (outcome === undefined) return undefined
         const nowJoined = yield* matrix.joinedRooms

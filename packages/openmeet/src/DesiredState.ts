@@ -1,13 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import type {
-  AttendeeFacts,
-  DataProblem,
-  DesiredOutcome,
-  EventFacts,
-  Policy,
-  UserFacts,
-} from "@openmeet-reconciler/core"
-import { desiredEventRoom } from "@openmeet-reconciler/core"
+import type { DataProblem, DesiredOutcome, Policy, RoomOutcome, UserFacts } from "@openmeet-reconciler/core"
+import { desiredEventRoom, desiredGroupRoom } from "@openmeet-reconciler/core"
 import { Context, Data, Effect, Either, Layer, ParseResult, Schema } from "effect"
 import type { Tenant } from "./TenantConfig.ts"
 
@@ -23,7 +16,8 @@ export interface TenantDesired {
 
 /** Which rooms to compute; all of the tenant's when absent. */
 export interface DesiredFilter {
-  readonly eventIds?: ReadonlyArray<string> | undefined
+  readonly eventIds: ReadonlyArray<string>
+  readonly groupIds: ReadonlyArray<string>
 }
 
 /** A query that failed: the tenant's desired state is unknown, so nothing of it may be acted on. */
@@ -43,13 +37,61 @@ const EventRow = Schema.Struct({
   matrixRoomId: Schema.NullOr(Schema.String),
 })
 
-const AttendeeRow = Schema.Struct({
+/** An attendee or group member row; `parentId` is its event or group. */
+const MemberRow = Schema.Struct({
   id: Schema.String,
-  eventId: Schema.String,
+  parentId: Schema.String,
   userId: Schema.NullOr(Schema.String),
-  status: Schema.NullOr(Schema.String),
+  status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   roleId: Schema.NullOr(Schema.String),
   role: Schema.NullOr(Schema.String),
+})
+type MemberRow = typeof MemberRow.Type
+
+interface MemberFacts {
+  readonly id: string
+  readonly userId: string
+  readonly status?: string | null
+  readonly role: string | null
+}
+
+/** Member rows by event or group, with the problems that fail that room. */
+const byParent = (rows: ReadonlyArray<MemberRow>, tenant: string, table: string, roleTable: string) => {
+  const out = new Map<string, { rows: Array<MemberFacts>; problems: Array<DataProblem> }>()
+  for (const row of rows) {
+    const entry = out.get(row.parentId) ?? { rows: [], problems: [] }
+    out.set(row.parentId, entry)
+    if (row.userId === null) {
+      entry.problems.push({ tenant, table, id: row.id, message: "userId is NULL" })
+      continue
+    }
+    // A role id that points at no role is an unknown role, not the default one.
+    const role = row.roleId !== null && row.role === null ? `<missing ${roleTable} id ${row.roleId}>` : row.role
+    entry.rows.push({
+      id: row.id,
+      userId: row.userId,
+      role,
+      ...(row.status === undefined ? {} : { status: row.status }),
+    })
+  }
+  return out
+}
+
+/** Adds problems to an outcome: a room with any problem is never acted on. */
+const withProblems = (outcome: DesiredOutcome, problems: ReadonlyArray<DataProblem>): DesiredOutcome => {
+  if (problems.length === 0) return outcome
+  return outcome._tag === "Failed"
+    ? { ...outcome, problems: [...outcome.problems, ...problems] }
+    : { _tag: "Failed", key: outcome.room.key, alias: outcome.room.alias, problems }
+}
+
+const GroupRow = Schema.Struct({
+  id: Schema.String,
+  slug: Schema.NullOr(Schema.String),
+  name: Schema.NullOr(Schema.String),
+  status: Schema.NullOr(Schema.String),
+  visibility: Schema.NullOr(Schema.String),
+  matrixRoomId: Schema.NullOr(Schema.String),
 })
 
 const UserRow = Schema.Struct({
@@ -109,37 +151,49 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
       ) {
         yield* Effect.annotateCurrentSpan({ tenant: tenant.id })
         const t = (name: string) => sql(`${tenant.schema}.${name}`)
-        const ids = filter?.eventIds?.map(Number)
-        const only = (column: string) => (ids === undefined ? sql`true` : sql.in(column, ids))
+        /** The filter as SQL: every row without one, none for an empty list. */
+        const only = (column: string, ids: ReadonlyArray<string> | undefined) =>
+          ids === undefined ? sql`true` : ids.length === 0 ? sql`false` : sql.in(column, ids.map(Number))
+        const events = (column: string) => only(column, filter?.eventIds)
+        const groups = (column: string) => only(column, filter?.groupIds)
         const run = <A>(query: string, effect: Effect.Effect<A, unknown>) =>
           effect.pipe(
             Effect.mapError(
-              (error) =>
-                new DesiredStateError({
-                  tenant: tenant.id,
-                  query,
-                  message: describeError(error),
-                }),
+              (error) => new DesiredStateError({ tenant: tenant.id, query, message: describeError(error) }),
             ),
             Effect.withSpan(`DesiredState.query ${query}`, { attributes: { tenant: tenant.id, query } }),
           )
 
-        const [eventRows, attendeeRows, userRows] = yield* Effect.all(
+        // Five set-based queries per tenant, however many events and groups it has.
+        const [eventRows, attendeeRows, groupRows, memberRows, userRows] = yield* Effect.all(
           [
             run(
               "events",
               sql`SELECT e.id::text AS id, e.slug, e.name, e.status::text AS status, e.visibility::text AS visibility,
                          e."userId"::text AS "ownerId", e."matrixRoomId" AS "matrixRoomId"
-                  FROM ${t("events")} e WHERE ${only("e.id")} ORDER BY e.id`,
+                  FROM ${t("events")} e WHERE ${events("e.id")} ORDER BY e.id`,
             ),
             run(
               "eventAttendees",
-              sql`SELECT a.id::text AS id, a."eventId"::text AS "eventId", a."userId"::text AS "userId",
+              sql`SELECT a.id::text AS id, a."eventId"::text AS "parentId", a."userId"::text AS "userId",
                          a.status::text AS status, a."roleId"::text AS "roleId", r.name AS role
                   FROM ${t("eventAttendees")} a LEFT JOIN ${t("eventRoles")} r ON r.id = a."roleId"
-                  WHERE ${only("a.eventId")} ORDER BY a.id`,
+                  WHERE ${events("a.eventId")} ORDER BY a.id`,
             ),
-            // Users that any selected event or attendee row points at, with their handle.
+            run(
+              "groups",
+              sql`SELECT g.id::text AS id, g.slug, g.name, g.status::text AS status, g.visibility::text AS visibility,
+                         g."matrixRoomId" AS "matrixRoomId"
+                  FROM ${t("groups")} g WHERE ${groups("g.id")} ORDER BY g.id`,
+            ),
+            run(
+              "groupMembers",
+              sql`SELECT m.id::text AS id, m."groupId"::text AS "parentId", m."userId"::text AS "userId",
+                         m."groupRoleId"::text AS "roleId", r.name AS role
+                  FROM ${t("groupMembers")} m LEFT JOIN ${t("groupRoles")} r ON r.id = m."groupRoleId"
+                  WHERE ${groups("m.groupId")} ORDER BY m.id`,
+            ),
+            // Every user a selected row points at, with their handle for this tenant.
             run(
               "users",
               sql`SELECT u.id::text AS id,
@@ -147,75 +201,56 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
                          h.handle
                   FROM ${t("users")} u
                   LEFT JOIN public."matrixHandleRegistry" h ON h."tenantId" = ${tenant.id} AND h."userId" = u.id
-                  WHERE u.id IN (SELECT a."userId" FROM ${t("eventAttendees")} a WHERE ${only("a.eventId")}
-                                 UNION SELECT e."userId" FROM ${t("events")} e WHERE ${only("e.id")})`,
+                  WHERE u.id IN (SELECT a."userId" FROM ${t("eventAttendees")} a WHERE ${events("a.eventId")}
+                                 UNION SELECT e."userId" FROM ${t("events")} e WHERE ${events("e.id")}
+                                 UNION SELECT m."userId" FROM ${t("groupMembers")} m WHERE ${groups("m.groupId")})`,
             ),
           ],
           { concurrency: "unbounded" },
         )
 
-        const events = decodeRows(EventRow, eventRows, tenant.id, "events")
-        const attendees = decodeRows(AttendeeRow, attendeeRows, tenant.id, "eventAttendees")
+        const eventsRead = decodeRows(EventRow, eventRows, tenant.id, "events")
+        const attendees = decodeRows(MemberRow, attendeeRows, tenant.id, "eventAttendees")
+        const groupsRead = decodeRows(GroupRow, groupRows, tenant.id, "groups")
+        const members = decodeRows(MemberRow, memberRows, tenant.id, "groupMembers")
         const users = decodeRows(UserRow, userRows, tenant.id, "users")
         const userFacts = new Map<string, UserFacts>(users.rows.map((u) => [u.id, u]))
-        const byEvent = new Map<string, Array<AttendeeFacts>>()
-        const attendeeProblems = new Map<string, Array<DataProblem>>()
-        for (const row of attendees.rows) {
-          if (row.userId === null) {
-            const list = attendeeProblems.get(row.eventId) ?? []
-            list.push({ tenant: tenant.id, table: "eventAttendees", id: row.id, message: "userId is NULL" })
-            attendeeProblems.set(row.eventId, list)
-            continue
-          }
-          // A role id that points at no role is an unknown role, not a participant.
-          const role = row.roleId !== null && row.role === null ? `<missing eventRoles id ${row.roleId}>` : row.role
-          const list = byEvent.get(row.eventId) ?? []
-          list.push({ id: row.id, userId: row.userId, status: row.status, role })
-          byEvent.set(row.eventId, list)
-        }
+        const attendeesByEvent = byParent(attendees.rows, tenant.id, "eventAttendees", "eventRoles")
+        const membersByGroup = byParent(members.rows, tenant.id, "groupMembers", "groupRoles")
+        const facts = { tenant: tenant.id, serverName: tenant.serverName }
 
         const pending = new Set<string>()
         const rooms: Array<DesiredOutcome> = []
-        for (const event of events.rows) {
-          const facts: EventFacts = event
-          const result = desiredEventRoom(
-            { tenant: tenant.id, serverName: tenant.serverName },
-            facts,
-            byEvent.get(event.id) ?? [],
-            userFacts,
-            policy,
-          )
+        const collect = (result: RoomOutcome, extra: ReadonlyArray<DataProblem> | undefined) => {
           for (const userId of result.pendingHandles) pending.add(userId)
-          const extra = attendeeProblems.get(event.id)
-          if (extra !== undefined && result.outcome._tag === "Desired") {
-            rooms.push({
-              _tag: "Failed",
-              key: result.outcome.room.key,
-              alias: result.outcome.room.alias,
-              problems: extra,
-            })
-          } else if (extra !== undefined && result.outcome._tag === "Failed") {
-            rooms.push({ ...result.outcome, problems: [...result.outcome.problems, ...extra] })
-          } else {
-            rooms.push(result.outcome)
-          }
+          rooms.push(withProblems(result.outcome, extra ?? []))
         }
-        // An unreadable attendee or user row could belong to any room: no room of the
+        for (const event of eventsRead.rows) {
+          const rows = attendeesByEvent.get(event.id)
+          collect(
+            desiredEventRoom(
+              facts,
+              event,
+              (rows?.rows ?? []).map((a) => ({ ...a, status: a.status ?? null })),
+              userFacts,
+              policy,
+            ),
+            rows?.problems,
+          )
+        }
+        for (const group of groupsRead.rows) {
+          const rows = membersByGroup.get(group.id)
+          collect(desiredGroupRoom(facts, group, rows?.rows ?? [], userFacts, policy), rows?.problems)
+        }
+
+        // An unreadable member or user row could belong to any room: no room of the
         // tenant may then be planned as if the row did not exist.
-        const unreadable = [...attendees.problems, ...users.problems]
-        const safeRooms: ReadonlyArray<DesiredOutcome> =
-          unreadable.length === 0
-            ? rooms
-            : rooms.map((outcome) =>
-                outcome._tag === "Failed"
-                  ? { ...outcome, problems: [...outcome.problems, ...unreadable] }
-                  : { _tag: "Failed", key: outcome.room.key, alias: outcome.room.alias, problems: unreadable },
-              )
+        const unreadable = [...attendees.problems, ...members.problems, ...users.problems]
         return {
           tenant,
-          rooms: safeRooms,
+          rooms: unreadable.length === 0 ? rooms : rooms.map((outcome) => withProblems(outcome, unreadable)),
           pendingHandles: pending.size,
-          problems: [...events.problems, ...unreadable],
+          problems: [...eventsRead.problems, ...groupsRead.problems, ...unreadable],
         } satisfies TenantDesired
       })
       return { forTenant }

@@ -99,3 +99,49 @@ export const setAttendee = (
         WHERE "eventId" = ${attendee.eventId} AND "userId" = ${attendee.userId}`
     }
   })
+
+export interface GroupRow {
+  readonly id: number
+  readonly slug: string
+  readonly name?: string
+  readonly status?: string | null
+  readonly visibility?: string
+  readonly matrixRoomId?: string | null
+}
+
+export const addGroup = (tenant: Tenant, group: GroupRow) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`INSERT INTO ${table(sql, tenant, "groups")} ${sql.insert({
+      id: group.id,
+      slug: group.slug,
+      name: group.name ?? `Group ${group.id}`,
+      status: group.status === undefined ? "published" : group.status,
+      visibility: group.visibility ?? "public",
+      matrixRoomId: group.matrixRoomId ?? null,
+    })}`
+  })
+
+export const addGroupMember = (tenant: Tenant, member: { groupId: number; userId: number; role: string }) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`INSERT INTO ${table(sql, tenant, "groupMembers")} ("groupId", "userId", "groupRoleId")
+      VALUES (${member.groupId}, ${member.userId},
+              (SELECT id FROM ${table(sql, tenant, "groupRoles")} WHERE name = ${member.role}))`
+  })
+
+export const setGroupMemberRole = (tenant: Tenant, member: { groupId: number; userId: number; role: string }) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`UPDATE ${table(sql, tenant, "groupMembers")}
+      SET "groupRoleId" = (SELECT id FROM ${table(sql, tenant, "groupRoles")} WHERE name = ${member.role}), "updatedAt" = now()
+      WHERE "groupId" = ${member.groupId} AND "userId" = ${member.userId}`
+  })
+
+/** Leaving, removal and rejection delete the row in OpenMeet. */
+export const removeGroupMember = (tenant: Tenant, member: { groupId: number; userId: number }) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`DELETE FROM ${table(sql, tenant, "groupMembers")}
+      WHERE "groupId" = ${member.groupId} AND "userId" = ${member.userId}`
+  })

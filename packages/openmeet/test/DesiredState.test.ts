@@ -74,10 +74,12 @@ layer(Live)("DesiredState against PostgreSQL", (it) => {
         const tenant = fixtureTenant(uniqueTenantId("qc"), server)
         yield* seedTenant({ tenant, seed: 7, events })
         const { value: desired, names } = yield* spanNames(state.forTenant(tenant, defaultPolicy))
-        expect(desired.rooms.length).toBe(events)
+        const kinds = desired.rooms.map((r) => (r._tag === "Desired" ? r.room.key.kind : r.key.kind))
+        expect(kinds.filter((kind) => kind === "event").length).toBe(events)
+        expect(kinds.filter((kind) => kind === "group").length).toBe(Math.floor(events / 5))
         counts.push(names.filter((name) => name.startsWith("DesiredState.query")).length)
       }
-      expect(counts).toEqual([3, 3])
+      expect(counts).toEqual([5, 5])
     }),
   )
 
@@ -85,7 +87,10 @@ layer(Live)("DesiredState against PostgreSQL", (it) => {
     Effect.gen(function* () {
       const tenant = fixtureTenant(uniqueTenantId("flt"), server)
       yield* seedTenant({ tenant, seed: 3, events: 20 })
-      const desired = yield* (yield* DesiredState).forTenant(tenant, defaultPolicy, { eventIds: ["4", "9"] })
+      const desired = yield* (yield* DesiredState).forTenant(tenant, defaultPolicy, {
+        eventIds: ["4", "9"],
+        groupIds: [],
+      })
       expect(desired.rooms.map((r) => formatRoomKey(r._tag === "Desired" ? r.room.key : r.key))).toEqual([
         `event:${tenant.id}:4`,
         `event:${tenant.id}:9`,

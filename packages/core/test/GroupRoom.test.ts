@@ -1,0 +1,115 @@
+import { describe, expect, it } from "vitest"
+import type { DesiredRoom, EntityFacts, GroupMemberFacts, RoomOutcome, UserFacts } from "../src/index.ts"
+import { defaultPolicy, desiredGroupRoom } from "../src/index.ts"
+
+const tenant = { tenant: "t1", serverName: "example.org" }
+const group = (overrides: Partial<EntityFacts> = {}): EntityFacts => ({
+  id: "7",
+  slug: "hikers",
+  name: "Hikers",
+  status: "published",
+  visibility: "public",
+  matrixRoomId: null,
+  ...overrides,
+})
+const user = (id: string, overrides: Partial<UserFacts> = {}): UserFacts => ({
+  id,
+  statusId: 1,
+  handle: `user${id}`,
+  ...overrides,
+})
+const users = (...list: ReadonlyArray<UserFacts>) => new Map(list.map((x) => [x.id, x]))
+const member = (userId: string, role: string | null): GroupMemberFacts => ({ id: `m${userId}`, userId, role })
+const mx = (id: string) => `@user${id}:example.org`
+
+const room = (outcome: RoomOutcome): DesiredRoom => {
+  if (outcome.outcome._tag !== "Desired")
+    throw new Error(`expected a desired room, got ${JSON.stringify(outcome.outcome)}`)
+  return outcome.outcome.room
+}
+
+describe("group room entitlement (policy.md §3, §4)", () => {
+  it("owners, admins, moderators and members are entitled at 99, 75, 50 and 0", () => {
+    const result = room(
+      desiredGroupRoom(
+        tenant,
+        group(),
+        [member("1", "owner"), member("2", "admin"), member("3", "moderator"), member("4", "member")],
+        users(user("1"), user("2"), user("3"), user("4")),
+        defaultPolicy,
+      ),
+    )
+    expect([...result.members.values()].map((m) => [m.userId, m.level, m.reason])).toEqual([
+      [mx("1"), 99, "group role owner"],
+      [mx("2"), 75, "group role admin"],
+      [mx("3"), 50, "group role moderator"],
+      [mx("4"), 0, "group role member"],
+    ])
+  })
+
+  it("a guest is a pending request: not entitled", () => {
+    const result = room(desiredGroupRoom(tenant, group(), [member("1", "guest")], users(user("1")), defaultPolicy))
+    expect(result.members.size).toBe(0)
+    expect(result.excluded.get(mx("1"))).toBe("group role guest is a pending request, not entitled")
+  })
+
+  it("inactive members are not entitled; members without a handle are pending", () => {
+    const outcome = desiredGroupRoom(
+      tenant,
+      group(),
+      [member("1", "member"), member("2", "member")],
+      users(user("1", { statusId: 2 }), user("2", { handle: null })),
+      defaultPolicy,
+    )
+    expect(room(outcome).members.size).toBe(0)
+    expect(room(outcome).excluded.get(mx("1"))).toBe("user is not active in OpenMeet")
+    expect(outcome.pendingHandles).toEqual(["2"])
+  })
+
+  it("group levels are configurable per tenant", () => {
+    const policy = { ...defaultPolicy, groupLevels: { ...defaultPolicy.groupLevels, admin: 60 } }
+    const result = room(desiredGroupRoom(tenant, group(), [member("1", "admin")], users(user("1")), policy))
+    expect(result.members.get(mx("1"))?.level).toBe(60)
+  })
+})
+
+describe("group room identity and settings (policy.md §2)", () => {
+  it("uses #group-<slug>-<tenant>:<server> and the group's name", () => {
+    const result = room(desiredGroupRoom(tenant, group(), [], users(), defaultPolicy))
+    expect([result.alias, result.name, result.joinRule]).toEqual(["#group-hikers-t1:example.org", "Hikers", "public"])
+  })
+
+  const creation: ReadonlyArray<[string | null, boolean]> = [
+    ["published", true],
+    ["draft", false],
+    ["pending", false],
+    [null, false],
+  ]
+  for (const [status, mayCreate] of creation) {
+    it(`a group with status ${status} ${mayCreate ? "gets" : "does not get"} a new room`, () => {
+      expect(room(desiredGroupRoom(tenant, group({ status }), [], users(), defaultPolicy)).mayCreate).toBe(mayCreate)
+    })
+  }
+
+  it("a private group's room is invite-only", () => {
+    expect(room(desiredGroupRoom(tenant, group({ visibility: "private" }), [], users(), defaultPolicy)).joinRule).toBe(
+      "invite",
+    )
+  })
+
+  it("an unknown role fails the room, naming tenant, table and row", () => {
+    const outcome = desiredGroupRoom(tenant, group(), [member("1", "founder")], users(user("1")), defaultPolicy)
+    expect(outcome.outcome).toMatchObject({
+      _tag: "Failed",
+      problems: [{ tenant: "t1", table: "groupMembers", id: "m1", message: 'unknown role "founder"' }],
+    })
+  })
+
+  it("an unknown status fails the room (groups have no cancelled)", () => {
+    const outcome = desiredGroupRoom(tenant, group({ status: "cancelled" }), [], users(), defaultPolicy)
+    expect(outcome.outcome).toMatchObject({
+      _tag: "Failed",
+      problems: [{ table: "groups", id: "7", message: 'unknown status "cancelled"' }],
+    })
+  })
+})
