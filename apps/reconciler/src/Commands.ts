@@ -1,7 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { RoomKey } from "@openmeet-reconciler/core"
-import { parseRoomKey, pendingActions, planToJson, planToText } from "@openmeet-reconciler/core"
+import { parseRoomKey, planToJson, planToText } from "@openmeet-reconciler/core"
 import type { PlanResult, Scope } from "@openmeet-reconciler/engine"
 import { applyPlan, planPass } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
@@ -31,6 +31,20 @@ const output = Options.choice("output", ["text", "json"]).pipe(
   Options.withDescription("text (Terraform-like) or json (formatVersion 1)"),
   Options.withDefault("text" as const),
 )
+
+const confirmDestructive = Options.boolean("confirm-destructive").pipe(
+  Options.withDescription("apply kicks and demotions beyond the safety caps (policy: maxDestructivePerPass, per room)"),
+)
+const allowEmpty = Options.boolean("allow-empty").pipe(
+  Options.withDescription("apply kicks for a tenant whose desired state is empty while its rooms are not"),
+)
+
+const heldNote = (result: PlanResult): string | undefined => {
+  const held = result.plan.rooms.reduce((n, room) => n + room.actions.filter((a) => a.held === true).length, 0)
+  return held > 0
+    ? `Held: ${held} destructive action(s) over the safety limits; apply --confirm-destructive (or --allow-empty) applies them.`
+    : undefined
+}
 
 const resolveScope = (
   settings: Settings,
@@ -115,6 +129,8 @@ const plan = Command.make(
     tenant,
     room,
     output,
+    confirmDestructive,
+    allowEmpty,
     detailedExitcode: Options.boolean("detailed-exitcode").pipe(
       Options.withDescription("exit 0 when in sync, 2 when changes are pending, 1 on error"),
     ),
@@ -126,23 +142,25 @@ const plan = Command.make(
         const result = yield* planPass(scope, {
           concurrency: settings.concurrency,
           onProgress: progress("reading Matrix"),
+          safety: { confirmDestructive: args.confirmDestructive, allowEmpty: args.allowEmpty },
         }).pipe(Effect.provide(serviceLayer(settings)))
         yield* reportTenantFailures(result)
         if (args.output === "json") {
           yield* Console.log(JSON.stringify(planToJson(result.plan), null, 2))
         } else {
           yield* Console.log(planToText(result.plan))
-          const note = pendingHandleNote(result)
-          if (note !== undefined) yield* Console.log(note)
+          for (const note of [heldNote(result), pendingHandleNote(result)]) {
+            if (note !== undefined) yield* Console.log(note)
+          }
         }
         if (hasErrors(result)) return yield* new ExitCode({ code: 1 })
-        const pending = result.plan.rooms.some((r) => pendingActions(r).length > 0)
+        const pending = result.plan.rooms.some((r) => r.actions.length > 0)
         if (args.detailedExitcode && pending) return yield* new ExitCode({ code: 2 })
       }),
     ),
 ).pipe(Command.withDescription("Compute and print what would change; changes nothing."))
 
-const apply = Command.make("apply", { config, tenant, room, output }, (args) =>
+const apply = Command.make("apply", { config, tenant, room, output, confirmDestructive, allowEmpty }, (args) =>
   reportFailures(
     Effect.gen(function* () {
       const { settings, scope } = yield* computePlan(args.config, args.tenant, args.room)
@@ -151,6 +169,7 @@ const apply = Command.make("apply", { config, tenant, room, output }, (args) =>
         const result = yield* planPass(scope, {
           concurrency: settings.concurrency,
           onProgress: progress("reading Matrix"),
+          safety: { confirmDestructive: args.confirmDestructive, allowEmpty: args.allowEmpty },
         })
         yield* reportTenantFailures(result)
         if (args.output === "text") yield* Console.log(planToText(result.plan))
@@ -164,8 +183,10 @@ const apply = Command.make("apply", { config, tenant, room, output }, (args) =>
         yield* Console.log(
           JSON.stringify({ plan: planToJson(outcome.result.plan), apply: applyResultToJson(outcome.applied) }, null, 2),
         )
-      } else if (outcome.applied.actions.length > 0) {
-        yield* Console.log(`\n${applyResultToText(outcome.applied)}`)
+      } else {
+        if (outcome.applied.actions.length > 0) yield* Console.log(`\n${applyResultToText(outcome.applied)}`)
+        const note = heldNote(outcome.result)
+        if (note !== undefined) yield* Console.log(note)
       }
       const failed = outcome.applied.actions.some((a) => a.outcome.result !== "applied")
       if (failed || hasErrors(outcome.result)) return yield* new ExitCode({ code: 1 })

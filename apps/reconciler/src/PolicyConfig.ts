@@ -26,6 +26,9 @@ const Overrides = Schema.Struct({
   respectLeave: Schema.optional(Schema.Boolean),
   respectKicks: Schema.optional(Schema.Boolean),
   protectedUsers: Schema.optional(Schema.Array(Schema.String)),
+  maxDestructivePerPass: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
+  maxDestructivePerRoom: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
+  maxDestructiveRoomFraction: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
 })
 type Overrides = typeof Overrides.Type
 
@@ -59,6 +62,11 @@ const applyOverrides = (base: Policy, o: Overrides, where: string): Either.Eithe
     respectLeave: o.respectLeave ?? base.respectLeave,
     respectKicks: o.respectKicks ?? base.respectKicks,
     protectedUsers: [...base.protectedUsers, ...protectedUsers],
+    limits: {
+      maxDestructivePerPass: o.maxDestructivePerPass ?? base.limits.maxDestructivePerPass,
+      maxDestructivePerRoom: o.maxDestructivePerRoom ?? base.limits.maxDestructivePerRoom,
+      maxDestructiveRoomFraction: o.maxDestructiveRoomFraction ?? base.limits.maxDestructiveRoomFraction,
+    },
   }))
 
 /**

@@ -91,6 +91,7 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
         blocked: 0,
         errors: 0,
         actions: { create_room: 1, set_power_levels: 1, invite: 2, kick: 1 },
+        held: 0,
       },
       rooms: [
         {
@@ -232,6 +233,53 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
     expect((await synapse.memberships(roomId))[mx(5)]).toBe("leave")
     expect((await synapse.powerLevels(roomId)).users).toEqual({ [bot]: 100, [mx(1)]: 99, [mx(3)]: 50 })
     expect((await runCli(["plan", "--detailed-exitcode"], env)).code).toBe(0)
+  })
+
+  it("holds kicks over the safety caps and for a tenant that looks empty, until confirmed", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("cap"), s)
+    const mx = (n: number) => `@${tenant.id}.u${n}:${s}`
+    const env = cliEnv(services, { TENANTS_B64: tenantsB64([tenant]) })
+    const ids = Array.from({ length: 14 }, (_, i) => i + 1)
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant)
+        for (const id of ids) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug: "big" })
+        for (const userId of ids) yield* addAttendee(tenant, { eventId: 1, userId, status: "confirmed" })
+      }),
+    )
+    expect((await runCli(["apply"], env)).code).toBe(0)
+    const roomId = await synapse.resolveAlias(`#event-big-${tenant.id}:${s}`)
+    if (roomId === undefined) throw new Error("no room")
+
+    // Twelve of fourteen cancel: twelve kicks; the per-room cap is max(5, 20% of 14) = 5.
+    await db.runPromise(
+      Effect.gen(function* () {
+        for (const userId of ids.slice(2)) yield* setAttendee(tenant, { eventId: 1, userId, status: "rejected" })
+      }),
+    )
+    const planned = await runCli(["plan", "--output", "json"], env)
+    expect(parseJson(planned.stdout)).toMatchObject({ summary: { actions: { kick: 12 }, held: 7 } })
+    const applied = await runCli(["apply"], env)
+    expect(applied.code).toBe(0)
+    expect(applied.stdout).toContain("Held: 7 destructive action(s)")
+    const left = () => synapse.memberships(roomId).then((m) => ids.filter((id) => m[mx(id)] === "leave").length)
+    expect(await left()).toBe(5)
+    // Seven remain, over the cap of 5 for the 9 members left: only confirmation applies them all.
+    expect((await runCli(["apply", "--confirm-destructive"], env)).code).toBe(0)
+    expect(await left()).toBe(12)
+
+    // Everyone's RSVP disappears (a truncated table?): nothing is kicked without --allow-empty.
+    await db.runPromise(
+      Effect.gen(function* () {
+        for (const userId of [1, 2]) yield* setAttendee(tenant, { eventId: 1, userId, status: "rejected" })
+      }),
+    )
+    const suspicious = await runCli(["apply"], env)
+    expect(suspicious.stdout).toContain("Held: 2 destructive action(s)")
+    expect(await left()).toBe(12)
+    expect((await runCli(["apply", "--allow-empty"], env)).code).toBe(0)
+    expect(await left()).toBe(14)
   })
 
   it("a run killed after creating rooms leaves exactly one room per key once apply runs again", async () => {

@@ -22,6 +22,10 @@ export interface RoomPlan {
   readonly status: RoomStatus
   readonly actions: ReadonlyArray<PlannedAction>
   readonly conditions: ReadonlyArray<Condition>
+  /** Users now invited or joined, other than protected ones (the base of the per-room cap). */
+  readonly memberCount: number
+  /** Users the database entitles (0 when the desired state failed or the room is an orphan). */
+  readonly entitledCount: number
 }
 
 /** The plan for a whole pass: every room looked at, in key order. */
@@ -38,6 +42,8 @@ export interface PlanSummary {
   readonly blocked: number
   readonly errors: number
   readonly actions: Readonly<Partial<Record<ActionType, number>>>
+  /** Actions a safety limit holds back (counted in `actions` too). */
+  readonly held: number
 }
 
 export const summarize = (plan: Plan): PlanSummary => {
@@ -60,6 +66,7 @@ export const summarize = (plan: Plan): PlanSummary => {
     blocked: count("blocked"),
     errors: count("error"),
     actions: ordered,
+    held: plan.rooms.reduce((n, room) => n + room.actions.filter((a) => a.held === true).length, 0),
   }
 }
 

@@ -106,7 +106,7 @@ export const planToText = (plan: Plan): string => {
       ? "No changes. Matrix matches OpenMeet."
       : `Plan: ${total} action${total === 1 ? "" : "s"} (${byType.join(", ")}) in ${summary.drifted + summary.missing} room${summary.drifted + summary.missing === 1 ? "" : "s"}.`
   lines.push(
-    `${head} Rooms: ${summary.rooms} managed, ${summary.inSync} in sync, ${summary.drifted} drifted, ${summary.missing} missing, ${summary.blocked} blocked, ${summary.errors} with errors.`,
+    `${head}${summary.held > 0 ? ` ${summary.held} held by safety limits.` : ""} Rooms: ${summary.rooms} managed, ${summary.inSync} in sync, ${summary.drifted} drifted, ${summary.missing} missing, ${summary.blocked} blocked, ${summary.errors} with errors.`,
   )
   return lines.join("\n")
 }

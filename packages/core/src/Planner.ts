@@ -35,6 +35,8 @@ const createRoom = (desired: DesiredRoom, context: RoomContext): RoomPlan => {
     status: "missing",
     actions: [create, ...actions],
     conditions: [],
+    memberCount: 0,
+    entitledCount: desired.members.size,
   }
 }
 
@@ -74,8 +76,20 @@ const settingsActions = (room: ActualRoom, desired: DesiredRoom): ReadonlyArray<
   return actions
 }
 
+/** Users invited or joined that the reconciler manages. */
+const managedMembers = (room: ActualRoom, context: RoomContext): number =>
+  [...room.members.values()].filter(
+    (m) => (m.membership === "join" || m.membership === "invite") && !isProtected(context, m.userId),
+  ).length
+
 const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext): RoomPlan => {
-  const base = { key: desired.key, alias: desired.alias, roomId: room.roomId }
+  const base = {
+    key: desired.key,
+    alias: desired.alias,
+    roomId: room.roomId,
+    memberCount: managedMembers(room, context),
+    entitledCount: desired.members.size,
+  }
   const conditions: Array<Condition> = []
   if (room.encrypted) {
     conditions.push({ type: "encrypted", message: "room is encrypted (legacy); it stays encrypted and is managed" })
@@ -122,8 +136,24 @@ export const planRoom = (
       status: "error",
       actions: [],
       conditions: desired.problems.map((problem) => ({ type: "error", message: formatDataProblem(problem) })),
+      memberCount: actual === undefined ? 0 : managedMembers(actual, context),
+      entitledCount: 0,
     }
   }
   if (actual === undefined) return desired.room.mayCreate ? createRoom(desired.room, context) : undefined
   return manageRoom(actual, desired.room, context)
 }
+
+/** A room the reconciler cannot act on now: a condition, and no actions. */
+export const conditionPlan = (
+  where: Pick<RoomPlan, "key" | "alias" | "roomId">,
+  status: "error" | "blocked",
+  message: string,
+): RoomPlan => ({
+  ...where,
+  status,
+  actions: [],
+  conditions: [{ type: status, message }],
+  memberCount: 0,
+  entitledCount: 0,
+})

@@ -39,6 +39,16 @@ export interface Policy {
   readonly respectKicks: boolean
   /** Regular expressions; a matching user id is never kicked, demoted or promoted. */
   readonly protectedUsers: ReadonlyArray<RegExp>
+  readonly limits: Limits
+}
+
+/** Caps on destructive actions (kicks, demotions) per pass; the rest is held. */
+export interface Limits {
+  readonly maxDestructivePerPass: number
+  /** Per room: the larger of this number… */
+  readonly maxDestructivePerRoom: number
+  /** …and this share of the room's current members. */
+  readonly maxDestructiveRoomFraction: number
 }
 
 export const defaultPolicy: Policy = {
@@ -50,6 +60,7 @@ export const defaultPolicy: Policy = {
   respectLeave: true,
   respectKicks: true,
   protectedUsers: [],
+  limits: { maxDestructivePerPass: 100, maxDestructivePerRoom: 5, maxDestructiveRoomFraction: 0.2 },
 }
 
 /** What the planner needs to know about the tenant a room belongs to. */

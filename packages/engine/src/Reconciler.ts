@@ -8,8 +8,16 @@ import type {
   RoomContext,
   RoomKey,
   RoomPlan,
+  SafetyOptions,
 } from "@openmeet-reconciler/core"
-import { compareRoomPlans, formatRoomKey, pendingActions, planRoom } from "@openmeet-reconciler/core"
+import {
+  applySafety,
+  compareRoomPlans,
+  conditionPlan,
+  formatRoomKey,
+  pendingActions,
+  planRoom,
+} from "@openmeet-reconciler/core"
 import type { AliasInUse, MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, Matrix } from "@openmeet-reconciler/matrix"
 import type { DesiredFilter, Tenant } from "@openmeet-reconciler/openmeet"
@@ -48,15 +56,13 @@ export interface PlanResult {
 export interface PassOptions {
   /** Rooms read or written at once (Synapse gains from about 4). */
   readonly concurrency: number
+  /** Which destructive actions may run (policy.md §5); by default the caps hold the rest. */
+  readonly safety?: SafetyOptions
   readonly onProgress?: (done: number, total: number) => Effect.Effect<void>
 }
 
-const errorPlan = (base: Pick<RoomPlan, "key" | "alias" | "roomId">, message: string): RoomPlan => ({
-  ...base,
-  status: "error",
-  actions: [],
-  conditions: [{ type: "error", message }],
-})
+const errorPlan = (where: Pick<RoomPlan, "key" | "alias" | "roomId">, message: string): RoomPlan =>
+  conditionPlan(where, "error", message)
 
 const contextOf = (runtime: TenantRuntime, key: RoomKey): RoomContext => ({
   policy: runtime.policy,
@@ -98,13 +104,7 @@ const planOne = (
     const roomId = yield* identifyRoom(outcome, joined)
     if (roomId === undefined) return planRoom(outcome, undefined, context)
     if (!joined.has(roomId)) {
-      return {
-        ...base,
-        roomId,
-        status: "blocked",
-        actions: [],
-        conditions: [{ type: "blocked", message: `the bot is not in room ${roomId}, which has the alias` }],
-      } satisfies RoomPlan
+      return conditionPlan({ ...base, roomId }, "blocked", `the bot is not in room ${roomId}, which has the alias`)
     }
     const actual: ActualRoom = yield* matrix.readRoom(roomId)
     return planRoom(outcome, actual, context)
@@ -119,6 +119,7 @@ export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<Plan
   Effect.gen(function* () {
     const desiredState = yield* DesiredState
     const matrix = yield* Matrix
+    const safety = options.safety ?? { confirmDestructive: false, allowEmpty: false }
     const failedTenants: Array<TenantFailure> = []
     const pendingHandles = new Map<string, number>()
     const work: Array<{ readonly outcome: DesiredOutcome; readonly runtime: TenantRuntime }> = []
@@ -165,17 +166,32 @@ export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<Plan
       { concurrency: options.concurrency },
     )
     const planned = rooms.filter((room): room is RoomPlan => room !== undefined).sort(compareRoomPlans)
+    const gated = applySafety(
+      scope.tenants.map((runtime) => ({
+        tenant: runtime.tenant.id,
+        limits: runtime.policy.limits,
+        rooms: planned.filter((room) => room.key.tenant === runtime.tenant.id),
+      })),
+      safety,
+    )
 
     const context = yield* Effect.context<DesiredState | Matrix>()
     const replan = (key: RoomKey): Effect.Effect<RoomPlan | undefined> =>
       Effect.gen(function* () {
         const runtime = scope.tenants.find((t) => t.tenant.id === key.tenant)
         if (runtime === undefined) return undefined
-        const fresh = yield* desiredState.forTenant(runtime.tenant, runtime.policy, filterOf([key]))
-        const outcome = fresh.rooms[0]
+        const desired = yield* desiredState.forTenant(runtime.tenant, runtime.policy, filterOf([key]))
+        const outcome = desired.rooms[0]
         if (outcome === undefined) return undefined
         const nowJoined = yield* matrix.joinedRooms
-        return yield* planOne(outcome, runtime, nowJoined)
+        const fresh = yield* planOne(outcome, runtime, nowJoined)
+        if (fresh === undefined) return undefined
+        // The caps apply to an adopted room too (the pass's budget is not shared with it).
+        const [gatedRoom] = applySafety(
+          [{ tenant: runtime.tenant.id, limits: runtime.policy.limits, rooms: [fresh] }],
+          safety,
+        )
+        return gatedRoom
       }).pipe(
         Effect.catchAll((error) =>
           Effect.succeed(
@@ -187,7 +203,7 @@ export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<Plan
         ),
         Effect.provide(context),
       )
-    return { plan: { rooms: planned }, failedTenants, pendingHandles, replan }
+    return { plan: { rooms: gated }, failedTenants, pendingHandles, replan }
   }).pipe(Effect.withSpan("reconcile.plan"))
 
 export type ActionOutcome =
