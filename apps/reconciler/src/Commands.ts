@@ -2,13 +2,13 @@ import { Command, Options } from "@effect/cli"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { RoomKey } from "@openmeet-reconciler/core"
 import { parseRoomKey, planToJson, planToText } from "@openmeet-reconciler/core"
-import type { PlanResult, Scope } from "@openmeet-reconciler/engine"
-import { applyPlan, planPass } from "@openmeet-reconciler/engine"
+import type { PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
+import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError } from "@openmeet-reconciler/matrix"
 import { Console, Data, Effect, Either, type Option } from "effect"
-import { applyResultToJson, applyResultToText, progress } from "./Output.ts"
-import { serviceLayer } from "./Runtime.ts"
+import { applyResultToJson, applyResultToText, progress, statusToJson, statusToText } from "./Output.ts"
+import { databaseLayer, serviceLayer } from "./Runtime.ts"
 import type { Settings } from "./Settings.ts"
 import { loadSettings, SettingsError, tenantRuntimes } from "./Settings.ts"
 
@@ -97,7 +97,7 @@ const pendingHandleNote = (result: PlanResult): string | undefined => {
 const hasErrors = (result: PlanResult) =>
   result.failedTenants.length > 0 || result.plan.rooms.some((r) => r.status === "error")
 
-type CommandError = SettingsError | SqlError | MatrixRequestError | ExitCode
+type CommandError = SettingsError | SqlError | MatrixRequestError | StoreError | ExitCode
 
 const describeFailure = (error: Exclude<CommandError, ExitCode>): string => {
   switch (error._tag) {
@@ -105,6 +105,8 @@ const describeFailure = (error: Exclude<CommandError, ExitCode>): string => {
       return `configuration: ${error.message}`
     case "SqlError":
       return `OpenMeet database (DATABASE_URL): ${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ""}`
+    case "StoreError":
+      return `the reconciler's schema (RECONCILER_SCHEMA): ${error.operation}: ${error.message}`
     default:
       return `homeserver (MATRIX_HOMESERVER_URL): ${describeMatrixError(error)}`
   }
@@ -166,6 +168,7 @@ const apply = Command.make("apply", { config, tenant, room, output, confirmDestr
       const { settings, scope } = yield* computePlan(args.config, args.tenant, args.room)
       const layer = serviceLayer(settings)
       const outcome = yield* Effect.gen(function* () {
+        yield* (yield* Store).migrate
         const result = yield* planPass(scope, {
           concurrency: settings.concurrency,
           onProgress: progress("reading Matrix"),
@@ -194,7 +197,17 @@ const apply = Command.make("apply", { config, tenant, room, output, confirmDestr
   ),
 ).pipe(Command.withDescription("Run one reconcile pass now: plan, then apply every action, then exit."))
 
+const status = Command.make("status", { config, output }, (args) =>
+  reportFailures(
+    Effect.gen(function* () {
+      const settings = yield* loadSettings(args.config)
+      const report = yield* Effect.flatMap(Store, (store) => store.status).pipe(Effect.provide(databaseLayer(settings)))
+      yield* Console.log(args.output === "json" ? JSON.stringify(statusToJson(report), null, 2) : statusToText(report))
+    }),
+  ),
+).pipe(Command.withDescription("Rooms by status, blocked rooms and the last pass, from the reconciler's own tables."))
+
 export const reconciler = Command.make("reconciler").pipe(
   Command.withDescription("OpenMeet Matrix Reconciler: keeps Matrix rooms as OpenMeet's database says."),
-  Command.withSubcommands([plan, apply]),
+  Command.withSubcommands([plan, apply, status]),
 )

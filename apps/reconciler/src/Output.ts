@@ -1,7 +1,7 @@
 import type { RoomKey } from "@openmeet-reconciler/core"
 import { actionToJson, formatRoomKey } from "@openmeet-reconciler/core"
-import type { AppliedAction, ApplyResult } from "@openmeet-reconciler/engine"
-import { Effect } from "effect"
+import type { AppliedAction, ApplyResult, StatusReport } from "@openmeet-reconciler/engine"
+import { Effect, Option } from "effect"
 
 /** A progress line on stderr, only when a person watches a terminal and the work is long. */
 export const progress =
@@ -49,4 +49,40 @@ export const applyResultToJson = (result: ApplyResult): Record<string, unknown> 
     action: actionToJson(action),
     ...outcome,
   })),
+})
+
+/** `status` as text: counts per tenant and kind, the rooms that need a person, the last pass. */
+export const statusToText = (report: StatusReport): string => {
+  if (report.rooms.length === 0 && Option.isNone(report.lastPass)) {
+    return "No pass recorded yet: run `reconciler apply` (or the daemon) first."
+  }
+  const lines: Array<string> = ["Rooms by status:"]
+  const groups = new Map<string, Array<string>>()
+  for (const row of report.rooms) {
+    const label = `  tenant ${JSON.stringify(row.tenant)} ${row.kind}`
+    groups.set(label, [...(groups.get(label) ?? []), `${row.status} ${row.count}`])
+  }
+  for (const [label, counts] of groups) lines.push(`${label}: ${counts.join(", ")}`)
+  lines.push("", report.attention.length === 0 ? "No room is blocked or failing." : "Needing attention:")
+  for (const room of report.attention) {
+    lines.push(
+      `  ! ${room.key}${room.roomId === null ? "" : ` (${room.roomId})`} [${room.status}] since ${room.updatedAt}`,
+    )
+    for (const condition of room.conditions) lines.push(`      ${condition.type}: ${condition.message}`)
+  }
+  if (Option.isSome(report.lastPass)) {
+    const pass = report.lastPass.value
+    lines.push(
+      "",
+      `Last pass: ${pass.startedAt} → ${pass.finishedAt}, ${pass.rooms} rooms, ${pass.applied} actions applied, ${pass.failed} failed.`,
+    )
+  }
+  return lines.join("\n")
+}
+
+export const statusToJson = (report: StatusReport): Record<string, unknown> => ({
+  formatVersion: 1,
+  rooms: report.rooms,
+  attention: report.attention,
+  lastPass: Option.getOrNull(report.lastPass),
 })

@@ -29,6 +29,7 @@ const Overrides = Schema.Struct({
   maxDestructivePerPass: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
   maxDestructivePerRoom: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
   maxDestructiveRoomFraction: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  orphanPolicy: Schema.optional(Schema.Literal("report", "archive", "evict")),
 })
 type Overrides = typeof Overrides.Type
 
@@ -62,6 +63,7 @@ const applyOverrides = (base: Policy, o: Overrides, where: string): Either.Eithe
     respectLeave: o.respectLeave ?? base.respectLeave,
     respectKicks: o.respectKicks ?? base.respectKicks,
     protectedUsers: [...base.protectedUsers, ...protectedUsers],
+    orphanPolicy: o.orphanPolicy ?? base.orphanPolicy,
     limits: {
       maxDestructivePerPass: o.maxDestructivePerPass ?? base.limits.maxDestructivePerPass,
       maxDestructivePerRoom: o.maxDestructivePerRoom ?? base.limits.maxDestructivePerRoom,

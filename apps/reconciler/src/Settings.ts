@@ -16,6 +16,9 @@ export class SettingsError extends Data.TaggedError("SettingsError")<{ readonly 
 /** Everything a command needs to reach OpenMeet's database and the homeserver. */
 export interface Settings {
   readonly databaseUrl: Redacted.Redacted<string>
+  /** Where the reconciler's own schema lives: OpenMeet's database unless RECONCILER_DATABASE_URL. */
+  readonly reconcilerDatabaseUrl: Option.Option<Redacted.Redacted<string>>
+  readonly schema: string
   readonly homeserverUrl: string
   readonly registration: Registration
   readonly tenants: ReadonlyArray<Tenant>
@@ -33,6 +36,8 @@ const settingNames = [
   "appserviceRegistration",
   "reconcileConcurrency",
   "reconcilerPolicy",
+  "reconcilerSchema",
+  "reconcilerDatabaseUrl",
 ] as const
 
 const envName = (name: string): string => name.replace(/([A-Z])/g, "_$1").toUpperCase()
@@ -59,6 +64,14 @@ const raw = Config.all({
   homeserverUrl: httpUrl("matrixHomeserverUrl"),
   registrationPath: Config.string("appserviceRegistration"),
   policy: Config.option(Config.string("reconcilerPolicy")),
+  schema: Config.string("reconcilerSchema").pipe(
+    Config.validate({
+      message: "must be a lower-case SQL identifier (letters, digits, _), e.g. matrix_reconciler",
+      validation: (value) => /^[a-z_][a-z0-9_]{0,62}$/.test(value),
+    }),
+    Config.withDefault("matrix_reconciler"),
+  ),
+  reconcilerDatabaseUrl: Config.option(Config.redacted("reconcilerDatabaseUrl")),
   concurrency: Config.integer("reconcileConcurrency").pipe(
     Config.validate({ message: "must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
     Config.withDefault(8),
@@ -164,6 +177,8 @@ export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<S
     )
     return {
       databaseUrl: values.databaseUrl,
+      reconcilerDatabaseUrl: values.reconcilerDatabaseUrl,
+      schema: values.schema,
       homeserverUrl: values.homeserverUrl,
       registration,
       tenants,

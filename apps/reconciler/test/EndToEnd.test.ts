@@ -1,3 +1,4 @@
+import { SqlClient } from "@effect/sql"
 import { isRecord } from "@openmeet-reconciler/core"
 import {
   addAttendee,
@@ -280,6 +281,87 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
     expect(await left()).toBe(12)
     expect((await runCli(["apply", "--allow-empty"], env)).code).toBe(0)
     expect(await left()).toBe(14)
+  })
+
+  it("follows a room's life: slug change, cancellation, deletion; records, audit log and status", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("life"), s)
+    const schema = `rec_${tenant.id}`
+    const mx = (n: number) => `@${tenant.id}.u${n}:${s}`
+    const env = cliEnv(services, { TENANTS_B64: tenantsB64([tenant]), RECONCILER_SCHEMA: schema })
+    const sql = (query: string) => db.runPromise(Effect.flatMap(SqlClient.SqlClient, (client) => client.unsafe(query)))
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant)
+        for (const id of [1, 2]) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug: "first-name", name: "Picnic" })
+        yield* addEvent(tenant, { id: 2, slug: "doomed", name: "Doomed" })
+        for (const eventId of [1, 2]) {
+          for (const userId of [1, 2]) yield* addAttendee(tenant, { eventId, userId, status: "confirmed" })
+        }
+      }),
+    )
+    const created = await runCli(["apply"], env)
+    expect(created.stderr).toBe("")
+    expect(created.code).toBe(0)
+    const room1 = await synapse.resolveAlias(`#event-first-name-${tenant.id}:${s}`)
+    const room2 = await synapse.resolveAlias(`#event-doomed-${tenant.id}:${s}`)
+    if (room1 === undefined || room2 === undefined) throw new Error("rooms missing")
+
+    // The slug changes; the event is cancelled; the other event's row is deleted.
+    await sql(`UPDATE "${tenant.schema}".events SET slug = 'new-name', status = 'cancelled' WHERE id = 1`)
+    await sql(`DELETE FROM "${tenant.schema}".events WHERE id = 2`)
+    const planned = await runCli(["plan", "--output", "json"], env)
+    expect(planned.code).toBe(0)
+    const newAlias = `#event-new-name-${tenant.id}:${s}`
+    expect(parseJson(planned.stdout)).toMatchObject({
+      summary: { orphans: 1 },
+      rooms: [
+        {
+          key: `event:${tenant.id}:1`,
+          roomId: room1,
+          status: "drifted",
+          actions: [
+            { type: "set_name", to: "[Cancelled] Picnic" },
+            { type: "add_alias", alias: newAlias },
+            { type: "set_canonical_alias", to: newAlias, altAliases: [`#event-first-name-${tenant.id}:${s}`] },
+            { type: "archive", changes: {} },
+          ],
+        },
+        {
+          key: `orphan:${tenant.id}:${room2}`,
+          alias: `#event-doomed-${tenant.id}:${s}`,
+          status: "orphan",
+          actions: [],
+        },
+      ],
+    })
+    expect((await runCli(["apply"], env)).code).toBe(0)
+    expect(await synapse.resolveAlias(newAlias)).toBe(room1)
+    expect(await synapse.resolveAlias(`#event-first-name-${tenant.id}:${s}`)).toBe(room1)
+    expect((await synapse.powerLevels(room1)).events_default).toBe(50)
+    // Members of a cancelled event stay.
+    expect(await synapse.memberships(room1)).toMatchObject({ [mx(1)]: "invite", [mx(2)]: "invite" })
+    expect((await runCli(["plan", "--detailed-exitcode"], env)).code).toBe(0)
+
+    // With orphanPolicy evict, the orphan's members go.
+    const evict = { ...env, RECONCILER_POLICY: "defaults:\n  orphanPolicy: evict\n" }
+    expect((await runCli(["apply"], evict)).code).toBe(0)
+    expect(await synapse.memberships(room2)).toMatchObject({ [mx(1)]: "leave", [mx(2)]: "leave" })
+
+    // Every applied action is in the audit log, with a trace id; status reads the schema.
+    const audit = await sql(`SELECT key, action, result, trace_id FROM "${schema}".audit_log ORDER BY id`)
+    expect(audit.length).toBe(2 * 3 + 4 + 2)
+    expect(audit.every((row) => typeof Reflect.get(row as object, "trace_id") === "string")).toBe(true)
+    const status = await runCli(["status", "--output", "json"], env)
+    expect(status.code).toBe(0)
+    expect(parseJson(status.stdout)).toMatchObject({
+      rooms: [
+        { tenant: tenant.id, kind: "event", status: "in_sync", count: 1 },
+        { tenant: tenant.id, kind: "orphan", status: "orphan", count: 1 },
+      ],
+      attention: [],
+      lastPass: { failed: 0 },
+    })
   })
 
   it("a run killed after creating rooms leaves exactly one room per key once apply runs again", async () => {

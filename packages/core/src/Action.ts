@@ -35,6 +35,7 @@ export type Action =
       readonly altAliases: ReadonlyArray<string>
       readonly reason: string
     }
+  | { readonly type: "add_alias"; readonly alias: string; readonly reason: string }
   | {
       readonly type: "set_power_levels"
       readonly changes: Readonly<Record<string, LevelChange>>
@@ -45,6 +46,16 @@ export type Action =
   | { readonly type: "invite"; readonly user: string; readonly reason: string }
   | { readonly type: "join"; readonly user: string; readonly reason: string }
   | { readonly type: "kick"; readonly user: string; readonly reason: string }
+  | {
+      /**
+       * The room's one power-levels write when it is archived: `events_default` 50 (only
+       * moderators and up may post) together with any level changes.
+       */
+      readonly type: "archive"
+      readonly changes: Readonly<Record<string, LevelChange>>
+      readonly content: PowerLevelsContent
+      readonly reason: string
+    }
 
 export type ActionType = Action["type"]
 
@@ -55,8 +66,10 @@ export const actionTypes: ReadonlyArray<ActionType> = [
   "set_join_rule",
   "set_history_visibility",
   "set_guest_access",
+  "add_alias",
   "set_canonical_alias",
   "set_power_levels",
+  "archive",
   "invite",
   "join",
   "kick",
@@ -65,4 +78,11 @@ export const actionTypes: ReadonlyArray<ActionType> = [
 /** Kicks, and power-level writes that lower someone, remove what people had. */
 export const isDestructive = (action: Action): boolean =>
   action.type === "kick" ||
-  (action.type === "set_power_levels" && Object.values(action.changes).some((change) => change.to < change.from))
+  ((action.type === "set_power_levels" || action.type === "archive") &&
+    Object.values(action.changes).some((change) => change.to < change.from))
+
+/** A power-levels write: the room's one `m.room.power_levels` event of the pass. */
+export type PowerLevelsWrite = Extract<Action, { readonly type: "set_power_levels" | "archive" }>
+
+export const isPowerLevelsWrite = (action: Action): action is PowerLevelsWrite =>
+  action.type === "set_power_levels" || action.type === "archive"

@@ -19,6 +19,8 @@ export interface DesiredRoom {
   readonly guestAccess: "forbidden"
   /** A missing room is created only for a published entity. */
   readonly mayCreate: boolean
+  /** Cancelled: members stay, only level 50 and up may post (`events_default` 50). */
+  readonly archived: boolean
   /** `"matrixRoomId"` of the row: a hint, possibly stale. */
   readonly roomIdHint: string | undefined
   /** Entitled users by Matrix id. */

@@ -65,6 +65,7 @@ export const desiredEventRoom = (
   return room.finish({
     name: room.status === "cancelled" ? `[Cancelled] ${baseName}` : baseName,
     mayCreate: room.status === "published",
+    archived: room.status === "cancelled",
     policy,
   })
 }

@@ -35,6 +35,7 @@ export const desiredGroupRoom = (
   return room.finish({
     name: group.name ?? group.slug ?? `group ${group.id}`,
     mayCreate: room.status === "published",
+    archived: false,
     policy,
   })
 }

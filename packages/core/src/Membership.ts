@@ -46,6 +46,11 @@ export const planMembership = (
         banned.push(member.userId)
         break
       case "invite":
+        // Join mode wants people in the room; an invite left by an interrupted run is finished.
+        if (policy.membershipMode === "join") {
+          admissions.push({ type: "join", user: member.userId, reason: `${member.reason}; invited, not joined yet` })
+        }
+        break
       case "join":
         break
     }

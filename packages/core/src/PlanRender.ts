@@ -1,3 +1,4 @@
+import type { LevelChange } from "./Action.ts"
 import type { Plan, PlannedAction, RoomPlan } from "./Plan.ts"
 import { summarize } from "./Plan.ts"
 import { formatRoomKey } from "./RoomKey.ts"
@@ -8,7 +9,7 @@ export const planFormatVersion = 1
 /** An action as the plan JSON shows it. */
 export const actionToJson = (action: PlannedAction): Record<string, unknown> => {
   // The full power-levels content is an apply detail; the plan shows the changes.
-  if (action.type === "set_power_levels") {
+  if (action.type === "set_power_levels" || action.type === "archive") {
     const { content: _content, ...rest } = action
     return { ...rest }
   }
@@ -42,12 +43,20 @@ const sign = (action: PlannedAction): string => {
       return "+"
     case "kick":
       return "-"
+    case "add_alias":
+      return "+"
     case "set_power_levels":
+    case "archive":
       return Object.values(action.changes).some((change) => change.to < change.from) ? "-" : "~"
     default:
       return "~"
   }
 }
+
+const levelChanges = (changes: Readonly<Record<string, LevelChange>>): string =>
+  Object.entries(changes)
+    .map(([user, change]) => `${user} ${change.from} → ${change.to}`)
+    .join(", ")
 
 const quote = (value: string | null): string => (value === null ? "(none)" : JSON.stringify(value))
 
@@ -67,10 +76,14 @@ const describe = (action: PlannedAction): string => {
       return `guest access ${action.from ?? "(none)"} → ${action.to}`
     case "set_canonical_alias":
       return `canonical alias ${action.from ?? "(none)"} → ${action.to}`
+    case "add_alias":
+      return `add alias ${action.alias}`
     case "set_power_levels":
-      return `power levels ${Object.entries(action.changes)
-        .map(([user, change]) => `${user} ${change.from} → ${change.to}`)
-        .join(", ")}`
+      return `power levels ${levelChanges(action.changes)}`
+    case "archive": {
+      const changes = levelChanges(action.changes)
+      return `archive: only level 50 and up may post${changes === "" ? "" : `; power levels ${changes}`}`
+    }
     case "invite":
       return `invite ${action.user} (${action.reason})`
     case "join":

@@ -6,7 +6,8 @@ import { planMembership } from "./Membership.ts"
 import type { Condition, PlannedAction, RoomPlan } from "./Plan.ts"
 import type { RoomContext } from "./Policy.ts"
 import { isProtected } from "./Policy.ts"
-import { botPowerProblems, planPowerLevels } from "./PowerLevels.ts"
+import { archivedEventsDefault, botPowerProblems, isArchived, planPowerLevels } from "./PowerLevels.ts"
+import { roomKey } from "./RoomKey.ts"
 
 /** The highest level a user gets in a room the bot creates (the bot has 100). */
 const creationCap = 99
@@ -40,7 +41,18 @@ const createRoom = (desired: DesiredRoom, context: RoomContext): RoomPlan => {
   }
 }
 
-const settingsActions = (room: ActualRoom, desired: DesiredRoom): ReadonlyArray<Action> => {
+/**
+ * Where the desired alias points now: `undefined` when not looked up (or here),
+ * `null` when free, else the other room that holds it.
+ */
+export type AliasTarget = string | null | undefined
+
+const settingsActions = (
+  room: ActualRoom,
+  desired: DesiredRoom,
+  aliasTarget: AliasTarget,
+  conditions: Array<Condition>,
+): ReadonlyArray<Action> => {
   const actions: Array<Action> = []
   const why = `desired by ${desired.key.kind} ${desired.key.entityId}`
   if (room.name !== desired.name) {
@@ -60,7 +72,12 @@ const settingsActions = (room: ActualRoom, desired: DesiredRoom): ReadonlyArray<
   if (room.guestAccess !== desired.guestAccess) {
     actions.push({ type: "set_guest_access", from: room.guestAccess ?? null, to: desired.guestAccess, reason: why })
   }
-  if (room.canonicalAlias !== desired.alias) {
+  const aliasElsewhere = typeof aliasTarget === "string" && aliasTarget !== room.roomId
+  if (room.canonicalAlias !== desired.alias && aliasElsewhere) {
+    conditions.push({ type: "blocked", message: `alias ${desired.alias} belongs to another room, ${aliasTarget}` })
+  } else if (room.canonicalAlias !== desired.alias) {
+    // A slug change: the new alias first, then canonical; old aliases stay as alt_aliases.
+    if (aliasTarget === null) actions.push({ type: "add_alias", alias: desired.alias, reason: "the slug changed" })
     const altAliases = room.altAliases.filter((alias) => alias !== desired.alias)
     if (room.canonicalAlias !== undefined && !altAliases.includes(room.canonicalAlias)) {
       altAliases.push(room.canonicalAlias)
@@ -82,7 +99,12 @@ const managedMembers = (room: ActualRoom, context: RoomContext): number =>
     (m) => (m.membership === "join" || m.membership === "invite") && !isProtected(context, m.userId),
   ).length
 
-const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext): RoomPlan => {
+const manageRoom = (
+  room: ActualRoom,
+  desired: DesiredRoom,
+  context: RoomContext,
+  aliasTarget: AliasTarget,
+): RoomPlan => {
   const base = {
     key: desired.key,
     alias: desired.alias,
@@ -101,8 +123,15 @@ const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext
   }
   const levels = planPowerLevels(room, desired, context)
   const membership = planMembership(room, desired, context)
-  const actions: Array<PlannedAction> = [...settingsActions(room, desired)]
-  if (Object.keys(levels.changes).length > 0) {
+  const actions: Array<PlannedAction> = [...settingsActions(room, desired, aliasTarget, conditions)]
+  if (levels.archiving) {
+    actions.push({
+      type: "archive",
+      changes: levels.changes,
+      content: levels.content,
+      reason: `${desired.key.kind} ${desired.key.entityId} is cancelled: only moderators and up may post`,
+    })
+  } else if (Object.keys(levels.changes).length > 0) {
     actions.push({
       type: "set_power_levels",
       changes: levels.changes,
@@ -115,7 +144,8 @@ const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext
     ...levels.blocked.map((message): Condition => ({ type: "blocked", message })),
     ...membership.banned.map((user): Condition => ({ type: "banned", message: `${user} is banned; left alone` })),
   )
-  const status = levels.blocked.length > 0 ? "blocked" : actions.length > 0 ? "drifted" : "in_sync"
+  const isBlocked = conditions.some((c) => c.type === "blocked")
+  const status = isBlocked ? "blocked" : actions.length > 0 ? "drifted" : "in_sync"
   return { ...base, status, actions, conditions }
 }
 
@@ -127,6 +157,7 @@ export const planRoom = (
   desired: DesiredOutcome,
   actual: ActualRoom | undefined,
   context: RoomContext,
+  aliasTarget?: AliasTarget,
 ): RoomPlan | undefined => {
   if (desired._tag === "Failed") {
     return {
@@ -140,8 +171,45 @@ export const planRoom = (
       entitledCount: 0,
     }
   }
-  if (actual === undefined) return desired.room.mayCreate ? createRoom(desired.room, context) : undefined
-  return manageRoom(actual, desired.room, context)
+  // An archived room is never created: it only matters to people already in it.
+  if (actual === undefined) {
+    return desired.room.mayCreate && !desired.room.archived ? createRoom(desired.room, context) : undefined
+  }
+  return manageRoom(actual, desired.room, context, aliasTarget)
+}
+
+/**
+ * A room in the tenant's alias namespace whose event or group no longer exists:
+ * `report` shows it, `archive` lets only moderators post, `evict` kicks every managed member.
+ */
+export const planOrphan = (room: ActualRoom, alias: string, tenant: string, context: RoomContext): RoomPlan => {
+  const base = {
+    key: roomKey(tenant, "orphan", room.roomId),
+    alias,
+    roomId: room.roomId,
+    status: "orphan" as const,
+    conditions: [],
+    memberCount: managedMembers(room, context),
+    entitledCount: 0,
+  }
+  const reason = "the room's event or group no longer exists in OpenMeet"
+  switch (context.policy.orphanPolicy) {
+    case "report":
+      return { ...base, actions: [] }
+    case "archive": {
+      if (isArchived(room) || botPowerProblems(room, context).length > 0) return { ...base, actions: [] }
+      const content = { ...room.powerLevels, events_default: archivedEventsDefault }
+      return { ...base, actions: [{ type: "archive", changes: {}, content, reason }] }
+    }
+    case "evict":
+      return {
+        ...base,
+        actions: [...room.members.values()]
+          .filter((m) => (m.membership === "join" || m.membership === "invite") && !isProtected(context, m.userId))
+          .sort((a, b) => a.userId.localeCompare(b.userId))
+          .map((m): Action => ({ type: "kick", user: m.userId, reason })),
+      }
+  }
 }
 
 /** A room the reconciler cannot act on now: a condition, and no actions. */

@@ -40,6 +40,8 @@ export interface Policy {
   /** Regular expressions; a matching user id is never kicked, demoted or promoted. */
   readonly protectedUsers: ReadonlyArray<RegExp>
   readonly limits: Limits
+  /** What to do with a room in our namespace whose event or group is gone. */
+  readonly orphanPolicy: "report" | "archive" | "evict"
 }
 
 /** Caps on destructive actions (kicks, demotions) per pass; the rest is held. */
@@ -61,6 +63,7 @@ export const defaultPolicy: Policy = {
   respectKicks: true,
   protectedUsers: [],
   limits: { maxDestructivePerPass: 100, maxDestructivePerRoom: 5, maxDestructiveRoomFraction: 0.2 },
+  orphanPolicy: "report",
 }
 
 /** What the planner needs to know about the tenant a room belongs to. */

@@ -31,7 +31,16 @@ export interface PowerLevelsOutcome {
   readonly content: PowerLevelsContent
   /** Why the bot cannot do what the room needs: each one blocks the room. */
   readonly blocked: ReadonlyArray<string>
+  /** The room must be archived: `content` raises `events_default` to 50. */
+  readonly archiving: boolean
 }
+
+/** Level needed to post in an archived room. */
+export const archivedEventsDefault = 50
+
+/** Whether a room already lets only moderators and up post. */
+export const isArchived = (room: ActualRoom): boolean =>
+  numberOr(room.powerLevels.events_default, 0) >= archivedEventsDefault
 
 /** Whether the bot holds every level it needs to manage the room. */
 export const botPowerProblems = (room: ActualRoom, context: RoomContext): ReadonlyArray<string> => {
@@ -85,5 +94,11 @@ export const planPowerLevels = (room: ActualRoom, desired: DesiredRoom, context:
       next[member.userId] = to
     }
   }
-  return { changes, content: { ...room.powerLevels, users: next }, blocked }
+  const archiving = desired.archived && numberOr(room.powerLevels.events_default, 0) < archivedEventsDefault
+  const content = {
+    ...room.powerLevels,
+    ...(archiving ? { events_default: archivedEventsDefault } : {}),
+    users: next,
+  }
+  return { changes, content, blocked, archiving }
 }

@@ -2,7 +2,7 @@ import type { DataProblem, DesiredMember, DesiredOutcome, JoinRule } from "./Des
 import { isValidLocalpart, userIdOf } from "./MatrixId.ts"
 import type { Policy, Visibility } from "./Policy.ts"
 import { visibilities } from "./Policy.ts"
-import type { RoomKind } from "./RoomKey.ts"
+import type { EntityKind } from "./RoomKey.ts"
 import { aliasProblem, roomAlias, roomKey } from "./RoomKey.ts"
 
 /** The columns of an `events` or `groups` row that decide its room. */
@@ -43,7 +43,7 @@ export const oneOf = <T extends string>(values: ReadonlyArray<T>, value: string)
  */
 export const roomBuilder = <S extends string>(
   tenant: TenantFacts,
-  kind: RoomKind,
+  kind: EntityKind,
   entity: EntityFacts,
   statuses: ReadonlyArray<S>,
   users: ReadonlyMap<string, UserFacts>,
@@ -111,6 +111,7 @@ export const roomBuilder = <S extends string>(
     finish: (settings: {
       readonly name: string
       readonly mayCreate: boolean
+      readonly archived: boolean
       readonly policy: Policy
     }): RoomOutcome => {
       const key = roomKey(tenant.tenant, kind, entity.id)
@@ -129,6 +130,7 @@ export const roomBuilder = <S extends string>(
             historyVisibility: "shared",
             guestAccess: "forbidden",
             mayCreate: settings.mayCreate,
+            archived: settings.archived,
             roomIdHint: entity.matrixRoomId === null || entity.matrixRoomId === "" ? undefined : entity.matrixRoomId,
             members,
             excluded,

@@ -1,7 +1,10 @@
 import { Either } from "effect"
 
 /** The kinds of OpenMeet entity that own a Matrix room. */
-export type RoomKind = "event" | "group"
+export type EntityKind = "event" | "group"
+
+/** An entity's kind, or `orphan`: a room in our alias namespace whose entity is gone (keyed by room id). */
+export type RoomKind = EntityKind | "orphan"
 
 /** Identifies a managed room by what owns it; slugs change, ids do not. */
 export interface RoomKey {
@@ -26,8 +29,17 @@ export const parseRoomKey = (text: string): Either.Either<RoomKey, string> => {
 }
 
 /** The canonical alias OpenMeet gives an entity's room: `#event-<slug>-<tenant>:<server>`. */
-export const roomAlias = (kind: RoomKind, slug: string, tenant: string, serverName: string): string =>
+export const roomAlias = (kind: EntityKind, slug: string, tenant: string, serverName: string): string =>
   `#${kind}-${slug}-${tenant}:${serverName}`
+
+/**
+ * The tenant an alias of our namespace belongs to: `#event-<slug>-<tenant>:<server>`.
+ * Tenant ids contain no `-`, so the tenant is what follows the last one.
+ */
+export const aliasTenant = (alias: string, serverName: string): string | undefined => {
+  const match = /^#(?:event|group)-.*-([A-Za-z0-9_]*):(.+)$/.exec(alias)
+  return match !== null && match[2] === serverName ? match[1] : undefined
+}
 
 /** Why a slug cannot become an alias, if it cannot (slugs are not sanitised by OpenMeet). */
 export const aliasProblem = (alias: string): string | undefined => {

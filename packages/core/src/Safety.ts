@@ -1,4 +1,5 @@
-import type { Action, LevelChange } from "./Action.ts"
+import type { Action, LevelChange, PowerLevelsWrite } from "./Action.ts"
+import { isPowerLevelsWrite } from "./Action.ts"
 import type { PlannedAction, RoomPlan } from "./Plan.ts"
 import type { Limits } from "./Policy.ts"
 import { isRecord } from "./Record.ts"
@@ -21,7 +22,7 @@ export interface TenantPlan {
 export const destructiveUnits = (action: Action): number =>
   action.type === "kick"
     ? 1
-    : action.type === "set_power_levels"
+    : isPowerLevelsWrite(action)
       ? Object.values(action.changes).filter((change) => change.to < change.from).length
       : 0
 
@@ -35,10 +36,7 @@ export const isSuspectEmpty = (plan: TenantPlan): boolean =>
   plan.rooms.some((room) => room.memberCount > 0)
 
 /** Splits a power-levels write: the demotions kept back leave their users where they are. */
-const holdDemotions = (
-  action: Extract<Action, { type: "set_power_levels" }>,
-  hold: ReadonlySet<string>,
-): ReadonlyArray<PlannedAction> => {
+const holdDemotions = (action: PowerLevelsWrite, hold: ReadonlySet<string>): ReadonlyArray<PlannedAction> => {
   const kept: Record<string, LevelChange> = {}
   const held: Record<string, LevelChange> = {}
   const users: Record<string, unknown> = { ...(isRecord(action.content.users) ? action.content.users : {}) }
@@ -86,7 +84,7 @@ export const applySafety = (tenants: ReadonlyArray<TenantPlan>, options: SafetyO
           actions.push({ ...action, held: true })
           continue
         }
-        if (action.type === "set_power_levels") {
+        if (isPowerLevelsWrite(action)) {
           const hold = new Set<string>()
           for (const [user, change] of Object.entries(action.changes)) {
             if (change.to >= change.from) continue

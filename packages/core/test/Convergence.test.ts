@@ -41,7 +41,10 @@ const simulate = (room: ActualRoom | undefined, actions: ReadonlyArray<Action>, 
         state = { ...state, canonicalAlias: action.to, altAliases: action.altAliases }
         break
       case "set_power_levels":
+      case "archive":
         state = { ...state, powerLevels: action.content }
+        break
+      case "add_alias":
         break
       case "invite":
         setMember(action.user, "invite", ctx.botUserId)
@@ -67,11 +70,12 @@ const arbitraryDesired: fc.Arbitrary<DesiredRoom> = fc
     levels: fc.array(fc.constantFrom(...levels), { minLength: people.length, maxLength: people.length }),
     name: fc.constantFrom("Party", "Meetup"),
     joinRule: fc.constantFrom("public" as const, "invite" as const),
+    archived: fc.boolean(),
   })
-  .map(({ entitled, levels: chosen, name, joinRule }) =>
+  .map(({ entitled, levels: chosen, name, joinRule, archived }) =>
     desiredRoom(
       entitled.map((user, i) => [user, chosen[i] ?? 0] as const),
-      { name, joinRule },
+      { name, joinRule, archived },
     ),
   )
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { Action, DesiredOutcome, RoomPlan } from "../src/index.ts"
-import { planRoom, roomKey } from "../src/index.ts"
+import { planOrphan, planRoom, roomKey } from "../src/index.ts"
 import { actualRoom, alias, bot, context, defaultPowerLevels, desiredRoom, u } from "./fixtures.ts"
 
 const desired = (room = desiredRoom([])): DesiredOutcome => ({ _tag: "Desired", room })
@@ -141,6 +141,13 @@ describe("membership (policy.md §3)", () => {
       expected: [`join ${ann}`],
     },
     { name: "invited and entitled: nothing", entitled: true, member: [ann, "invite"], expected: [] },
+    {
+      name: "invited and entitled in join mode: join (finishes an interrupted join)",
+      entitled: true,
+      member: [ann, "invite"],
+      policy: { membershipMode: "join" },
+      expected: [`join ${ann}`],
+    },
     { name: "joined and entitled: nothing", entitled: true, member: [ann, "join"], expected: [] },
     { name: "left by themselves: nothing (respectLeave)", entitled: true, member: [ann, "leave", ann], expected: [] },
     {
@@ -359,5 +366,83 @@ describe("power levels (policy.md §4)", () => {
     const action = levelsAction(plan(desired(desiredRoom([[u("host"), 100]])), actual, context()))
     expect(action?.changes).toEqual({ [u("host")]: { from: 0, to: 100 } })
     expect(action?.content.users).toEqual({ [u("host")]: 100 })
+  })
+})
+
+describe("cancelled events, slug changes and orphans (policy.md §2)", () => {
+  it("archives a cancelled event's room in its one power-levels write: events_default 50, levels too", () => {
+    const room = desiredRoom([[u("host"), 99]], { archived: true, mayCreate: false, name: "[Cancelled] Party" })
+    const result = plan(desired(room), actualRoom([[u("host"), "join"]], {}, { name: "Party" }), context())
+    expect(types(result.actions)).toEqual(["set_name", "archive"])
+    const archive = result.actions[1]
+    expect(archive?.type === "archive" && archive.changes).toEqual({ [u("host")]: { from: 0, to: 99 } })
+    expect(archive?.type === "archive" && archive.content.events_default).toBe(50)
+    // Members stay: nobody is kicked for a cancellation.
+    expect(result.actions.some((a) => a.type === "kick")).toBe(false)
+  })
+
+  it("an archived room stays archived: nothing more to do", () => {
+    const room = desiredRoom([], { archived: true })
+    const actual = actualRoom([], {}, { powerLevels: { ...defaultPowerLevels({}), events_default: 50 } })
+    expect(plan(desired(room), actual, context()).actions).toEqual([])
+  })
+
+  it("after a slug change adds the new alias, makes it canonical and keeps the old one as alt alias", () => {
+    const actual = actualRoom(
+      [],
+      {},
+      { canonicalAlias: "#event-old-t1:example.org", altAliases: ["#event-older-t1:example.org"] },
+    )
+    const result = plan(desired(), actual, context(), null)
+    expect(result.actions).toEqual([
+      { type: "add_alias", alias, reason: "the slug changed" },
+      {
+        type: "set_canonical_alias",
+        from: "#event-old-t1:example.org",
+        to: alias,
+        altAliases: ["#event-older-t1:example.org", "#event-old-t1:example.org"],
+        reason: "desired by event 42",
+      },
+    ])
+  })
+
+  it("blocks when the new alias belongs to another room", () => {
+    const actual = actualRoom([], {}, { canonicalAlias: "#event-old-t1:example.org" })
+    const result = plan(desired(), actual, context(), "!other:example.org")
+    expect(result.status).toBe("blocked")
+    expect(result.conditions).toEqual([
+      { type: "blocked", message: `alias ${alias} belongs to another room, !other:example.org` },
+    ])
+    expect(result.actions).toEqual([])
+  })
+
+  const orphan = actualRoom(
+    [
+      [u("ann"), "join"],
+      [u("bob"), "invite"],
+      [u("admin"), "join"],
+    ],
+    {},
+  )
+  it("reports an orphan by default and does nothing", () => {
+    const result = planOrphan(orphan, alias, "t1", context())
+    expect(result).toMatchObject({
+      key: { tenant: "t1", kind: "orphan", entityId: "!room:example.org" },
+      alias,
+      status: "orphan",
+      actions: [],
+      memberCount: 3,
+      entitledCount: 0,
+    })
+  })
+
+  it("archives an orphan with orphanPolicy archive", () => {
+    const result = planOrphan(orphan, alias, "t1", context({ orphanPolicy: "archive" }))
+    expect(result.actions.map((a) => a.type)).toEqual(["archive"])
+  })
+
+  it("evicts every managed member of an orphan with orphanPolicy evict, never protected users", () => {
+    const result = planOrphan(orphan, alias, "t1", context({ orphanPolicy: "evict", protectedUsers: [/^@admin:/] }))
+    expect(types(result.actions)).toEqual([`kick ${u("ann")}`, `kick ${u("bob")}`])
   })
 })

@@ -33,6 +33,7 @@ export const desiredRoom = (
   historyVisibility: "shared",
   guestAccess: "forbidden",
   mayCreate: true,
+  archived: false,
   roomIdHint: undefined,
   members: new Map(
     members.map(([userId, level, reason]): [string, DesiredMember] => [

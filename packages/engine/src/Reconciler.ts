@@ -1,6 +1,5 @@
 import type {
   Action,
-  ActualRoom,
   DesiredOutcome,
   Plan,
   PlannedAction,
@@ -11,18 +10,22 @@ import type {
   SafetyOptions,
 } from "@openmeet-reconciler/core"
 import {
+  aliasTenant,
   applySafety,
   compareRoomPlans,
   conditionPlan,
   formatRoomKey,
   pendingActions,
+  planOrphan,
   planRoom,
 } from "@openmeet-reconciler/core"
 import type { AliasInUse, MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, Matrix } from "@openmeet-reconciler/matrix"
 import type { DesiredFilter, Tenant } from "@openmeet-reconciler/openmeet"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
+import type { RoomRecord, StoreError } from "./Store.ts"
+import { Store } from "./Store.ts"
 
 /** One tenant as the reconciler runs it. */
 export interface TenantRuntime {
@@ -34,7 +37,7 @@ export interface TenantRuntime {
 /** What a pass looks at: these tenants, or only these rooms of them. */
 export interface Scope {
   readonly tenants: ReadonlyArray<TenantRuntime>
-  /** When non-empty, only these rooms. */
+  /** When non-empty, only these rooms (and no orphan search). */
   readonly rooms: ReadonlyArray<RoomKey>
 }
 
@@ -49,6 +52,14 @@ export interface PlanResult {
   /** Tenants whose desired state could not be computed: nothing of them is planned. */
   readonly failedTenants: ReadonlyArray<TenantFailure>
   readonly pendingHandles: ReadonlyMap<string, number>
+  /** Tenants planned in full (no --room filter): keys they no longer have are no longer managed. */
+  readonly completeTenants: ReadonlyArray<string>
+  /** Rooms found by alias or `"matrixRoomId"` that the reconciler has no record of yet. */
+  readonly unrecorded: ReadonlyArray<{
+    readonly key: RoomKey
+    readonly roomId: string
+    readonly alias: string | undefined
+  }>
   /** Re-plans one room from fresh state (after a lost race, e.g. an alias taken meanwhile). */
   readonly replan: (key: RoomKey) => Effect.Effect<RoomPlan | undefined>
 }
@@ -60,9 +71,6 @@ export interface PassOptions {
   readonly safety?: SafetyOptions
   readonly onProgress?: (done: number, total: number) => Effect.Effect<void>
 }
-
-const errorPlan = (where: Pick<RoomPlan, "key" | "alias" | "roomId">, message: string): RoomPlan =>
-  conditionPlan(where, "error", message)
 
 const contextOf = (runtime: TenantRuntime, key: RoomKey): RoomContext => ({
   policy: runtime.policy,
@@ -77,51 +85,134 @@ const filterOf = (keys: ReadonlyArray<RoomKey>): DesiredFilter => ({
   groupIds: keys.filter((k) => k.kind === "group").map((k) => k.entityId),
 })
 
-/** Finds the room of a key: the row's `"matrixRoomId"` when the bot is in it, then the alias. */
-const identifyRoom = (
-  outcome: DesiredOutcome & { readonly _tag: "Desired" },
-  joined: ReadonlySet<string>,
-): Effect.Effect<string | undefined, MatrixRequestError, Matrix> =>
+const keyOf = (outcome: DesiredOutcome): RoomKey => (outcome._tag === "Desired" ? outcome.room.key : outcome.key)
+const aliasOf = (outcome: DesiredOutcome): string | undefined =>
+  outcome._tag === "Desired" ? outcome.room.alias : outcome.alias
+const hintOf = (outcome: DesiredOutcome): string | undefined =>
+  outcome._tag === "Desired" ? outcome.room.roomIdHint : undefined
+
+/** What the pass knows before looking at single rooms. */
+interface PassState {
+  readonly joined: ReadonlySet<string>
+  readonly records: ReadonlyMap<string, RoomRecord>
+}
+
+type Found = { readonly roomId: string; readonly via: "record" | "hint" | "alias" } | undefined
+
+/**
+ * policy.md §2, room identity in order: the reconciler's own record, then the row's
+ * `"matrixRoomId"` when the bot is in that room, then the alias.
+ */
+const identifyRoom = (outcome: DesiredOutcome, state: PassState): Effect.Effect<Found, MatrixRequestError, Matrix> =>
   Effect.gen(function* () {
-    const hint = outcome.room.roomIdHint
-    if (hint !== undefined && joined.has(hint)) return hint
-    const matrix = yield* Matrix
-    return yield* matrix.resolveAlias(outcome.room.alias)
+    const record = state.records.get(formatRoomKey(keyOf(outcome)))
+    if (record !== undefined && state.joined.has(record.roomId)) return { roomId: record.roomId, via: "record" }
+    const hint = hintOf(outcome)
+    if (hint !== undefined && state.joined.has(hint)) return { roomId: hint, via: "hint" }
+    const alias = aliasOf(outcome)
+    if (alias === undefined) return undefined
+    const byAlias = yield* (yield* Matrix).resolveAlias(alias)
+    return byAlias === undefined ? undefined : { roomId: byAlias, via: "alias" }
   })
+
+interface Planned {
+  readonly plan: RoomPlan | undefined
+  readonly found: Found
+}
 
 /** Reads Matrix for one desired room and plans it. */
 const planOne = (
   outcome: DesiredOutcome,
   runtime: TenantRuntime,
-  joined: ReadonlySet<string>,
-): Effect.Effect<RoomPlan | undefined, never, Matrix> => {
-  const key = outcome._tag === "Desired" ? outcome.room.key : outcome.key
+  state: PassState,
+): Effect.Effect<Planned, never, Matrix> => {
+  const key = keyOf(outcome)
   const context = contextOf(runtime, key)
-  if (outcome._tag === "Failed") return Effect.succeed(planRoom(outcome, undefined, context))
-  const base = { key, alias: outcome.room.alias, roomId: undefined }
+  const base = { key, alias: aliasOf(outcome), roomId: undefined }
   return Effect.gen(function* () {
     const matrix = yield* Matrix
-    const roomId = yield* identifyRoom(outcome, joined)
-    if (roomId === undefined) return planRoom(outcome, undefined, context)
-    if (!joined.has(roomId)) {
-      return conditionPlan({ ...base, roomId }, "blocked", `the bot is not in room ${roomId}, which has the alias`)
+    const found = yield* identifyRoom(outcome, state)
+    // A room whose desired state failed is located (so it is never taken for an orphan), never read.
+    if (outcome._tag === "Failed") return { plan: planRoom(outcome, undefined, context), found }
+    if (found === undefined) return { plan: planRoom(outcome, undefined, context), found }
+    if (!state.joined.has(found.roomId)) {
+      const message = `the bot is not in room ${found.roomId}, which has the alias`
+      return { plan: conditionPlan({ ...base, roomId: found.roomId }, "blocked", message), found }
     }
-    const actual: ActualRoom = yield* matrix.readRoom(roomId)
-    return planRoom(outcome, actual, context)
+    const actual = yield* matrix.readRoom(found.roomId)
+    // Found by record or hint with another canonical alias: where does the desired alias point?
+    const aliasTarget =
+      found.via !== "alias" && actual.canonicalAlias !== outcome.room.alias
+        ? ((yield* matrix.resolveAlias(outcome.room.alias)) ?? null)
+        : undefined
+    return { plan: planRoom(outcome, actual, context, aliasTarget), found }
   }).pipe(
-    Effect.catchAll((error) => Effect.succeed(errorPlan(base, `reading Matrix failed: ${describeMatrixError(error)}`))),
+    Effect.catchAll((error) =>
+      Effect.succeed({
+        plan: conditionPlan(base, "error", `reading Matrix failed: ${describeMatrixError(error)}`),
+        found: undefined,
+      }),
+    ),
     Effect.withSpan("reconcile.room.plan", { attributes: { "room.key": formatRoomKey(key) } }),
   )
 }
 
+/**
+ * Rooms the bot is in that no key claimed, whose alias is in a tenant's namespace: their
+ * event or group is gone. A tenant whose desired state had any error only has them
+ * reported: missing rows are never a reason to archive or evict.
+ */
+const findOrphans = (
+  runtimes: ReadonlyArray<TenantRuntime>,
+  unclaimed: ReadonlyArray<string>,
+  trusted: ReadonlySet<string>,
+  options: PassOptions,
+): Effect.Effect<ReadonlyArray<RoomPlan>, never, Matrix> =>
+  Effect.gen(function* () {
+    const matrix = yield* Matrix
+    const found = yield* Effect.forEach(
+      unclaimed,
+      (roomId) =>
+        matrix.readRoom(roomId).pipe(
+          Effect.map((room) => {
+            for (const alias of [room.canonicalAlias, ...room.altAliases]) {
+              if (alias === undefined) continue
+              const runtime = runtimes.find((r) => aliasTenant(alias, r.tenant.serverName) === r.tenant.id)
+              if (runtime === undefined) continue
+              const key = { tenant: runtime.tenant.id, kind: "orphan" as const, entityId: roomId }
+              const context = contextOf(runtime, key)
+              const reportOnly = !trusted.has(runtime.tenant.id)
+              const plan = planOrphan(
+                room,
+                alias,
+                runtime.tenant.id,
+                reportOnly ? { ...context, policy: { ...context.policy, orphanPolicy: "report" } } : context,
+              )
+              return Option.some(plan)
+            }
+            return Option.none<RoomPlan>()
+          }),
+          // A room that cannot be read now is looked at again next pass.
+          Effect.catchAll(() => Effect.succeed(Option.none<RoomPlan>())),
+        ),
+      { concurrency: options.concurrency },
+    )
+    return found.flatMap(Option.toArray)
+  }).pipe(Effect.withSpan("reconcile.orphans"))
+
 /** Computes the plan for a scope: desired from OpenMeet, actual from Matrix, diff by the pure planner. */
-export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<PlanResult, never, DesiredState | Matrix> =>
+export const planPass = (
+  scope: Scope,
+  options: PassOptions,
+): Effect.Effect<PlanResult, StoreError, DesiredState | Matrix | Store> =>
   Effect.gen(function* () {
     const desiredState = yield* DesiredState
     const matrix = yield* Matrix
+    const store = yield* Store
     const safety = options.safety ?? { confirmDestructive: false, allowEmpty: false }
     const failedTenants: Array<TenantFailure> = []
     const pendingHandles = new Map<string, number>()
+    const trusted = new Set<string>()
     const work: Array<{ readonly outcome: DesiredOutcome; readonly runtime: TenantRuntime }> = []
 
     for (const runtime of scope.tenants) {
@@ -138,26 +229,37 @@ export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<Plan
         continue
       }
       pendingHandles.set(runtime.tenant.id, result.right.pendingHandles)
+      if (result.right.problems.length === 0 && result.right.rooms.every((r) => r._tag === "Desired")) {
+        trusted.add(runtime.tenant.id)
+      }
       for (const outcome of result.right.rooms) work.push({ outcome, runtime })
     }
+    const planned = scope.tenants.filter((r) => pendingHandles.has(r.tenant.id))
+    const records = yield* store.roomRecords(planned.map((r) => r.tenant.id))
 
     const joined = yield* matrix.joinedRooms.pipe(Effect.either)
     if (joined._tag === "Left") {
       // Without Matrix nothing can be compared; every room is an error, none is acted on.
       const message = `reading Matrix failed: ${describeMatrixError(joined.left)}`
       const rooms = work.map(({ outcome }) =>
-        outcome._tag === "Desired"
-          ? errorPlan({ key: outcome.room.key, alias: outcome.room.alias, roomId: undefined }, message)
-          : errorPlan({ key: outcome.key, alias: outcome.alias, roomId: undefined }, message),
+        conditionPlan({ key: keyOf(outcome), alias: aliasOf(outcome), roomId: undefined }, "error", message),
       )
-      return { plan: { rooms }, failedTenants, pendingHandles, replan: () => Effect.succeed(undefined) }
+      return {
+        plan: { rooms },
+        failedTenants,
+        pendingHandles,
+        completeTenants: [],
+        unrecorded: [],
+        replan: () => Effect.succeed(undefined),
+      }
     }
+    const state: PassState = { joined: joined.right, records }
 
     let done = 0
-    const rooms = yield* Effect.forEach(
+    const results = yield* Effect.forEach(
       work,
       ({ outcome, runtime }) =>
-        planOne(outcome, runtime, joined.right).pipe(
+        planOne(outcome, runtime, state).pipe(
           Effect.tap(() => {
             done += 1
             return options.onProgress?.(done, work.length) ?? Effect.void
@@ -165,17 +267,33 @@ export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<Plan
         ),
       { concurrency: options.concurrency },
     )
-    const planned = rooms.filter((room): room is RoomPlan => room !== undefined).sort(compareRoomPlans)
-    const gated = applySafety(
-      scope.tenants.map((runtime) => ({
-        tenant: runtime.tenant.id,
-        limits: runtime.policy.limits,
-        rooms: planned.filter((room) => room.key.tenant === runtime.tenant.id),
-      })),
-      safety,
+    const claimed = new Set(results.flatMap((r) => (r.found === undefined ? [] : [r.found.roomId])))
+    const orphans =
+      scope.rooms.length > 0
+        ? []
+        : yield* findOrphans(
+            planned,
+            [...state.joined].filter((id) => !claimed.has(id)),
+            trusted,
+            options,
+          )
+    const unrecorded = results.flatMap(({ plan, found }) =>
+      plan !== undefined && found !== undefined && found.via !== "record"
+        ? [{ key: plan.key, roomId: found.roomId, alias: plan.alias }]
+        : [],
     )
 
-    const context = yield* Effect.context<DesiredState | Matrix>()
+    const rooms = [...results.flatMap((r) => (r.plan === undefined ? [] : [r.plan])), ...orphans].sort(compareRoomPlans)
+    const gate = (tenant: TenantRuntime, tenantRooms: ReadonlyArray<RoomPlan>) =>
+      applySafety([{ tenant: tenant.tenant.id, limits: tenant.policy.limits, rooms: tenantRooms }], safety)
+    const gated = scope.tenants.flatMap((runtime) =>
+      gate(
+        runtime,
+        rooms.filter((room) => room.key.tenant === runtime.tenant.id),
+      ),
+    )
+
+    const context = yield* Effect.context<DesiredState | Matrix | Store>()
     const replan = (key: RoomKey): Effect.Effect<RoomPlan | undefined> =>
       Effect.gen(function* () {
         const runtime = scope.tenants.find((t) => t.tenant.id === key.tenant)
@@ -183,27 +301,23 @@ export const planPass = (scope: Scope, options: PassOptions): Effect.Effect<Plan
         const desired = yield* desiredState.forTenant(runtime.tenant, runtime.policy, filterOf([key]))
         const outcome = desired.rooms[0]
         if (outcome === undefined) return undefined
-        const nowJoined = yield* matrix.joinedRooms
-        const fresh = yield* planOne(outcome, runtime, nowJoined)
-        if (fresh === undefined) return undefined
+        const fresh = yield* planOne(outcome, runtime, { joined: yield* matrix.joinedRooms, records })
         // The caps apply to an adopted room too (the pass's budget is not shared with it).
-        const [gatedRoom] = applySafety(
-          [{ tenant: runtime.tenant.id, limits: runtime.policy.limits, rooms: [fresh] }],
-          safety,
-        )
-        return gatedRoom
+        return fresh.plan === undefined ? undefined : gate(runtime, [fresh.plan])[0]
       }).pipe(
         Effect.catchAll((error) =>
           Effect.succeed(
-            errorPlan(
+            conditionPlan(
               { key, alias: undefined, roomId: undefined },
+              "error",
               error._tag === "DesiredStateError" ? error.message : describeMatrixError(error),
             ),
           ),
         ),
         Effect.provide(context),
       )
-    return { plan: { rooms: gated }, failedTenants, pendingHandles, replan }
+    const completeTenants = scope.rooms.length > 0 ? [] : planned.map((r) => r.tenant.id)
+    return { plan: { rooms: gated }, failedTenants, pendingHandles, completeTenants, unrecorded, replan }
   }).pipe(Effect.withSpan("reconcile.plan"))
 
 export type ActionOutcome =
@@ -220,6 +334,8 @@ export interface AppliedAction {
 
 export interface ApplyResult {
   readonly actions: ReadonlyArray<AppliedAction>
+  /** Each room's status after the pass, as recorded. */
+  readonly rooms: ReadonlyArray<RoomPlan>
 }
 
 const runAction = (roomId: string, action: Action): Effect.Effect<void, MatrixRequestError, Matrix> =>
@@ -233,17 +349,18 @@ const runAction = (roomId: string, action: Action): Effect.Effect<void, MatrixRe
       case "set_join_rule":
         return yield* matrix.sendState(roomId, "m.room.join_rules", { join_rule: action.to })
       case "set_history_visibility":
-        return yield* matrix.sendState(roomId, "m.room.history_visibility", {
-          history_visibility: action.to,
-        })
+        return yield* matrix.sendState(roomId, "m.room.history_visibility", { history_visibility: action.to })
       case "set_guest_access":
         return yield* matrix.sendState(roomId, "m.room.guest_access", { guest_access: action.to })
+      case "add_alias":
+        return yield* matrix.addAlias(roomId, action.alias)
       case "set_canonical_alias":
         return yield* matrix.sendState(roomId, "m.room.canonical_alias", {
           alias: action.to,
           ...(action.altAliases.length > 0 ? { alt_aliases: action.altAliases } : {}),
         })
       case "set_power_levels":
+      case "archive":
         return yield* matrix.sendState(roomId, "m.room.power_levels", action.content)
       case "invite":
         return yield* matrix.invite(roomId, action.user, action.reason)
@@ -264,9 +381,14 @@ const applyRoom = (
   room: RoomPlan,
   replan: PlanResult["replan"],
   retried = false,
-): Effect.Effect<ReadonlyArray<AppliedAction>, never, Matrix> =>
+): Effect.Effect<
+  { readonly room: RoomPlan; readonly actions: ReadonlyArray<AppliedAction> },
+  StoreError,
+  Matrix | Store
+> =>
   Effect.gen(function* () {
     const matrix = yield* Matrix
+    const store = yield* Store
     const actions = pendingActions(room)
     const results: Array<AppliedAction> = []
     let roomId = room.roomId
@@ -291,63 +413,131 @@ const applyRoom = (
         if (error._tag === "AliasInUse" && !retried) {
           // Someone (an earlier, interrupted run) made the room meanwhile: adopt it.
           const fresh = yield* replan(room.key)
-          return fresh === undefined ? [] : yield* applyRoom(fresh, replan, true)
+          return fresh === undefined ? { room, actions: [] } : yield* applyRoom(fresh, replan, true)
         }
         const message = describeMatrixError(error)
-        return actions.map(
-          (action, i): AppliedAction => ({
-            key: room.key,
-            roomId,
-            action,
-            outcome: i === 0 ? { result: "failed", error: message } : { result: "not_attempted", error: message },
-          }),
-        )
+        return {
+          room,
+          actions: actions.map(
+            (action, i): AppliedAction => ({
+              key: room.key,
+              roomId,
+              action,
+              outcome: i === 0 ? { result: "failed", error: message } : { result: "not_attempted", error: message },
+            }),
+          ),
+        }
       }
       roomId = created.right
-      for (const action of [create, ...invites])
+      // Remembered at once: the next pass finds the room by its record even if the alias changes.
+      yield* store.recordRoom(room.key, roomId, room.alias)
+      for (const action of [create, ...invites]) {
         results.push({ key: room.key, roomId, action, outcome: { result: "applied" } })
+      }
       remaining = actions.filter((a) => a !== create && a.type !== "invite")
     }
-    if (roomId === undefined) return results
-    for (const [index, action] of remaining.entries()) {
-      const outcome = yield* runAction(roomId, action).pipe(Effect.either)
-      if (outcome._tag === "Left") {
-        const message = describeMatrixError(outcome.left)
-        results.push({ key: room.key, roomId, action, outcome: { result: "failed", error: message } })
-        for (const skipped of remaining.slice(index + 1)) {
-          results.push({
-            key: room.key,
-            roomId,
-            action: skipped,
-            outcome: { result: "not_attempted", error: `stopped after: ${message}` },
-          })
+    if (roomId !== undefined) {
+      for (const [index, action] of remaining.entries()) {
+        const outcome = yield* runAction(roomId, action).pipe(Effect.either)
+        if (outcome._tag === "Left") {
+          const message = describeMatrixError(outcome.left)
+          results.push({ key: room.key, roomId, action, outcome: { result: "failed", error: message } })
+          for (const skipped of remaining.slice(index + 1)) {
+            results.push({
+              key: room.key,
+              roomId,
+              action: skipped,
+              outcome: { result: "not_attempted", error: `stopped after: ${message}` },
+            })
+          }
+          break
         }
-        break
+        results.push({ key: room.key, roomId, action, outcome: { result: "applied" } })
       }
-      results.push({ key: room.key, roomId, action, outcome: { result: "applied" } })
     }
-    return results
+    return { room: { ...room, roomId }, actions: results }
   }).pipe(
     Effect.withSpan("reconcile.room", {
-      attributes: { "room.key": formatRoomKey(room.key), tenant: room.key.tenant, kind: room.key.kind },
+      attributes: {
+        "room.key": formatRoomKey(room.key),
+        tenant: room.key.tenant,
+        kind: room.key.kind,
+        actions: pendingActions(room).length,
+      },
     }),
   )
 
-/** Applies a plan: rooms in parallel, each room's actions in order. */
-export const applyPlan = (result: PlanResult, options: PassOptions): Effect.Effect<ApplyResult, never, Matrix> =>
+/** A room's status once its actions ran: what the next plan would most likely say. */
+const statusAfter = (room: RoomPlan, actions: ReadonlyArray<AppliedAction>): RoomPlan => {
+  const failed = actions.find((a) => a.outcome.result === "failed")
+  if (failed !== undefined && failed.outcome.result === "failed") {
+    return {
+      ...room,
+      status: "error",
+      conditions: [
+        ...room.conditions,
+        { type: "error", message: `${failed.action.type} failed: ${failed.outcome.error}` },
+      ],
+    }
+  }
+  if (room.status === "error" || room.status === "blocked" || room.status === "orphan") return room
+  return { ...room, status: room.actions.some((a) => a.held === true) ? "drifted" : "in_sync" }
+}
+
+/**
+ * Applies a plan: rooms in parallel, each room's actions in order; records rooms, the
+ * audit log (with the trace id) and each room's status in the reconciler's schema.
+ */
+export const applyPlan = (
+  result: PlanResult,
+  options: PassOptions,
+): Effect.Effect<ApplyResult, StoreError, Matrix | Store> =>
   Effect.gen(function* () {
-    const rooms = result.plan.rooms.filter((room) => pendingActions(room).length > 0)
+    const store = yield* Store
+    const startedAt = new Date()
+    for (const { key, roomId, alias } of result.unrecorded) yield* store.recordRoom(key, roomId, alias)
     let done = 0
+    const toApply = result.plan.rooms.filter((room) => pendingActions(room).length > 0)
     const perRoom = yield* Effect.forEach(
-      rooms,
+      toApply,
       (room) =>
         applyRoom(room, result.replan).pipe(
-          Effect.tap(() => {
-            done += 1
-            return options.onProgress?.(done, rooms.length) ?? Effect.void
-          }),
+          Effect.tap(({ room: applied, actions }) =>
+            Effect.gen(function* () {
+              const span = yield* Effect.currentSpan.pipe(Effect.option)
+              const traceId = Option.map(span, (s) => s.traceId).pipe(Option.getOrUndefined)
+              yield* store.audit(
+                actions.map((a) => ({
+                  key: a.key,
+                  roomId: a.roomId,
+                  action: a.action,
+                  result: a.outcome.result,
+                  error: a.outcome.result === "applied" ? undefined : a.outcome.error,
+                  traceId,
+                })),
+              )
+              done += 1
+              yield* Effect.logInfo(`${formatRoomKey(applied.key)}: ${actions.length} action(s)`).pipe(
+                Effect.annotateLogs({ "room.key": formatRoomKey(applied.key) }),
+              )
+              yield* options.onProgress?.(done, toApply.length) ?? Effect.void
+            }),
+          ),
         ),
       { concurrency: options.concurrency },
     )
-    return { actions: perRoom.flat() }
+    const appliedKeys = new Map(perRoom.map((r) => [formatRoomKey(r.room.key), r]))
+    const rooms = result.plan.rooms.map((room) => {
+      const applied = appliedKeys.get(formatRoomKey(room.key))
+      return applied === undefined ? statusAfter(room, []) : statusAfter(applied.room, applied.actions)
+    })
+    const actions = perRoom.flatMap((r) => r.actions)
+    yield* store.recordStatus(rooms, result.completeTenants)
+    yield* store.recordPass({
+      startedAt,
+      rooms: rooms.length,
+      applied: actions.filter((a) => a.outcome.result === "applied").length,
+      failed: actions.filter((a) => a.outcome.result !== "applied").length,
+    })
+    return { actions, rooms }
   }).pipe(Effect.withSpan("reconcile.cycle"))

@@ -1,1 +1,2 @@
 export * from "./Reconciler.ts"
+export * from "./Store.ts"

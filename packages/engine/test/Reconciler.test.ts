@@ -5,13 +5,15 @@ import { addAttendee, addEvent, addUser, DesiredState, fixtureTenant, resetTenan
 import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Layer, Redacted } from "effect"
 import type { TenantRuntime } from "../src/index.ts"
-import { applyPlan, planPass } from "../src/index.ts"
+import { applyPlan, planPass, Store } from "../src/index.ts"
 
 const services = testServices()
 const synapse = synapseClient(services)
 const s = services.serverName
+// A schema of this run's own, so records from earlier runs never interfere.
+const schema = `reconciler_${uniqueTenantId("t")}`
 const Live = Layer.mergeAll(
-  Layer.provideMerge(DesiredState.layer, sqlLayer(services.databaseUrl)),
+  Layer.provideMerge(Layer.merge(DesiredState.layer, Store.layer(schema)), sqlLayer(services.databaseUrl)),
   Matrix.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }),
 )
 const options = { concurrency: 4 }
@@ -34,6 +36,16 @@ const oneEventTenant = (prefix: string) =>
   })
 
 layer(Live, { excludeTestServices: true })("reconcile passes", (it) => {
+  it.effect("migrates its own schema idempotently", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      yield* store.migrate
+      yield* store.migrate
+      const status = yield* store.status
+      expect(status.rooms).toEqual([])
+    }),
+  )
+
   it.effect("adopts a room that appeared with the alias between plan and apply, making no second room", () =>
     Effect.gen(function* () {
       const runtime = yield* oneEventTenant("adopt")

@@ -50,6 +50,8 @@ export class Matrix extends Context.Tag("@openmeet-reconciler/matrix/Matrix")<
       eventType: string,
       content: Readonly<Record<string, unknown>>,
     ) => Effect.Effect<void, MatrixRequestError>
+    /** Points an alias at the room (`PUT /directory/room/{alias}`). */
+    readonly addAlias: (roomId: string, alias: string) => Effect.Effect<void, MatrixRequestError>
     readonly invite: (roomId: string, userId: string, reason: string) => Effect.Effect<void, MatrixRequestError>
     /** Joins `userId` (a user in the appservice's namespace) to the room, as that user. */
     readonly joinAs: (roomId: string, userId: string) => Effect.Effect<void, MatrixRequestError>
@@ -208,6 +210,10 @@ const make = (config: MatrixConfig) =>
           `${room(roomId)}/state/${encodeURIComponent(eventType)}/`,
           { body: content },
         ).pipe(Effect.asVoid),
+      addAlias: (roomId, alias) =>
+        request("PUT", "/directory/room/{alias}", `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`, {
+          body: { room_id: roomId },
+        }).pipe(Effect.asVoid),
       invite: (roomId, userId, reason) =>
         request("POST", "/rooms/{roomId}/invite", `${room(roomId)}/invite`, {
           body: { user_id: userId, reason },

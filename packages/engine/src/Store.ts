@@ -1,0 +1,276 @@
+import { SqlClient } from "@effect/sql"
+import type { Condition, PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core"
+import { actionToJson, formatRoomKey } from "@openmeet-reconciler/core"
+import { Context, Data, Effect, Layer, Option, Schema } from "effect"
+
+/** The reconciler's own tables could not be read or written. */
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly operation: string
+  readonly message: string
+}> {}
+
+/** What the reconciler remembers of a key's room: the first place it looks for it. */
+export interface RoomRecord {
+  readonly key: string
+  readonly roomId: string
+  /** Every alias the room had, oldest first (slugs change; old links keep working). */
+  readonly aliases: ReadonlyArray<string>
+}
+
+/** One applied (or failed) action, for the audit log. */
+export interface AuditEntry {
+  readonly key: RoomKey
+  readonly roomId: string | undefined
+  readonly action: PlannedAction
+  readonly result: "applied" | "failed" | "not_attempted"
+  readonly error: string | undefined
+  readonly traceId: string | undefined
+}
+
+export interface StatusReport {
+  readonly rooms: ReadonlyArray<{
+    readonly tenant: string
+    readonly kind: string
+    readonly status: string
+    readonly count: number
+  }>
+  readonly attention: ReadonlyArray<{
+    readonly key: string
+    readonly roomId: string | null
+    readonly status: string
+    readonly conditions: ReadonlyArray<Condition>
+    readonly updatedAt: string
+  }>
+  readonly lastPass: Option.Option<{
+    readonly startedAt: string
+    readonly finishedAt: string
+    readonly rooms: number
+    readonly applied: number
+    readonly failed: number
+  }>
+}
+
+/** Ordered migrations of the reconciler's schema; append only, never edit one that shipped. */
+const migrations: ReadonlyArray<(schema: string) => ReadonlyArray<string>> = [
+  (s) => [
+    `CREATE TABLE IF NOT EXISTS ${s}.rooms (
+      key text PRIMARY KEY,
+      tenant text NOT NULL,
+      kind text NOT NULL,
+      entity_id text NOT NULL,
+      room_id text,
+      aliases text[] NOT NULL DEFAULT '{}',
+      status text,
+      conditions jsonb NOT NULL DEFAULT '[]',
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    `CREATE INDEX IF NOT EXISTS rooms_room_id ON ${s}.rooms (room_id)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.audit_log (
+      id bigserial PRIMARY KEY,
+      at timestamptz NOT NULL DEFAULT now(),
+      key text NOT NULL,
+      room_id text,
+      action text NOT NULL,
+      detail jsonb NOT NULL,
+      reason text,
+      result text NOT NULL,
+      error text,
+      trace_id text
+    )`,
+    `CREATE INDEX IF NOT EXISTS audit_log_key_at ON ${s}.audit_log (key, at DESC)`,
+    `CREATE TABLE IF NOT EXISTS ${s}.passes (
+      id bigserial PRIMARY KEY,
+      started_at timestamptz NOT NULL,
+      finished_at timestamptz NOT NULL,
+      rooms integer NOT NULL,
+      applied integer NOT NULL,
+      failed integer NOT NULL
+    )`,
+  ],
+]
+
+const describe = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
+}
+
+const RecordRow = Schema.Struct({ key: Schema.String, roomId: Schema.String, aliases: Schema.Array(Schema.String) })
+const CountRow = Schema.Struct({
+  tenant: Schema.String,
+  kind: Schema.String,
+  status: Schema.String,
+  count: Schema.Number,
+})
+const AttentionRow = Schema.Struct({
+  key: Schema.String,
+  roomId: Schema.NullOr(Schema.String),
+  status: Schema.String,
+  conditions: Schema.Array(
+    Schema.Struct({ type: Schema.Literal("blocked", "error", "banned", "encrypted"), message: Schema.String }),
+  ),
+  updatedAt: Schema.String,
+})
+const PassRow = Schema.Struct({
+  startedAt: Schema.String,
+  finishedAt: Schema.String,
+  rooms: Schema.Number,
+  applied: Schema.Number,
+  failed: Schema.Number,
+})
+
+/** The reconciler's own tables (RECONCILER_SCHEMA): room records, status, the audit log. */
+export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
+  Store,
+  {
+    readonly schema: string
+    /** Creates or upgrades the schema; idempotent, safe with several replicas starting at once. */
+    readonly migrate: Effect.Effect<void, StoreError>
+    /** Room records of these tenants; empty when the schema does not exist yet (plan before any apply). */
+    readonly roomRecords: (tenants: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, RoomRecord>, StoreError>
+    /** Remembers the room of a key and the alias it has now. */
+    readonly recordRoom: (key: RoomKey, roomId: string, alias: string | undefined) => Effect.Effect<void, StoreError>
+    /**
+     * The outcome of each room's latest pass: its status and conditions. Keys of
+     * `completeTenants` that the pass did not see are no longer managed: their status is cleared.
+     */
+    readonly recordStatus: (
+      rooms: ReadonlyArray<RoomPlan>,
+      completeTenants: ReadonlyArray<string>,
+    ) => Effect.Effect<void, StoreError>
+    readonly audit: (entries: ReadonlyArray<AuditEntry>) => Effect.Effect<void, StoreError>
+    readonly recordPass: (pass: {
+      readonly startedAt: Date
+      readonly rooms: number
+      readonly applied: number
+      readonly failed: number
+    }) => Effect.Effect<void, StoreError>
+    readonly status: Effect.Effect<StatusReport, StoreError>
+  }
+>() {
+  /** Over the SqlClient in context, in `schema`. */
+  static readonly layer = (schema: string) => Layer.effect(Store, make(schema))
+}
+
+const make = (schema: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const s = `"${schema.replaceAll('"', '""')}"`
+    const t = (name: string) => sql(`${schema}.${name}`)
+    const wrap =
+      (operation: string) =>
+      <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(
+          Effect.mapError((error) => new StoreError({ operation, message: describe(error) })),
+          Effect.withSpan(`Store.${operation}`),
+        )
+    const exists = sql<{ present: boolean }>`SELECT to_regclass(${`${s}.rooms`}) IS NOT NULL AS present`.pipe(
+      Effect.map((rows) => rows[0]?.present === true),
+    )
+
+    const migrate = Effect.gen(function* () {
+      yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (version integer NOT NULL)`)
+      yield* sql.withTransaction(
+        Effect.gen(function* () {
+          // One replica migrates at a time; the others wait, then find nothing to do.
+          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`openmeet-reconciler:${schema}`}))`
+          const rows = yield* sql<{
+            version: number
+          }>`SELECT coalesce(max(version), 0) AS version FROM ${t("schema_version")}`
+          const current = rows[0]?.version ?? 0
+          for (const [index, migration] of migrations.entries()) {
+            if (index + 1 <= current) continue
+            for (const statement of migration(s)) yield* sql.unsafe(statement)
+            yield* sql`INSERT INTO ${t("schema_version")} (version) VALUES (${index + 1})`
+          }
+        }),
+      )
+    }).pipe(wrap("migrate"))
+
+    return Store.of({
+      schema,
+      migrate,
+      roomRecords: (tenants) =>
+        Effect.gen(function* () {
+          if (!(yield* exists) || tenants.length === 0) return new Map<string, RoomRecord>()
+          const rows = yield* sql`SELECT key, room_id AS "roomId", aliases FROM ${t("rooms")}
+            WHERE room_id IS NOT NULL AND ${sql.in("tenant", tenants)}`
+          const records = yield* Schema.decodeUnknown(Schema.Array(RecordRow))(rows)
+          return new Map(records.map((r) => [r.key, r]))
+        }).pipe(wrap("roomRecords")),
+      recordRoom: (key, roomId, alias) =>
+        sql`INSERT INTO ${t("rooms")} (key, tenant, kind, entity_id, room_id, aliases)
+            VALUES (${formatRoomKey(key)}, ${key.tenant}, ${key.kind}, ${key.entityId}, ${roomId},
+                    ${alias === undefined ? sql`'{}'::text[]` : sql`ARRAY[${alias}]::text[]`})
+            ON CONFLICT (key) DO UPDATE SET
+              room_id = EXCLUDED.room_id,
+              aliases = CASE WHEN ${alias ?? null}::text IS NULL OR ${alias ?? null}::text = ANY(${t("rooms")}.aliases)
+                             THEN ${t("rooms")}.aliases ELSE ${t("rooms")}.aliases || ${alias ?? null}::text END,
+              updated_at = now()`.pipe(Effect.asVoid, wrap("recordRoom")),
+      recordStatus: (rooms, completeTenants) =>
+        Effect.gen(function* () {
+          const seen = rooms.map((room) => formatRoomKey(room.key))
+          if (completeTenants.length > 0) {
+            yield* sql`UPDATE ${t("rooms")} SET status = NULL, conditions = '[]', updated_at = now()
+              WHERE status IS NOT NULL AND ${sql.in("tenant", completeTenants)}
+                AND ${seen.length === 0 ? sql`true` : sql`NOT ${sql.in("key", seen)}`}`
+          }
+          // Upserted in batches: a pass over thousands of rooms is a handful of statements.
+          for (let i = 0; i < rooms.length; i += 500) {
+            const rows = rooms.slice(i, i + 500).map((room) => ({
+              key: formatRoomKey(room.key),
+              tenant: room.key.tenant,
+              kind: room.key.kind,
+              entity_id: room.key.entityId,
+              room_id: room.roomId ?? null,
+              status: room.status,
+              conditions: JSON.stringify(room.conditions),
+            }))
+            yield* sql`INSERT INTO ${t("rooms")} ${sql.insert(rows)}
+              ON CONFLICT (key) DO UPDATE SET
+                room_id = coalesce(EXCLUDED.room_id, ${t("rooms")}.room_id),
+                status = EXCLUDED.status, conditions = EXCLUDED.conditions, updated_at = now()`
+          }
+        }).pipe(wrap("recordStatus")),
+      audit: (entries) =>
+        entries.length === 0
+          ? Effect.void
+          : sql`INSERT INTO ${t("audit_log")} ${sql.insert(
+              entries.map((e) => ({
+                key: formatRoomKey(e.key),
+                room_id: e.roomId ?? null,
+                action: e.action.type,
+                detail: JSON.stringify(actionToJson(e.action)),
+                reason: e.action.reason,
+                result: e.result,
+                error: e.error ?? null,
+                trace_id: e.traceId ?? null,
+              })),
+            )}`.pipe(Effect.asVoid, wrap("audit")),
+      recordPass: (pass) =>
+        sql`INSERT INTO ${t("passes")} (started_at, finished_at, rooms, applied, failed)
+            VALUES (${pass.startedAt}, now(), ${pass.rooms}, ${pass.applied}, ${pass.failed})`.pipe(
+          Effect.asVoid,
+          wrap("recordPass"),
+        ),
+      status: Effect.gen(function* () {
+        if (!(yield* exists)) return { rooms: [], attention: [], lastPass: Option.none() }
+        const counts = yield* sql`SELECT tenant, kind, status, count(*)::int AS count FROM ${t("rooms")}
+          WHERE status IS NOT NULL GROUP BY tenant, kind, status ORDER BY tenant, kind, status`
+        const attention = yield* sql`SELECT key, room_id AS "roomId", status, conditions,
+            to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "updatedAt"
+          FROM ${t("rooms")} WHERE status IN ('blocked', 'error') ORDER BY key`
+        const passes = yield* sql`SELECT
+            to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "startedAt",
+            to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS "finishedAt",
+            rooms, applied, failed
+          FROM ${t("passes")} ORDER BY id DESC LIMIT 1`
+        return {
+          rooms: yield* Schema.decodeUnknown(Schema.Array(CountRow))(counts),
+          attention: yield* Schema.decodeUnknown(Schema.Array(AttentionRow))(attention),
+          lastPass: Option.fromNullable((yield* Schema.decodeUnknown(Schema.Array(PassRow))(passes))[0]),
+        }
+      }).pipe(wrap("status")),
+    })
+  })
