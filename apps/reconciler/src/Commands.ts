@@ -1,7 +1,14 @@
-import { Command, Options } from "@effect/cli"
+import { Args, Command, Options } from "@effect/cli"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { RoomKey } from "@openmeet-reconciler/core"
-import { parseRoomKey, planToJson, planToText } from "@openmeet-reconciler/core"
+import {
+  explainRoom,
+  explanationToText,
+  formatRoomKey,
+  parseRoomKey,
+  planToJson,
+  planToText,
+} from "@openmeet-reconciler/core"
 import type { PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
 import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
@@ -197,6 +204,62 @@ const apply = Command.make("apply", { config, tenant, room, output, confirmDestr
   ),
 ).pipe(Command.withDescription("Run one reconcile pass now: plan, then apply every action, then exit."))
 
+const explain = Command.make(
+  "explain",
+  {
+    config,
+    output,
+    subject: Args.text({ name: "subject" }).pipe(
+      Args.withDescription("a Matrix user (@handle:server) or a room key (event:<tenant>:<id>, group:<tenant>:<id>)"),
+    ),
+  },
+  (args) =>
+    reportFailures(
+      Effect.gen(function* () {
+        const settings = yield* loadSettings(args.config)
+        const runtimes = tenantRuntimes(settings)
+        const isUser = args.subject.startsWith("@")
+        let scope: Scope
+        if (isUser) {
+          const server = args.subject.slice(args.subject.indexOf(":") + 1)
+          const tenants = runtimes.filter((r) => r.tenant.serverName === server)
+          if (!args.subject.includes(":") || tenants.length === 0) {
+            return yield* new SettingsError({
+              message: `explain ${args.subject}: no configured tenant has server name ${JSON.stringify(server)}`,
+            })
+          }
+          scope = { tenants, rooms: [] }
+        } else {
+          scope = yield* resolveScope(settings, [], [args.subject])
+        }
+        const result = yield* planPass(scope, {
+          concurrency: settings.concurrency,
+          onProgress: progress("reading Matrix"),
+        }).pipe(Effect.provide(serviceLayer(settings)))
+        yield* reportTenantFailures(result)
+        const rooms = result.plan.rooms
+          .flatMap((room) => {
+            const details = result.details.get(formatRoomKey(room.key))
+            if (details === undefined) return []
+            return [
+              explainRoom(room, details.desired, details.actual, details.context, isUser ? args.subject : undefined),
+            ]
+          })
+          .filter((room) => !isUser || room.members.length > 0)
+        yield* Console.log(
+          args.output === "json"
+            ? JSON.stringify({ formatVersion: 1, subject: args.subject, rooms }, null, 2)
+            : explanationToText(args.subject, rooms),
+        )
+        if (hasErrors(result)) return yield* new ExitCode({ code: 1 })
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "Why a user is (or should be) in each managed room, or why each member of a room is there, rule by rule.",
+  ),
+)
+
 const status = Command.make("status", { config, output }, (args) =>
   reportFailures(
     Effect.gen(function* () {
@@ -209,5 +272,5 @@ const status = Command.make("status", { config, output }, (args) =>
 
 export const reconciler = Command.make("reconciler").pipe(
   Command.withDescription("OpenMeet Matrix Reconciler: keeps Matrix rooms as OpenMeet's database says."),
-  Command.withSubcommands([plan, apply, status]),
+  Command.withSubcommands([plan, apply, explain, status]),
 )

@@ -170,6 +170,44 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
     const again = await runCli(["plan", "--detailed-exitcode"], env)
     expect(again.code).toBe(0)
     expect(again.stdout).toContain("No changes. Matrix matches OpenMeet.")
+
+    // explain: for a user, every room they are or should be in; for a room, every member.
+    const user = await runCli(["explain", mx(4), "--output", "json"], env)
+    expect(user.code).toBe(0)
+    expect(parseJson(user.stdout)).toEqual({
+      formatVersion: 1,
+      subject: mx(4),
+      rooms: [
+        {
+          key: `event:${tenant.id}:1`,
+          alias: `#event-meetup-${tenant.id}:${s}`,
+          roomId: room1,
+          status: "in_sync",
+          conditions: [],
+          members: [
+            {
+              user: mx(4),
+              entitled: false,
+              rule: "attendee status rejected is not entitled",
+              desiredLevel: null,
+              membership: "leave",
+              level: 0,
+              protected: false,
+              actions: [],
+            },
+          ],
+        },
+      ],
+    })
+    const byRoom = await runCli(["explain", `event:${tenant.id}:1`], env)
+    expect(byRoom.code).toBe(0)
+    expect(byRoom.stdout).toContain(
+      `${mx(5)}: invite, level 50; should be in at level 50 — attendee status confirmed, role moderator`,
+    )
+    expect(byRoom.stdout).toContain(`${admin}: join, level 100; left as is — matches protectedUsers`)
+    expect(byRoom.stdout).toContain(
+      `${mx(6)}: not in the room; should not be in — attendee status waitlist is not entitled`,
+    )
   })
 
   it("keeps a group room as the members table says: roles as levels, guests out, removals kicked", async () => {

@@ -45,7 +45,12 @@ export const desiredEventRoom = (
     if (!room.isActive(attendee.userId)) {
       room.exclude(matrixId, "user is not active in OpenMeet")
     } else if (byStatus || byRole || isOwner) {
-      const reason = isOwner ? "event owner" : byRole && !byStatus ? `role ${role}` : `attendee status ${status}`
+      const roleNote = role === "participant" ? "" : `, role ${role}`
+      const reason = isOwner
+        ? `event owner${roleNote}`
+        : byRole && !byStatus
+          ? `role ${role}`
+          : `attendee status ${status}${roleNote}`
       room.entitle({ userId: matrixId, level: policy.eventLevels[role], reason })
     } else {
       room.exclude(matrixId, `attendee status ${status} is not entitled`)

@@ -1,6 +1,8 @@
 import type {
   Action,
+  ActualRoom,
   DesiredOutcome,
+  DesiredRoom,
   Plan,
   PlannedAction,
   Policy,
@@ -60,8 +62,16 @@ export interface PlanResult {
     readonly roomId: string
     readonly alias: string | undefined
   }>
+  /** What each room's plan was computed from, by key (for `explain`). */
+  readonly details: ReadonlyMap<string, RoomDetails>
   /** Re-plans one room from fresh state (after a lost race, e.g. an alias taken meanwhile). */
   readonly replan: (key: RoomKey) => Effect.Effect<RoomPlan | undefined>
+}
+
+export interface RoomDetails {
+  readonly desired: DesiredRoom | undefined
+  readonly actual: ActualRoom | undefined
+  readonly context: RoomContext
 }
 
 export interface PassOptions {
@@ -118,6 +128,7 @@ const identifyRoom = (outcome: DesiredOutcome, state: PassState): Effect.Effect<
 interface Planned {
   readonly plan: RoomPlan | undefined
   readonly found: Found
+  readonly details: RoomDetails
 }
 
 /** Reads Matrix for one desired room and plans it. */
@@ -129,15 +140,18 @@ const planOne = (
   const key = keyOf(outcome)
   const context = contextOf(runtime, key)
   const base = { key, alias: aliasOf(outcome), roomId: undefined }
+  const desired = outcome._tag === "Desired" ? outcome.room : undefined
   return Effect.gen(function* () {
     const matrix = yield* Matrix
     const found = yield* identifyRoom(outcome, state)
+    const none = { desired, actual: undefined, context }
     // A room whose desired state failed is located (so it is never taken for an orphan), never read.
-    if (outcome._tag === "Failed") return { plan: planRoom(outcome, undefined, context), found }
-    if (found === undefined) return { plan: planRoom(outcome, undefined, context), found }
+    if (outcome._tag === "Failed" || found === undefined) {
+      return { plan: planRoom(outcome, undefined, context), found, details: none }
+    }
     if (!state.joined.has(found.roomId)) {
       const message = `the bot is not in room ${found.roomId}, which has the alias`
-      return { plan: conditionPlan({ ...base, roomId: found.roomId }, "blocked", message), found }
+      return { plan: conditionPlan({ ...base, roomId: found.roomId }, "blocked", message), found, details: none }
     }
     const actual = yield* matrix.readRoom(found.roomId)
     // Found by record or hint with another canonical alias: where does the desired alias point?
@@ -145,12 +159,13 @@ const planOne = (
       found.via !== "alias" && actual.canonicalAlias !== outcome.room.alias
         ? ((yield* matrix.resolveAlias(outcome.room.alias)) ?? null)
         : undefined
-    return { plan: planRoom(outcome, actual, context, aliasTarget), found }
+    return { plan: planRoom(outcome, actual, context, aliasTarget), found, details: { desired, actual, context } }
   }).pipe(
     Effect.catchAll((error) =>
       Effect.succeed({
         plan: conditionPlan(base, "error", `reading Matrix failed: ${describeMatrixError(error)}`),
         found: undefined,
+        details: { desired, actual: undefined, context },
       }),
     ),
     Effect.withSpan("reconcile.room.plan", { attributes: { "room.key": formatRoomKey(key) } }),
@@ -167,7 +182,7 @@ const findOrphans = (
   unclaimed: ReadonlyArray<string>,
   trusted: ReadonlySet<string>,
   options: PassOptions,
-): Effect.Effect<ReadonlyArray<RoomPlan>, never, Matrix> =>
+): Effect.Effect<ReadonlyArray<{ readonly plan: RoomPlan; readonly details: RoomDetails }>, never, Matrix> =>
   Effect.gen(function* () {
     const matrix = yield* Matrix
     const found = yield* Effect.forEach(
@@ -188,12 +203,12 @@ const findOrphans = (
                 runtime.tenant.id,
                 reportOnly ? { ...context, policy: { ...context.policy, orphanPolicy: "report" } } : context,
               )
-              return Option.some(plan)
+              return Option.some({ plan, details: { desired: undefined, actual: room, context } })
             }
-            return Option.none<RoomPlan>()
+            return Option.none()
           }),
           // A room that cannot be read now is looked at again next pass.
-          Effect.catchAll(() => Effect.succeed(Option.none<RoomPlan>())),
+          Effect.catchAll(() => Effect.succeed(Option.none())),
         ),
       { concurrency: options.concurrency },
     )
@@ -250,6 +265,7 @@ export const planPass = (
         pendingHandles,
         completeTenants: [],
         unrecorded: [],
+        details: new Map(),
         replan: () => Effect.succeed(undefined),
       }
     }
@@ -283,7 +299,14 @@ export const planPass = (
         : [],
     )
 
-    const rooms = [...results.flatMap((r) => (r.plan === undefined ? [] : [r.plan])), ...orphans].sort(compareRoomPlans)
+    const rooms = [
+      ...results.flatMap((r) => (r.plan === undefined ? [] : [r.plan])),
+      ...orphans.map((o) => o.plan),
+    ].sort(compareRoomPlans)
+    const details = new Map<string, RoomDetails>()
+    for (const r of [...results, ...orphans]) {
+      if (r.plan !== undefined) details.set(formatRoomKey(r.plan.key), r.details)
+    }
     const gate = (tenant: TenantRuntime, tenantRooms: ReadonlyArray<RoomPlan>) =>
       applySafety([{ tenant: tenant.tenant.id, limits: tenant.policy.limits, rooms: tenantRooms }], safety)
     const gated = scope.tenants.flatMap((runtime) =>
@@ -317,7 +340,7 @@ export const planPass = (
         Effect.provide(context),
       )
     const completeTenants = scope.rooms.length > 0 ? [] : planned.map((r) => r.tenant.id)
-    return { plan: { rooms: gated }, failedTenants, pendingHandles, completeTenants, unrecorded, replan }
+    return { plan: { rooms: gated }, failedTenants, pendingHandles, completeTenants, unrecorded, details, replan }
   }).pipe(Effect.withSpan("reconcile.plan"))
 
 export type ActionOutcome =

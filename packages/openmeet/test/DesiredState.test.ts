@@ -55,7 +55,7 @@ layer(Live)("DesiredState against PostgreSQL", (it) => {
       expect(party.room.joinRule).toBe("invite")
       expect(Object.fromEntries([...party.room.members.values()].map((m) => [m.userId, [m.level, m.reason]]))).toEqual({
         [mx(1)]: [99, "event owner"],
-        [mx(2)]: [50, "attendee status confirmed"],
+        [mx(2)]: [50, "attendee status confirmed, role moderator"],
         [mx(4)]: [99, "role host"],
       })
       expect(party.room.excluded.get(mx(3))).toBe("attendee status rejected is not entitled")
