@@ -20,6 +20,8 @@ export interface UserFacts {
   readonly id: string
   readonly statusId: number | null
   readonly handle: string | null
+  /** Set when the handle cannot identify this user alone (another user has it too). */
+  readonly conflict?: string
 }
 
 export interface TenantFacts {
@@ -92,6 +94,10 @@ export const roomBuilder = <S extends string>(
       }
       if (user.handle === null) {
         pendingHandles.push(userId)
+        return undefined
+      }
+      if (user.conflict !== undefined) {
+        problem("matrixHandleRegistry", `user ${userId}`, user.conflict)
         return undefined
       }
       if (!isValidLocalpart(user.handle)) {

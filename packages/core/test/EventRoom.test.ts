@@ -239,6 +239,17 @@ describe("bad input fails the room, naming tenant, table and id (policy.md §5)"
       'matrixHandleRegistry user 1: handle "Ann Smith" is not a valid Matrix localpart',
     ],
     [
+      "a handle another user has too",
+      desiredEventRoom(
+        tenant,
+        event(),
+        [attendee("1", "confirmed")],
+        users(user("1", { conflict: 'handle "user1" is shared with user 2' })),
+        defaultPolicy,
+      ),
+      'matrixHandleRegistry user 1: handle "user1" is shared with user 2',
+    ],
+    [
       "a NULL slug",
       desiredEventRoom(tenant, event({ slug: null }), [], users(), defaultPolicy),
       "events 42: slug is NULL or empty",

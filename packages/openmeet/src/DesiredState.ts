@@ -77,6 +77,38 @@ const byParent = (rows: ReadonlyArray<MemberRow>, tenant: string, table: string,
   return out
 }
 
+/** Values that more than one row has, with the ids of those rows. */
+const duplicates = (pairs: ReadonlyArray<readonly [string | null, string]>): ReadonlyArray<[string, Array<string>]> => {
+  const byValue = new Map<string, Array<string>>()
+  for (const [value, id] of pairs) {
+    if (value === null || value === "") continue
+    byValue.set(value, [...(byValue.get(value) ?? []), id])
+  }
+  return [...byValue].filter(([, ids]) => ids.length > 1)
+}
+
+/** Users by id; two users whose handles name one Matrix account both get a conflict. */
+const withHandleConflicts = (rows: ReadonlyArray<UserFacts>): ReadonlyMap<string, UserFacts> => {
+  const clashes = new Map(
+    duplicates(rows.map((u) => [u.handle === null ? null : u.handle.toLowerCase(), u.id] as const)).flatMap(
+      ([handle, ids]) =>
+        ids.map(
+          (id) =>
+            [
+              id,
+              `handle ${JSON.stringify(handle)} is shared with user ${ids.filter((o) => o !== id).join(", ")}`,
+            ] as const,
+        ),
+    ),
+  )
+  return new Map(
+    rows.map((u) => {
+      const conflict = clashes.get(u.id)
+      return [u.id, conflict === undefined ? u : { ...u, conflict }]
+    }),
+  )
+}
+
 /** Adds problems to an outcome: a room with any problem is never acted on. */
 const withProblems = (outcome: DesiredOutcome, problems: ReadonlyArray<DataProblem>): DesiredOutcome => {
   if (problems.length === 0) return outcome
@@ -214,7 +246,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
         const groupsRead = decodeRows(GroupRow, groupRows, tenant.id, "groups")
         const members = decodeRows(MemberRow, memberRows, tenant.id, "groupMembers")
         const users = decodeRows(UserRow, userRows, tenant.id, "users")
-        const userFacts = new Map<string, UserFacts>(users.rows.map((u) => [u.id, u]))
+        const userFacts = withHandleConflicts(users.rows)
         const attendeesByEvent = byParent(attendees.rows, tenant.id, "eventAttendees", "eventRoles")
         const membersByGroup = byParent(members.rows, tenant.id, "groupMembers", "groupRoles")
         const facts = { tenant: tenant.id, serverName: tenant.serverName }
@@ -241,6 +273,28 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
         for (const group of groupsRead.rows) {
           const rows = membersByGroup.get(group.id)
           collect(desiredGroupRoom(facts, group, rows?.rows ?? [], userFacts, policy), rows?.problems)
+        }
+
+        // Two events (or groups) with one slug would claim one alias: neither is acted on.
+        for (const [table, rows] of [
+          ["events", eventsRead.rows],
+          ["groups", groupsRead.rows],
+        ] as const) {
+          for (const [slug, ids] of duplicates(rows.map((r) => [r.slug, r.id] as const))) {
+            const kind = table === "events" ? "event" : "group"
+            for (const [index, outcome] of rooms.entries()) {
+              const key = outcome._tag === "Desired" ? outcome.room.key : outcome.key
+              if (key.kind !== kind || !ids.includes(key.entityId)) continue
+              rooms[index] = withProblems(outcome, [
+                {
+                  tenant: tenant.id,
+                  table,
+                  id: key.entityId,
+                  message: `slug ${JSON.stringify(slug)} is also used by ${table} id ${ids.filter((id) => id !== key.entityId).join(", ")}`,
+                },
+              ])
+            }
+          }
         }
 
         // An unreadable member or user row could belong to any room: no room of the

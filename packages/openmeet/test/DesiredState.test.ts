@@ -127,6 +127,26 @@ layer(Live)("DesiredState against PostgreSQL", (it) => {
     }),
   )
 
+  it.effect("two events with one slug (no unique index in this copy) both fail; the rest is planned", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const tenant = fixtureTenant(uniqueTenantId("dup"), server)
+      yield* resetTenant(tenant)
+      yield* sql.unsafe(`ALTER TABLE "${tenant.schema}".events DROP CONSTRAINT events_slug_key`)
+      yield* addEvent(tenant, { id: 1, slug: "twin" })
+      yield* addEvent(tenant, { id: 2, slug: "twin" })
+      yield* addEvent(tenant, { id: 3, slug: "single" })
+      const desired = yield* (yield* DesiredState).forTenant(tenant, defaultPolicy)
+      const failed = (id: string) => {
+        const room = desiredOf(desired.rooms, id)
+        return room?._tag === "Failed" ? room.problems.map((p) => p.message) : []
+      }
+      expect(failed("1")).toEqual(['slug "twin" is also used by events id 2'])
+      expect(failed("2")).toEqual(['slug "twin" is also used by events id 1'])
+      expect(desiredOf(desired.rooms, "3")?._tag).toBe("Desired")
+    }),
+  )
+
   it.effect("a tenant whose schema is missing fails as a whole, naming the tenant and the query", () =>
     Effect.gen(function* () {
       const tenant = fixtureTenant(uniqueTenantId("missing"), server)
