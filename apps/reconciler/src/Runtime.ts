@@ -1,6 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { Store } from "@openmeet-reconciler/engine"
-import { Matrix } from "@openmeet-reconciler/matrix"
+import { Homeservers } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Layer, Option } from "effect"
 import type { Settings } from "./Settings.ts"
@@ -25,5 +25,5 @@ export const databaseLayer = (settings: Settings) =>
 export const serviceLayer = (settings: Settings) =>
   Layer.merge(
     databaseLayer(settings),
-    Matrix.layer({ homeserverUrl: settings.homeserverUrl, asToken: settings.registration.asToken }),
+    Homeservers.layer({ homeserverUrl: settings.homeserverUrl, asToken: settings.registration.asToken }),
   )

@@ -21,8 +21,8 @@ import {
   planOrphan,
   planRoom,
 } from "@openmeet-reconciler/core"
-import type { AliasInUse, MatrixRequestError } from "@openmeet-reconciler/matrix"
-import { describeMatrixError, Matrix } from "@openmeet-reconciler/matrix"
+import type { AliasInUse, MatrixRequestError, MatrixService } from "@openmeet-reconciler/matrix"
+import { describeMatrixError, Homeservers, Matrix } from "@openmeet-reconciler/matrix"
 import type { DesiredFilter, Tenant } from "@openmeet-reconciler/openmeet"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Effect, Option } from "effect"
@@ -62,6 +62,8 @@ export interface PlanResult {
     readonly roomId: string
     readonly alias: string | undefined
   }>
+  /** The homeserver of each planned tenant, by tenant id. */
+  readonly matrixOf: ReadonlyMap<string, MatrixService>
   /** What each room's plan was computed from, by key (for `explain`). */
   readonly details: ReadonlyMap<string, RoomDetails>
   /** Re-plans one room from fresh state (after a lost race, e.g. an alias taken meanwhile). */
@@ -215,20 +217,36 @@ const findOrphans = (
     return found.flatMap(Option.toArray)
   }).pipe(Effect.withSpan("reconcile.orphans"))
 
+/** The homeserver a tenant's rooms live on, as the engine reaches it. */
+const homeserverOf = (runtime: TenantRuntime) =>
+  Effect.flatMap(Homeservers, (homeservers) =>
+    homeservers.forServer(
+      runtime.tenant.serverName,
+      runtime.tenant.homeserverUrl !== undefined && runtime.tenant.asToken !== undefined
+        ? { homeserverUrl: runtime.tenant.homeserverUrl, asToken: runtime.tenant.asToken }
+        : undefined,
+    ),
+  )
+
 /** Computes the plan for a scope: desired from OpenMeet, actual from Matrix, diff by the pure planner. */
 export const planPass = (
   scope: Scope,
   options: PassOptions,
-): Effect.Effect<PlanResult, StoreError, DesiredState | Matrix | Store> =>
+): Effect.Effect<PlanResult, StoreError, DesiredState | Homeservers | Store> =>
   Effect.gen(function* () {
     const desiredState = yield* DesiredState
-    const matrix = yield* Matrix
     const store = yield* Store
     const safety = options.safety ?? { confirmDestructive: false, allowEmpty: false }
     const failedTenants: Array<TenantFailure> = []
     const pendingHandles = new Map<string, number>()
     const trusted = new Set<string>()
-    const work: Array<{ readonly outcome: DesiredOutcome; readonly runtime: TenantRuntime }> = []
+    const matrixOf = new Map<string, MatrixService>()
+    // Tenants that share a homeserver are planned together: one joined-rooms read, one orphan search.
+    const groups = new Map<
+      MatrixService,
+      Array<{ readonly outcome: DesiredOutcome; readonly runtime: TenantRuntime }>
+    >()
+    const groupTenants = new Map<MatrixService, Array<TenantRuntime>>()
 
     for (const runtime of scope.tenants) {
       const wanted = scope.rooms.filter((key) => key.tenant === runtime.tenant.id)
@@ -243,56 +261,64 @@ export const planPass = (
         })
         continue
       }
+      const matrix = yield* homeserverOf(runtime).pipe(Effect.either)
+      if (matrix._tag === "Left") {
+        failedTenants.push({ tenant: runtime.tenant.id, message: `homeserver: ${describeMatrixError(matrix.left)}` })
+        continue
+      }
+      matrixOf.set(runtime.tenant.id, matrix.right)
       pendingHandles.set(runtime.tenant.id, result.right.pendingHandles)
       if (result.right.problems.length === 0 && result.right.rooms.every((r) => r._tag === "Desired")) {
         trusted.add(runtime.tenant.id)
       }
-      for (const outcome of result.right.rooms) work.push({ outcome, runtime })
+      const group = groups.get(matrix.right) ?? []
+      for (const outcome of result.right.rooms) group.push({ outcome, runtime })
+      groups.set(matrix.right, group)
+      groupTenants.set(matrix.right, [...(groupTenants.get(matrix.right) ?? []), runtime])
     }
-    const planned = scope.tenants.filter((r) => pendingHandles.has(r.tenant.id))
+    const planned = scope.tenants.filter((r) => matrixOf.has(r.tenant.id))
     const records = yield* store.roomRecords(planned.map((r) => r.tenant.id))
+    const total = [...groups.values()].reduce((n, work) => n + work.length, 0)
+    let done = 0
 
-    const joined = yield* matrix.joinedRooms.pipe(Effect.either)
-    if (joined._tag === "Left") {
-      // Without Matrix nothing can be compared; every room is an error, none is acted on.
-      const message = `reading Matrix failed: ${describeMatrixError(joined.left)}`
-      const rooms = work.map(({ outcome }) =>
-        conditionPlan({ key: keyOf(outcome), alias: aliasOf(outcome), roomId: undefined }, "error", message),
-      )
-      return {
-        plan: { rooms },
-        failedTenants,
-        pendingHandles,
-        completeTenants: [],
-        unrecorded: [],
-        details: new Map(),
-        replan: () => Effect.succeed(undefined),
+    const results: Array<Planned> = []
+    const orphans: Array<{ readonly plan: RoomPlan; readonly details: RoomDetails }> = []
+    const unreadable: Array<RoomPlan> = []
+    for (const [matrix, work] of groups) {
+      const joined = yield* matrix.joinedRooms.pipe(Effect.either)
+      if (joined._tag === "Left") {
+        // Without this homeserver nothing of its tenants can be compared: errors, no actions.
+        const message = `reading Matrix failed: ${describeMatrixError(joined.left)}`
+        for (const { outcome } of work) {
+          unreadable.push(
+            conditionPlan({ key: keyOf(outcome), alias: aliasOf(outcome), roomId: undefined }, "error", message),
+          )
+        }
+        continue
+      }
+      const state: PassState = { joined: joined.right, records }
+      const groupResults = yield* Effect.forEach(
+        work,
+        ({ outcome, runtime }) =>
+          planOne(outcome, runtime, state).pipe(
+            Effect.tap(() => {
+              done += 1
+              return options.onProgress?.(done, total) ?? Effect.void
+            }),
+          ),
+        { concurrency: options.concurrency },
+      ).pipe(Effect.provideService(Matrix, matrix))
+      results.push(...groupResults)
+      if (scope.rooms.length === 0) {
+        const claimed = new Set(groupResults.flatMap((r) => (r.found === undefined ? [] : [r.found.roomId])))
+        const unclaimed = [...joined.right].filter((id) => !claimed.has(id))
+        orphans.push(
+          ...(yield* findOrphans(groupTenants.get(matrix) ?? [], unclaimed, trusted, options).pipe(
+            Effect.provideService(Matrix, matrix),
+          )),
+        )
       }
     }
-    const state: PassState = { joined: joined.right, records }
-
-    let done = 0
-    const results = yield* Effect.forEach(
-      work,
-      ({ outcome, runtime }) =>
-        planOne(outcome, runtime, state).pipe(
-          Effect.tap(() => {
-            done += 1
-            return options.onProgress?.(done, work.length) ?? Effect.void
-          }),
-        ),
-      { concurrency: options.concurrency },
-    )
-    const claimed = new Set(results.flatMap((r) => (r.found === undefined ? [] : [r.found.roomId])))
-    const orphans =
-      scope.rooms.length > 0
-        ? []
-        : yield* findOrphans(
-            planned,
-            [...state.joined].filter((id) => !claimed.has(id)),
-            trusted,
-            options,
-          )
     const unrecorded = results.flatMap(({ plan, found }) =>
       plan !== undefined && found !== undefined && found.via !== "record"
         ? [{ key: plan.key, roomId: found.roomId, alias: plan.alias }]
@@ -302,6 +328,7 @@ export const planPass = (
     const rooms = [
       ...results.flatMap((r) => (r.plan === undefined ? [] : [r.plan])),
       ...orphans.map((o) => o.plan),
+      ...unreadable,
     ].sort(compareRoomPlans)
     const details = new Map<string, RoomDetails>()
     for (const r of [...results, ...orphans]) {
@@ -316,15 +343,18 @@ export const planPass = (
       ),
     )
 
-    const context = yield* Effect.context<DesiredState | Matrix | Store>()
+    const context = yield* Effect.context<DesiredState | Store>()
     const replan = (key: RoomKey): Effect.Effect<RoomPlan | undefined> =>
       Effect.gen(function* () {
         const runtime = scope.tenants.find((t) => t.tenant.id === key.tenant)
-        if (runtime === undefined) return undefined
+        const matrix = matrixOf.get(key.tenant)
+        if (runtime === undefined || matrix === undefined) return undefined
         const desired = yield* desiredState.forTenant(runtime.tenant, runtime.policy, filterOf([key]))
         const outcome = desired.rooms[0]
         if (outcome === undefined) return undefined
-        const fresh = yield* planOne(outcome, runtime, { joined: yield* matrix.joinedRooms, records })
+        const fresh = yield* planOne(outcome, runtime, { joined: yield* matrix.joinedRooms, records }).pipe(
+          Effect.provideService(Matrix, matrix),
+        )
         // The caps apply to an adopted room too (the pass's budget is not shared with it).
         return fresh.plan === undefined ? undefined : gate(runtime, [fresh.plan])[0]
       }).pipe(
@@ -340,7 +370,16 @@ export const planPass = (
         Effect.provide(context),
       )
     const completeTenants = scope.rooms.length > 0 ? [] : planned.map((r) => r.tenant.id)
-    return { plan: { rooms: gated }, failedTenants, pendingHandles, completeTenants, unrecorded, details, replan }
+    return {
+      plan: { rooms: gated },
+      failedTenants,
+      pendingHandles,
+      completeTenants,
+      unrecorded,
+      details,
+      matrixOf,
+      replan,
+    }
   }).pipe(Effect.withSpan("reconcile.plan"))
 
 export type ActionOutcome =
@@ -490,6 +529,13 @@ const applyRoom = (
     }),
   )
 
+const nothingApplied = (
+  room: RoomPlan,
+): { readonly room: RoomPlan; readonly actions: ReadonlyArray<AppliedAction> } => ({
+  room,
+  actions: [],
+})
+
 /** A room's status once its actions ran: what the next plan would most likely say. */
 const statusAfter = (room: RoomPlan, actions: ReadonlyArray<AppliedAction>): RoomPlan => {
   const failed = actions.find((a) => a.outcome.result === "failed")
@@ -511,10 +557,7 @@ const statusAfter = (room: RoomPlan, actions: ReadonlyArray<AppliedAction>): Roo
  * Applies a plan: rooms in parallel, each room's actions in order; records rooms, the
  * audit log (with the trace id) and each room's status in the reconciler's schema.
  */
-export const applyPlan = (
-  result: PlanResult,
-  options: PassOptions,
-): Effect.Effect<ApplyResult, StoreError, Matrix | Store> =>
+export const applyPlan = (result: PlanResult, options: PassOptions): Effect.Effect<ApplyResult, StoreError, Store> =>
   Effect.gen(function* () {
     const store = yield* Store
     const startedAt = new Date()
@@ -523,8 +566,12 @@ export const applyPlan = (
     const toApply = result.plan.rooms.filter((room) => pendingActions(room).length > 0)
     const perRoom = yield* Effect.forEach(
       toApply,
-      (room) =>
-        applyRoom(room, result.replan).pipe(
+      (room) => {
+        const matrix = result.matrixOf.get(room.key.tenant)
+        // Every planned room's tenant has its homeserver; a room without one has no actions.
+        if (matrix === undefined) return Effect.succeed(nothingApplied(room))
+        return applyRoom(room, result.replan).pipe(
+          Effect.provideService(Matrix, matrix),
           Effect.tap(({ room: applied, actions }) =>
             Effect.gen(function* () {
               const span = yield* Effect.currentSpan.pipe(Effect.option)
@@ -546,7 +593,8 @@ export const applyPlan = (
               yield* options.onProgress?.(done, toApply.length) ?? Effect.void
             }),
           ),
-        ),
+        )
+      },
       { concurrency: options.concurrency },
     )
     const appliedKeys = new Map(perRoom.map((r) => [formatRoomKey(r.room.key), r]))

@@ -4,7 +4,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { isRecord } from "@openmeet-reconciler/core"
-import { Matrix } from "@openmeet-reconciler/matrix"
+import { Homeservers } from "@openmeet-reconciler/matrix"
 import { addUser, DesiredState, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet"
 import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
@@ -24,7 +24,7 @@ const runtime = ManagedRuntime.make(
       Layer.merge(DesiredState.layer, Store.layer(`catalogue_${uniqueTenantId("r")}`)),
       sqlLayer(services.databaseUrl),
     ),
-    Matrix.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }),
+    Homeservers.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }),
   ),
 )
 beforeAll(() => runtime.runPromise(Effect.flatMap(Store, (store) => store.migrate)))

@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { defaultPolicy, formatRoomKey, roomKey } from "@openmeet-reconciler/core"
-import { Matrix } from "@openmeet-reconciler/matrix"
+import { Homeservers } from "@openmeet-reconciler/matrix"
 import { addAttendee, addEvent, addUser, DesiredState, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet"
 import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Layer, Redacted } from "effect"
@@ -14,7 +14,7 @@ const s = services.serverName
 const schema = `reconciler_${uniqueTenantId("t")}`
 const Live = Layer.mergeAll(
   Layer.provideMerge(Layer.merge(DesiredState.layer, Store.layer(schema)), sqlLayer(services.databaseUrl)),
-  Matrix.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }),
+  Homeservers.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }),
 )
 const options = { concurrency: 4 }
 

@@ -58,7 +58,7 @@ export class Matrix extends Context.Tag("@openmeet-reconciler/matrix/Matrix")<
     readonly kick: (roomId: string, userId: string, reason: string) => Effect.Effect<void, MatrixRequestError>
   }
 >() {
-  static readonly layer = (config: MatrixConfig) => Layer.effect(Matrix, make(config))
+  static readonly layer = (config: MatrixConfig) => Layer.effect(Matrix, makeMatrix(config))
 }
 
 /** Maps what matrix-bot-sdk throws to our tagged errors. */
@@ -101,7 +101,11 @@ const retryPolicy = (maxAttempts: number) =>
     Schedule.intersect(Schedule.recurs(maxAttempts - 1)),
   )
 
-const make = (config: MatrixConfig) =>
+/** The Matrix service's operations, as one value (one per homeserver). */
+export type MatrixService = Context.Tag.Service<Matrix>
+
+/** Connects to one homeserver as the appservice bot (asks whoami, which also checks the token). */
+export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, MatrixRequestError> =>
   Effect.gen(function* () {
     // matrix-bot-sdk logs every failed request to the console; errors reach us as values.
     LogService.muteModule("MatrixHttpClient")

@@ -46,6 +46,12 @@ export class UnexpectedResponse extends Data.TaggedError("UnexpectedResponse")<{
   readonly message: string
 }> {}
 
+/** A tenant on a server the configured homeserver is not, without a homeserver of its own. */
+export class NoHomeserver extends Data.TaggedError("NoHomeserver")<{
+  readonly serverName: string
+  readonly mainServerName: string
+}> {}
+
 export type MatrixRequestError =
   | RateLimited
   | Forbidden
@@ -55,8 +61,10 @@ export type MatrixRequestError =
   | UnexpectedResponse
 
 /** One line for an operator. */
-export const describeMatrixError = (error: MatrixRequestError | AliasInUse): string => {
+export const describeMatrixError = (error: MatrixRequestError | AliasInUse | NoHomeserver): string => {
   switch (error._tag) {
+    case "NoHomeserver":
+      return `no homeserver for server name ${error.serverName}: MATRIX_HOMESERVER_URL serves ${error.mainServerName}; give the tenant matrixConfig.homeserverUrl and matrixConfig.appservice.token`
     case "RateLimited":
       return `${error.endpoint}: rate limited, retry after ${error.retryAfterMs} ms`
     case "AliasInUse":

@@ -1,3 +1,4 @@
+export * from "./Homeservers.ts"
 export * from "./Matrix.ts"
 export * from "./MatrixError.ts"
 export * from "./Registration.ts"

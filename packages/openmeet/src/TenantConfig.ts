@@ -1,4 +1,4 @@
-import { Data, Effect, Either, ParseResult, Schema } from "effect"
+import { Data, Effect, Either, ParseResult, Redacted, Schema } from "effect"
 
 /** The part of one OpenMeet tenant config the reconciler uses; other fields are ignored. */
 const TenantJson = Schema.Struct({
@@ -8,6 +8,7 @@ const TenantJson = Schema.Struct({
     Schema.Struct({
       serverName: Schema.String,
       homeserverUrl: Schema.optional(Schema.String),
+      appservice: Schema.optional(Schema.Struct({ token: Schema.optional(Schema.String) })),
     }),
   ),
 })
@@ -20,6 +21,9 @@ export interface Tenant {
   readonly name: string
   readonly schema: string
   readonly serverName: string
+  /** The tenant's own homeserver and appservice token, when it has them (else the global ones). */
+  readonly homeserverUrl?: string
+  readonly asToken?: Redacted.Redacted<string>
 }
 
 export class TenantConfigError extends Data.TaggedError("TenantConfigError")<{ readonly message: string }> {}
@@ -65,11 +69,16 @@ export const parseTenants = (json: string, source: string): Either.Either<Readon
         }
         seen.add(tenant.id)
         if (tenant.matrixConfig === undefined) continue
+        const token = tenant.matrixConfig.appservice?.token
         result.push({
           id: tenant.id,
           name: tenant.name ?? tenant.id,
           schema: tenantSchema(tenant.id),
           serverName: tenant.matrixConfig.serverName,
+          ...(tenant.matrixConfig.homeserverUrl === undefined
+            ? {}
+            : { homeserverUrl: tenant.matrixConfig.homeserverUrl }),
+          ...(token === undefined ? {} : { asToken: Redacted.make(token) }),
         })
       }
       return Either.right(result)
