@@ -13,7 +13,7 @@ export TURBO_TELEMETRY_DISABLED=1 TURBO_NO_UPDATE_NOTIFIER=1 DO_NOT_TRACK=1
 log "installing dependencies"
 pnpm install --frozen-lockfile --reporter=silent
 
-RECONCILER_FRESH=1 PG_DATABASE=${PG_DATABASE:-openmeet_test} bash infra/dev/up.sh
+RECONCILER_FRESH=1 RECONCILER_SECOND_HOMESERVER=1 PG_DATABASE=${PG_DATABASE:-openmeet_test} bash infra/dev/up.sh
 # shellcheck disable=SC1091
 source "$STATE_DIR/services.env"
 

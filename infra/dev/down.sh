@@ -3,4 +3,6 @@
 # RECONCILER_STATE holds it, delete the folder for a fresh start).
 here=$(dirname "${BASH_SOURCE[0]}")
 "$here/synapse.sh" stop
+source "$here/lib.sh"
+if [ -d "$STATE_DIR/synapse2" ]; then SYNAPSE_DATA_DIR="$STATE_DIR/synapse2" SYNAPSE_PORT=18010 "$here/synapse.sh" stop; fi
 "$here/postgres.sh" stop

@@ -26,8 +26,8 @@ AS_PORT=${APPSERVICE_PORT:-18009}
 MIRROR=${SYNAPSE_MIRROR:-http://deb.debian.org/debian}
 URL="http://127.0.0.1:$PORT"
 MARKER="$ROOT/.openmeet-reconciler-synapse"
-# Inside the root the data folder is bind-mounted at this fixed path.
-INNER=/srv/synapse
+# Inside the root the data folder is bind-mounted here (one path per instance).
+INNER=/srv/synapse-$PORT
 
 CHROOT_ENV=(/usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 LC_ALL=C.UTF-8
   HOME=/root DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true PYTHONDONTWRITEBYTECODE=1)
@@ -236,7 +236,14 @@ cmd_stop() {
   fi
   rm -f "$DATA/synapse.pid"
   if mountpoint -q "$ROOT$INNER" 2>/dev/null; then umount "$ROOT$INNER" || umount -l "$ROOT$INNER"; fi
-  if mountpoint -q "$ROOT/proc" 2>/dev/null; then umount "$ROOT/proc" || umount -l "$ROOT/proc" || true; fi
+  # /proc goes only when no other instance still runs in the root.
+  if mountpoint -q "$ROOT/proc" 2>/dev/null; then
+    local p busy=
+    for p in /proc/[0-9]*; do
+      [ "$(readlink "$p/root" 2>/dev/null)" = "$ROOT" ] && { busy=1; break; }
+    done
+    [ -n "$busy" ] || umount "$ROOT/proc" || umount -l "$ROOT/proc" || true
+  fi
 }
 
 cmd_status() {

@@ -13,7 +13,7 @@ import {
   setGroupMemberRole,
   tenantsB64,
 } from "@openmeet-reconciler/openmeet"
-import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import { secondHomeserver, sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, ManagedRuntime } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { cliEnv, runCli, startCli } from "./cli.ts"
@@ -400,6 +400,97 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
       attention: [],
       lastPass: { failed: 0 },
     })
+  })
+
+  it("plans and applies two tenants on two homeservers, each with its own server name and policy", async () => {
+    const other = secondHomeserver()
+    const otherSynapse = synapseClient(other)
+    const a = fixtureTenant(uniqueTenantId("ta"), s)
+    const b = fixtureTenant(uniqueTenantId("tb"), other.serverName)
+    const tenants = Buffer.from(
+      JSON.stringify([
+        { id: a.id, name: "A", matrixConfig: { serverName: s } },
+        {
+          id: b.id,
+          name: "B",
+          matrixConfig: {
+            serverName: other.serverName,
+            homeserverUrl: other.homeserverUrl,
+            appservice: { id: "openmeet-bot", token: other.asToken, hsToken: other.hsToken },
+          },
+        },
+      ]),
+    ).toString("base64")
+    const policy = [
+      "tenants:",
+      `  ${b.id}:`,
+      "    eventEntitledStatuses: [confirmed]",
+      "    eventLevels: {moderator: 60}",
+      "    joinRule: public",
+    ].join("\n")
+    const env = cliEnv(services, { TENANTS_B64: tenants, RECONCILER_POLICY: policy })
+    for (const tenant of [a, b]) {
+      await db.runPromise(
+        Effect.gen(function* () {
+          yield* resetTenant(tenant)
+          for (const id of [1, 2, 3]) yield* addUser(tenant, { id })
+          yield* addEvent(tenant, { id: 1, slug: "party", visibility: "private" })
+          yield* addAttendee(tenant, { eventId: 1, userId: 1, status: "confirmed" })
+          yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "cancelled" })
+          yield* addAttendee(tenant, { eventId: 1, userId: 3, status: "confirmed", role: "moderator" })
+        }),
+      )
+    }
+    const ua = (n: number) => `@${a.id}.u${n}:${s}`
+    const ub = (n: number) => `@${b.id}.u${n}:${other.serverName}`
+    const create = (tenantId: string, server: string, joinRule: string, users: Record<string, number>) => ({
+      type: "create_room",
+      alias: `#event-party-${tenantId}:${server}`,
+      name: "Event 1",
+      joinRule,
+      historyVisibility: "shared",
+      guestAccess: "forbidden",
+      users,
+      reason: "event 1 has no room",
+    })
+    const planned = await runCli(["plan", "--output", "json", "--tenant", a.id, "--tenant", b.id], env)
+    expect(planned.stderr).toBe("")
+    const rooms = Reflect.get(Object(parseJson(planned.stdout)), "rooms")
+    expect(rooms).toMatchObject([
+      {
+        key: `event:${a.id}:1`,
+        actions: [
+          create(a.id, s, "invite", { [ua(3)]: 50 }),
+          { type: "invite", user: ua(1), reason: "attendee status confirmed" },
+          { type: "invite", user: ua(2), reason: "attendee status cancelled" },
+          { type: "invite", user: ua(3), reason: "attendee status confirmed, role moderator" },
+        ],
+      },
+      {
+        key: `event:${b.id}:1`,
+        actions: [
+          create(b.id, other.serverName, "public", { [ub(3)]: 60 }),
+          { type: "invite", user: ub(1), reason: "attendee status confirmed" },
+          { type: "invite", user: ub(3), reason: "attendee status confirmed, role moderator" },
+        ],
+      },
+    ])
+    expect((await runCli(["apply"], env)).code).toBe(0)
+    const roomA = await synapse.resolveAlias(`#event-party-${a.id}:${s}`)
+    const roomB = await otherSynapse.resolveAlias(`#event-party-${b.id}:${other.serverName}`)
+    expect(await synapse.memberships(roomA ?? "")).toEqual({
+      [bot]: "join",
+      [ua(1)]: "invite",
+      [ua(2)]: "invite",
+      [ua(3)]: "invite",
+    })
+    expect(await otherSynapse.memberships(roomB ?? "")).toEqual({
+      [other.botUserId]: "join",
+      [ub(1)]: "invite",
+      [ub(3)]: "invite",
+    })
+    expect((await otherSynapse.powerLevels(roomB ?? "")).users).toEqual({ [other.botUserId]: 100, [ub(3)]: 60 })
+    expect((await runCli(["plan", "--detailed-exitcode"], env)).code).toBe(0)
   })
 
   it("a run killed after creating rooms leaves exactly one room per key once apply runs again", async () => {

@@ -25,8 +25,17 @@ const required = (name: string): string => {
 }
 
 /** Reads the services from the environment; throws with instructions when they are not there. */
-export const testServices = (): TestServices => {
-  const registrationPath = required("APPSERVICE_REGISTRATION")
+export const testServices = (): TestServices => servicesFrom("")
+
+/**
+ * The second homeserver (another server name) that tests of tenants on different servers
+ * use: MATRIX2_HOMESERVER_URL, MATRIX2_SERVER_NAME, APPSERVICE2_REGISTRATION
+ * (scripts/test.sh starts it).
+ */
+export const secondHomeserver = (): TestServices => servicesFrom("2")
+
+const servicesFrom = (suffix: "" | "2"): TestServices => {
+  const registrationPath = required(`APPSERVICE${suffix}_REGISTRATION`)
   const registration: unknown = parse(readFileSync(registrationPath, "utf8"))
   if (typeof registration !== "object" || registration === null) throw new Error(`${registrationPath}: not a mapping`)
   const field = (name: string): string => {
@@ -34,10 +43,10 @@ export const testServices = (): TestServices => {
     if (typeof value !== "string") throw new Error(`${registrationPath}: ${name} missing`)
     return value
   }
-  const serverName = process.env.MATRIX_SERVER_NAME ?? "openmeet.test"
+  const serverName = process.env[`MATRIX${suffix}_SERVER_NAME`] ?? "openmeet.test"
   return {
     databaseUrl: required("DATABASE_URL"),
-    homeserverUrl: required("MATRIX_HOMESERVER_URL"),
+    homeserverUrl: required(`MATRIX${suffix}_HOMESERVER_URL`),
     registrationPath,
     asToken: field("as_token"),
     hsToken: field("hs_token"),
