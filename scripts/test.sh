@@ -13,9 +13,15 @@ export TURBO_TELEMETRY_DISABLED=1 TURBO_NO_UPDATE_NOTIFIER=1 DO_NOT_TRACK=1
 log "installing dependencies"
 pnpm install --frozen-lockfile --reporter=silent
 
-RECONCILER_FRESH=1 RECONCILER_SECOND_HOMESERVER=1 PG_DATABASE=${PG_DATABASE:-openmeet_test} bash infra/dev/up.sh
-# shellcheck disable=SC1091
-source "$STATE_DIR/services.env"
+if [ -z "${DATABASE_URL:-}" ] && command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  # A Docker engine: the tests start PostgreSQL and Synapse in containers (testcontainers).
+  log "Docker engine found: services run in containers"
+  export RECONCILER_TESTCONTAINERS=1
+else
+  RECONCILER_FRESH=1 RECONCILER_SECOND_HOMESERVER=1 PG_DATABASE=${PG_DATABASE:-openmeet_test} bash infra/dev/up.sh
+  # shellcheck disable=SC1091
+  source "$STATE_DIR/services.env"
+fi
 
 log "type check"
 pnpm --silent typecheck

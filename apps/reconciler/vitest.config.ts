@@ -1,1 +1,1 @@
-export { default } from "../../vitest.shared.ts"
+export { withServices as default } from "../../vitest.shared.ts"
