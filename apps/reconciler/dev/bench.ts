@@ -11,7 +11,7 @@ import { defaultPolicy } from "@openmeet-reconciler/core"
 import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import { Homeservers, loadRegistration } from "@openmeet-reconciler/matrix"
 import { DesiredState, dropTenantDdl, fixtureTenant, registryDdl, seedTenant } from "@openmeet-reconciler/openmeet"
-import { Config, Effect, Layer } from "effect"
+import { Config, Effect, Layer, Logger, LogLevel } from "effect"
 
 const sizes = process.argv
   .slice(2)
@@ -75,7 +75,9 @@ const services = Layer.unwrapEffect(
   }),
 )
 
-Effect.runPromise(program.pipe(Effect.provide(services))).catch((error: unknown) => {
-  process.stderr.write(`bench failed: ${String(error)}\n`)
-  process.exitCode = 1
-})
+Effect.runPromise(program.pipe(Effect.provide(services), Logger.withMinimumLogLevel(LogLevel.Warning))).catch(
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${String(error)}\n`)
+    process.exitCode = 1
+  },
+)

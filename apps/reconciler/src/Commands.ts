@@ -84,7 +84,7 @@ const resolveScope = (
   })
 
 /** Builds the plan for the command's scope, with the production services. */
-const computePlan = (configFile: Option.Option<string>, tenants: ReadonlyArray<string>, rooms: ReadonlyArray<string>) =>
+const loadScope = (configFile: Option.Option<string>, tenants: ReadonlyArray<string>, rooms: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const settings = yield* loadSettings(configFile)
     const scope = yield* resolveScope(settings, tenants, rooms)
@@ -147,7 +147,7 @@ const plan = Command.make(
   (args) =>
     reportFailures(
       Effect.gen(function* () {
-        const { settings, scope } = yield* computePlan(args.config, args.tenant, args.room)
+        const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
         const result = yield* planPass(scope, {
           concurrency: settings.concurrency,
           onProgress: progress("reading Matrix"),
@@ -172,7 +172,7 @@ const plan = Command.make(
 const apply = Command.make("apply", { config, tenant, room, output, confirmDestructive, allowEmpty }, (args) =>
   reportFailures(
     Effect.gen(function* () {
-      const { settings, scope } = yield* computePlan(args.config, args.tenant, args.room)
+      const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
       const layer = serviceLayer(settings)
       const outcome = yield* Effect.gen(function* () {
         yield* (yield* Store).migrate

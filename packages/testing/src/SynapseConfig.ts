@@ -1,9 +1,14 @@
 /**
- * A test homeserver's configuration for Synapse in a container (testcontainers and
- * infra/compose): the same settings infra/dev/synapse.sh writes for the local one.
+ * A test homeserver's configuration: the one generator for the local Synapse
+ * (infra/dev/synapse.sh, through infra/dev/synapse-config.ts), the containers
+ * (testcontainers) and infra/compose. Loopback or container only, no federation,
+ * SQLite, rate limits relaxed, OpenMeet's appservice registration.
  */
 export interface SynapseSettings {
   readonly serverName: string
+  /** The client listener: 0.0.0.0:8008 in a container, 127.0.0.1 and a free port locally. */
+  readonly bind?: string
+  readonly port?: number
   /** Inside the container. */
   readonly dataDir: string
   readonly asToken: string
@@ -17,8 +22,8 @@ const rateLimit = "{per_second: 10000, burst_count: 100000}"
 
 export const homeserverYaml = (s: SynapseSettings): string => `server_name: "${s.serverName}"
 listeners:
-  - port: 8008
-    bind_addresses: ["0.0.0.0"]
+  - port: ${s.port ?? 8008}
+    bind_addresses: ["${s.bind ?? "0.0.0.0"}"]
     type: http
     tls: false
     x_forwarded: false
