@@ -83,7 +83,7 @@ const resolveScope = (
     return { tenants: selected, rooms: keys }
   })
 
-/** Builds the plan for the command's scope, with the production services. */
+/** The settings, and the tenants and rooms the command looks at. */
 const loadScope = (configFile: Option.Option<string>, tenants: ReadonlyArray<string>, rooms: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const settings = yield* loadSettings(configFile)
