@@ -56,7 +56,8 @@ const program = Effect.gen(function* () {
       "| events | member rows | rooms (desired) | desired state (5 queries) | first plan (all missing) | apply | converged plan |",
       "| --- | --- | --- | --- | --- | --- | --- |",
       ...rows,
-    ].join("\n") + "\n",
+      "",
+    ].join("\n"),
   )
 })
 

@@ -3,7 +3,7 @@
  * Each scenario has a tenant of its own; see scenarios.ts for the cases.
  */
 import { SqlClient } from "@effect/sql"
-import { isRecord } from "@openmeet-reconciler/core"
+import { formatRoomKey, isRecord } from "@openmeet-reconciler/core"
 import { Homeservers } from "@openmeet-reconciler/matrix"
 import { addUser, DesiredState, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet"
 import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
@@ -120,6 +120,21 @@ describe("scenario catalogue (policy.md, against PostgreSQL and Synapse)", () =>
 
       const applied = await apply(result)
       expect(applied.actions.filter((a) => a.outcome.result !== "applied")).toEqual([])
+      // `status` lists every blocked or failing room with its reason, from the recorded pass.
+      const report = await runtime.runPromise(Effect.flatMap(Store, (store) => store.status))
+      const needing = result.plan.rooms.filter((r) => r.status === "blocked" || r.status === "error")
+      for (const room of needing) {
+        const listed = report.attention.find((a) => a.key === formatRoomKey(room.key))
+        expect({
+          key: formatRoomKey(room.key),
+          status: listed?.status,
+          conditions: listed?.conditions.length ?? 0,
+        }).toEqual({
+          key: formatRoomKey(room.key),
+          status: room.status,
+          conditions: room.conditions.length,
+        })
+      }
       await scenario.after?.(world)
       if (scenario.settles !== false) {
         const again = describeActions(await plan())
