@@ -1,2 +1,3 @@
 export * from "./Reconciler.ts"
 export * from "./Store.ts"
+export * from "./WorkQueue.ts"
