@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises"
 import type { Policy } from "@openmeet-reconciler/core"
-import { defaultPolicy } from "@openmeet-reconciler/core"
+import { defaultPolicy, parsePosition } from "@openmeet-reconciler/core"
 import type { TenantRuntime } from "@openmeet-reconciler/engine"
 import type { Registration } from "@openmeet-reconciler/matrix"
 import { loadRegistration } from "@openmeet-reconciler/matrix"
@@ -113,7 +113,7 @@ const readConfigFile = (path: string): Effect.Effect<Record<string, unknown>, Se
     })
     const doc = yield* Effect.try({
       try: (): unknown => parse(text),
-      catch: (error) => new SettingsError({ message: `--config ${path}: not valid YAML (${String(error)})` }),
+      catch: (error) => new SettingsError({ message: `--config ${path}: not valid YAML ${parsePosition(error)}` }),
     })
     if (doc === null || doc === undefined) return {}
     if (typeof doc !== "object" || Array.isArray(doc)) {

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises"
-import { Data, Effect, Either, ParseResult, Redacted, Schema } from "effect"
+import { describeWithoutValues, parsePosition } from "@openmeet-reconciler/core"
+import { Data, Effect, Either, Redacted, Schema } from "effect"
 import { parse } from "yaml"
 
 const Namespace = Schema.Struct({ exclusive: Schema.optional(Schema.Boolean), regex: Schema.String })
@@ -37,13 +38,13 @@ export const parseRegistration = (text: string, source: string): Either.Either<R
   try {
     raw = parse(text)
   } catch (error) {
-    return Either.left(new RegistrationError({ message: `${source}: not valid YAML (${String(error)})` }))
+    return Either.left(new RegistrationError({ message: `${source}: not valid YAML ${parsePosition(error)}` }))
   }
-  return Schema.decodeUnknownEither(RegistrationYaml)(raw).pipe(
+  return Schema.decodeUnknownEither(RegistrationYaml)(raw, { errors: "all" }).pipe(
     Either.mapBoth({
       onLeft: (error) =>
         new RegistrationError({
-          message: `${source}: not an appservice registration:\n${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+          message: `${source}: not an appservice registration:\n${describeWithoutValues(error)}`,
         }),
       onRight: (r) => ({
         id: r.id,

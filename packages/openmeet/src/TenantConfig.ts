@@ -1,4 +1,5 @@
-import { Data, Effect, Either, ParseResult, Redacted, Schema } from "effect"
+import { describeWithoutValues, parsePosition } from "@openmeet-reconciler/core"
+import { Data, Effect, Either, Redacted, Schema } from "effect"
 
 /** The part of one OpenMeet tenant config the reconciler uses; other fields are ignored. */
 const TenantJson = Schema.Struct({
@@ -40,13 +41,13 @@ export const parseTenants = (json: string, source: string): Either.Either<Readon
   try {
     raw = JSON.parse(json)
   } catch (error) {
-    return Either.left(new TenantConfigError({ message: `${source}: not valid JSON (${String(error)})` }))
+    return Either.left(new TenantConfigError({ message: `${source}: not valid JSON ${parsePosition(error)}` }))
   }
-  return Schema.decodeUnknownEither(TenantsJson)(raw).pipe(
+  return Schema.decodeUnknownEither(TenantsJson)(raw, { errors: "all" }).pipe(
     Either.mapLeft(
       (error) =>
         new TenantConfigError({
-          message: `${source}: not a list of OpenMeet tenants:\n${ParseResult.TreeFormatter.formatErrorSync(error)}`,
+          message: `${source}: not a list of OpenMeet tenants:\n${describeWithoutValues(error)}`,
         }),
     ),
     Either.flatMap((tenants) => {
