@@ -79,6 +79,12 @@ const resolveScope = (
       }
       keys.push(parsed.right)
     }
+    const outside = keys.find((key) => tenants.length > 0 && !tenants.includes(key.tenant))
+    if (outside !== undefined) {
+      return yield* new SettingsError({
+        message: `--room ${formatRoomKey(outside)}: its tenant is not among --tenant ${tenants.join(", ")}`,
+      })
+    }
     const selected = tenants.length === 0 ? runtimes : runtimes.filter((r) => tenants.includes(r.tenant.id))
     return { tenants: selected, rooms: keys }
   })
