@@ -64,4 +64,8 @@ step "6. Apply, and plan once more"
 reconciler apply | tail -n 4
 reconciler plan --detailed-exitcode && echo "(exit code 0: in sync)"
 
+step "7. Why is that person out? And how are the rooms doing?"
+reconciler explain "@demo.user$leaving:$MATRIX_SERVER_NAME"
+reconciler status
+
 step "Done. Services keep running: 'bash infra/dev/down.sh' stops them."
