@@ -9,7 +9,7 @@ import {
   planToJson,
   planToText,
 } from "@openmeet-reconciler/core"
-import type { PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
+import type { PassOptions, PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
 import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError } from "@openmeet-reconciler/matrix"
@@ -45,6 +45,19 @@ const confirmDestructive = Options.boolean("confirm-destructive").pipe(
 const allowEmpty = Options.boolean("allow-empty").pipe(
   Options.withDescription("apply kicks for a tenant whose desired state is empty while its rooms are not"),
 )
+
+/** How a command's pass runs: the configured concurrency, progress on a terminal, its safety flags. */
+const passOptions = (
+  settings: Settings,
+  flags: { readonly confirmDestructive: boolean; readonly allowEmpty: boolean } = {
+    confirmDestructive: false,
+    allowEmpty: false,
+  },
+): PassOptions => ({
+  concurrency: settings.concurrency,
+  onProgress: progress("reading Matrix"),
+  safety: { confirmDestructive: flags.confirmDestructive, allowEmpty: flags.allowEmpty },
+})
 
 const heldNote = (result: PlanResult): string | undefined => {
   const held = result.plan.rooms.reduce((n, room) => n + room.actions.filter((a) => a.held === true).length, 0)
@@ -154,11 +167,7 @@ const plan = Command.make(
     reportFailures(
       Effect.gen(function* () {
         const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
-        const result = yield* planPass(scope, {
-          concurrency: settings.concurrency,
-          onProgress: progress("reading Matrix"),
-          safety: { confirmDestructive: args.confirmDestructive, allowEmpty: args.allowEmpty },
-        }).pipe(Effect.provide(serviceLayer(settings)))
+        const result = yield* planPass(scope, passOptions(settings, args)).pipe(Effect.provide(serviceLayer(settings)))
         yield* reportTenantFailures(result)
         if (args.output === "json") {
           yield* Console.log(JSON.stringify(planToJson(result.plan), null, 2))
@@ -182,11 +191,7 @@ const apply = Command.make("apply", { config, tenant, room, output, confirmDestr
       const layer = serviceLayer(settings)
       const outcome = yield* Effect.gen(function* () {
         yield* (yield* Store).migrate
-        const result = yield* planPass(scope, {
-          concurrency: settings.concurrency,
-          onProgress: progress("reading Matrix"),
-          safety: { confirmDestructive: args.confirmDestructive, allowEmpty: args.allowEmpty },
-        })
+        const result = yield* planPass(scope, passOptions(settings, args))
         yield* reportTenantFailures(result)
         if (args.output === "text") yield* Console.log(planToText(result.plan))
         const applied = yield* applyPlan(result, {
@@ -238,10 +243,7 @@ const explain = Command.make(
         } else {
           scope = yield* resolveScope(settings, [], [args.subject])
         }
-        const result = yield* planPass(scope, {
-          concurrency: settings.concurrency,
-          onProgress: progress("reading Matrix"),
-        }).pipe(Effect.provide(serviceLayer(settings)))
+        const result = yield* planPass(scope, passOptions(settings)).pipe(Effect.provide(serviceLayer(settings)))
         yield* reportTenantFailures(result)
         const rooms = result.plan.rooms
           .flatMap((room) => {

@@ -49,6 +49,26 @@ const moderator = async (w: World, n: number) => {
   await w.levels(roomId, { users: { [w.mx(n)]: 50 } })
 }
 
+/**
+ * A room made outside the reconciler (OpenMeet's lazy creation, a legacy room) with the
+ * event's alias and the settings the policy wants, plus `extra` createRoom fields.
+ */
+const roomMadeElsewhere = async (w: World, extra: { room_version?: string; encrypted?: boolean } = {}) => {
+  const alias = w.alias("event", "ev")
+  await w.synapse.call("POST", "/_matrix/client/v3/createRoom", {
+    room_alias_name: alias.slice(1, alias.indexOf(":")),
+    ...(extra.room_version === undefined ? {} : { room_version: extra.room_version }),
+    preset: "public_chat",
+    name: "Event 1",
+    initial_state: [
+      ...(extra.encrypted === true
+        ? [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }]
+        : []),
+      { type: "m.room.guest_access", state_key: "", content: { guest_access: "forbidden" } },
+    ],
+  })
+}
+
 export const scenarios: ReadonlyArray<Scenario> = [
   // ── §2 Which rooms should exist ─────────────────────────────────────────────
   {
@@ -205,13 +225,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
     converge: false,
     setup: async (w) => {
       await anEvent(w, [[1, "confirmed"]])
-      const alias = w.alias("event", "ev")
-      await w.synapse.call("POST", "/_matrix/client/v3/createRoom", {
-        room_alias_name: alias.slice(1, alias.indexOf(":")),
-        preset: "public_chat",
-        name: "Event 1",
-        initial_state: [{ type: "m.room.guest_access", state_key: "", content: { guest_access: "forbidden" } }],
-      })
+      await roomMadeElsewhere(w)
     },
     actions: (w) => ({ "event:1": [`invite ${w.mx(1)}`] }),
   },
@@ -256,16 +270,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
     converge: false,
     setup: async (w) => {
       await anEvent(w, [[1, "confirmed"]])
-      const alias = w.alias("event", "ev")
-      await w.synapse.call("POST", "/_matrix/client/v3/createRoom", {
-        room_alias_name: alias.slice(1, alias.indexOf(":")),
-        preset: "public_chat",
-        name: "Event 1",
-        initial_state: [
-          { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
-          { type: "m.room.guest_access", state_key: "", content: { guest_access: "forbidden" } },
-        ],
-      })
+      await roomMadeElsewhere(w, { encrypted: true })
     },
     actions: (w) => ({ "event:1": [`invite ${w.mx(1)}`] }),
     conditions: () => ({ "event:1": ["encrypted"] }),
@@ -552,14 +557,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
     policy: { eventLevels: { ...{ host: 100, moderator: 50, speaker: 25, participant: 0, guest: 0 }, owner: 100 } },
     setup: async (w) => {
       await anEvent(w, [[1, "confirmed", "host"]])
-      const alias = w.alias("event", "ev")
-      await w.synapse.call("POST", "/_matrix/client/v3/createRoom", {
-        room_alias_name: alias.slice(1, alias.indexOf(":")),
-        room_version: "12",
-        preset: "public_chat",
-        name: "Event 1",
-        initial_state: [{ type: "m.room.guest_access", state_key: "", content: { guest_access: "forbidden" } }],
-      })
+      await roomMadeElsewhere(w, { room_version: "12" })
     },
     actions: (w) => ({ "event:1": ["set_power_levels", `invite ${w.mx(1)}`] }),
     after: async (w) => expect(await users(w)).toEqual({ [w.mx(1)]: 100 }),
