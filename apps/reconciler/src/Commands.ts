@@ -14,10 +14,11 @@ import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError } from "@openmeet-reconciler/matrix"
 import { Console, Data, Effect, Either, type Option } from "effect"
+import { runDaemon } from "./Daemon.ts"
 import { applyResultToJson, applyResultToText, progress, statusToJson, statusToText } from "./Output.ts"
 import { databaseLayer, serviceLayer } from "./Runtime.ts"
 import type { Settings } from "./Settings.ts"
-import { loadSettings, SettingsError, tenantRuntimes } from "./Settings.ts"
+import { loadDaemonSettings, loadSettings, SettingsError, tenantRuntimes } from "./Settings.ts"
 
 /** The process exit code a command asks for (0 in sync, 2 changes pending, 1 error). */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -278,7 +279,21 @@ const status = Command.make("status", { config, output }, (args) =>
   ),
 ).pipe(Command.withDescription("Rooms by status, blocked rooms and the last pass, from the reconciler's own tables."))
 
+const run = Command.make("run", { config }, (args) =>
+  reportFailures(
+    Effect.gen(function* () {
+      const settings = yield* loadSettings(args.config)
+      const daemon = yield* loadDaemonSettings(args.config)
+      return yield* runDaemon(settings, daemon)
+    }),
+  ),
+).pipe(
+  Command.withDescription(
+    "The daemon: work queue, workers, periodic resync, database and Matrix triggers, /metrics, /healthz, /readyz.",
+  ),
+)
+
 export const reconciler = Command.make("reconciler").pipe(
   Command.withDescription("OpenMeet Matrix Reconciler: keeps Matrix rooms as OpenMeet's database says."),
-  Command.withSubcommands([plan, apply, explain, status]),
+  Command.withSubcommands([run, plan, apply, explain, status]),
 )

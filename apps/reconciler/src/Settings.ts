@@ -6,7 +6,7 @@ import type { Registration } from "@openmeet-reconciler/matrix"
 import { loadRegistration } from "@openmeet-reconciler/matrix"
 import type { Tenant } from "@openmeet-reconciler/openmeet"
 import { parseTenants, parseTenantsB64 } from "@openmeet-reconciler/openmeet"
-import { Config, type ConfigError, ConfigProvider, Data, Effect, Either, Option, type Redacted } from "effect"
+import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Either, Option, type Redacted } from "effect"
 import { parse } from "yaml"
 import { parsePolicy } from "./PolicyConfig.ts"
 
@@ -38,6 +38,17 @@ const settingNames = [
   "reconcilerPolicy",
   "reconcilerSchema",
   "reconcilerDatabaseUrl",
+  "appservicePort",
+  "httpPort",
+  "listenAddress",
+  "resyncInterval",
+  "pollInterval",
+  "dryRun",
+  "shutdownGrace",
+  "reconcileWorkers",
+  "reconcileBatchSize",
+  "stateCacheTtl",
+  "notifyChannel",
 ] as const
 
 const envName = (name: string): string => name.replace(/([A-Z])/g, "_$1").toUpperCase()
@@ -155,17 +166,110 @@ const loadTenants = (
     return parsed.right
   })
 
-/** Reads settings from the environment, then the --config YAML file; validates them all. */
-export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<Settings, SettingsError> =>
+/** Reads a config from the environment, then the --config YAML file; a failure names the settings. */
+const readConfig = <A>(config: Config.Config<A>, configFile: Option.Option<string>): Effect.Effect<A, SettingsError> =>
   Effect.gen(function* () {
     const fileValues = Option.isSome(configFile) ? yield* readConfigFile(configFile.value) : {}
     const provider = ConfigProvider.fromEnv().pipe(
       ConfigProvider.constantCase,
       ConfigProvider.orElse(() => ConfigProvider.fromJson(fileValues)),
     )
-    const values = yield* Effect.withConfigProvider(raw, provider).pipe(
+    return yield* Effect.withConfigProvider(config, provider).pipe(
       Effect.mapError((error) => new SettingsError({ message: describeConfigError(error) })),
     )
+  })
+
+/** `10m`, `30s`, `1h`, `500ms`, or Effect's long form (`10 minutes`). */
+export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
+  const short = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text)
+  if (short !== null) {
+    const n = Number(short[1])
+    const unit = short[2]
+    return Option.some(
+      unit === "ms"
+        ? Duration.millis(n)
+        : unit === "s"
+          ? Duration.seconds(n)
+          : unit === "m"
+            ? Duration.minutes(n)
+            : Duration.hours(n),
+    )
+  }
+  return /^\s*\d/.test(text) ? Duration.decodeUnknown(text.trim()) : Option.none()
+}
+
+const duration = (name: string, fallback: string, min: Duration.Duration) =>
+  Config.string(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapOrFail((text) =>
+      Option.match(parseDuration(text), {
+        onNone: () =>
+          Either.left(
+            ConfigError.InvalidData([name], `must be a duration such as 30s, 10m or 1h, not ${JSON.stringify(text)}`),
+          ),
+        onSome: (d) =>
+          Duration.lessThan(d, min)
+            ? Either.left(ConfigError.InvalidData([name], `must be at least ${Duration.format(min)}`))
+            : Either.right(d),
+      }),
+    ),
+  )
+
+const port = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "must be a TCP port between 1 and 65535", validation: (n) => n >= 1 && n <= 65535 }),
+    Config.withDefault(fallback),
+  )
+
+/** What `run` needs beyond the common settings. */
+export interface DaemonSettings {
+  readonly appservicePort: number
+  readonly httpPort: number
+  readonly listenAddress: string
+  readonly resyncInterval: Duration.Duration
+  readonly pollInterval: Duration.Duration
+  readonly dryRun: boolean
+  readonly shutdownGrace: Duration.Duration
+  readonly workers: number
+  readonly batchSize: number
+  readonly stateCacheTtl: Duration.Duration
+  readonly notifyChannel: string
+}
+
+const daemonConfig = Config.all({
+  appservicePort: port("appservicePort", 9000),
+  httpPort: port("httpPort", 9090),
+  listenAddress: Config.string("listenAddress").pipe(Config.withDefault("0.0.0.0")),
+  resyncInterval: duration("resyncInterval", "10m", Duration.seconds(1)),
+  pollInterval: duration("pollInterval", "30s", Duration.millis(100)),
+  dryRun: Config.boolean("dryRun").pipe(Config.withDefault(false)),
+  shutdownGrace: duration("shutdownGrace", "30s", Duration.zero),
+  workers: Config.integer("reconcileWorkers").pipe(
+    Config.validate({ message: "must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
+    Config.withDefault(4),
+  ),
+  batchSize: Config.integer("reconcileBatchSize").pipe(
+    Config.validate({ message: "must be between 1 and 1000", validation: (n) => n >= 1 && n <= 1000 }),
+    Config.withDefault(50),
+  ),
+  stateCacheTtl: duration("stateCacheTtl", "1h", Duration.zero),
+  notifyChannel: Config.string("notifyChannel").pipe(
+    Config.validate({
+      message: "must be a lower-case SQL identifier (letters, digits, _)",
+      validation: (value) => /^[a-z_][a-z0-9_]{0,62}$/.test(value),
+    }),
+    Config.withDefault("matrix_reconciler_changes"),
+  ),
+})
+
+/** Reads and validates the daemon's settings (ports, intervals, DRY_RUN). */
+export const loadDaemonSettings = (configFile: Option.Option<string>): Effect.Effect<DaemonSettings, SettingsError> =>
+  readConfig(daemonConfig, configFile)
+
+/** Reads settings from the environment, then the --config YAML file; validates them all. */
+export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<Settings, SettingsError> =>
+  Effect.gen(function* () {
+    const values = yield* readConfig(raw, configFile)
     const tenants = yield* loadTenants(values.tenantsB64, values.tenantsFile)
     const policies = parsePolicy(
       Option.getOrUndefined(values.policy),

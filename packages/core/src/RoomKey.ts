@@ -49,3 +49,14 @@ export const aliasProblem = (alias: string): string | undefined => {
   if (alias.length > 255) return `alias ${JSON.stringify(alias)} is longer than 255 characters`
   return undefined
 }
+
+/** What an alias of our namespace names: `#<kind>-<slug>-<tenant>:<server>` on `serverName`. */
+export const parseAlias = (
+  alias: string,
+  serverName: string,
+): { readonly kind: EntityKind; readonly slug: string; readonly tenant: string } | undefined => {
+  const match = /^#(event|group)-(.+)-([A-Za-z0-9_]*):(.+)$/.exec(alias)
+  if (match === null || match[4] !== serverName) return undefined
+  const [, kind, slug, tenant] = match
+  return { kind: kind === "group" ? "group" : "event", slug: slug ?? "", tenant: tenant ?? "" }
+}

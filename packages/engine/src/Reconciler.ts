@@ -82,6 +82,8 @@ export interface PassOptions {
   /** Which destructive actions may run (policy.md §5); by default the caps hold the rest. */
   readonly safety?: SafetyOptions
   readonly onProgress?: (done: number, total: number) => Effect.Effect<void>
+  /** Whether applying records a row in `passes` (a CLI pass, a daemon's full resync); default true. */
+  readonly recordPass?: boolean
 }
 
 const contextOf = (runtime: TenantRuntime, key: RoomKey): RoomContext => ({
@@ -217,16 +219,15 @@ const findOrphans = (
     return found.flatMap(Option.toArray)
   }).pipe(Effect.withSpan("reconcile.orphans"))
 
+/** The tenant's own homeserver and token from the tenant list, when it has them. */
+export const ownHomeserver = (runtime: TenantRuntime) =>
+  runtime.tenant.homeserverUrl !== undefined && runtime.tenant.asToken !== undefined
+    ? { homeserverUrl: runtime.tenant.homeserverUrl, asToken: runtime.tenant.asToken }
+    : undefined
+
 /** The homeserver a tenant's rooms live on, as the engine reaches it. */
 const homeserverOf = (runtime: TenantRuntime) =>
-  Effect.flatMap(Homeservers, (homeservers) =>
-    homeservers.forServer(
-      runtime.tenant.serverName,
-      runtime.tenant.homeserverUrl !== undefined && runtime.tenant.asToken !== undefined
-        ? { homeserverUrl: runtime.tenant.homeserverUrl, asToken: runtime.tenant.asToken }
-        : undefined,
-    ),
-  )
+  Effect.flatMap(Homeservers, (homeservers) => homeservers.forServer(runtime.tenant.serverName, ownHomeserver(runtime)))
 
 /** Computes the plan for a scope: desired from OpenMeet, actual from Matrix, diff by the pure planner. */
 export const planPass = (
@@ -277,7 +278,10 @@ export const planPass = (
       groupTenants.set(matrix.right, [...(groupTenants.get(matrix.right) ?? []), runtime])
     }
     const planned = scope.tenants.filter((r) => matrixOf.has(r.tenant.id))
-    const records = yield* store.roomRecords(planned.map((r) => r.tenant.id))
+    const records = yield* store.roomRecords(
+      planned.map((r) => r.tenant.id),
+      scope.rooms.length > 0 ? scope.rooms.map(formatRoomKey) : undefined,
+    )
     const total = [...groups.values()].reduce((n, work) => n + work.length, 0)
     let done = 0
 
@@ -604,6 +608,7 @@ export const applyPlan = (result: PlanResult, options: PassOptions): Effect.Effe
     })
     const actions = perRoom.flatMap((r) => r.actions)
     yield* store.recordStatus(rooms, result.completeTenants)
+    if (options.recordPass === false) return { actions, rooms }
     yield* store.recordPass({
       startedAt,
       rooms: rooms.length,

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import type { Condition, PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core"
 import { actionToJson, formatRoomKey } from "@openmeet-reconciler/core"
+import { Metrics } from "@openmeet-reconciler/observability"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
 
 /** The reconciler's own tables could not be read or written. */
@@ -126,17 +127,22 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     readonly schema: string
     /** Creates or upgrades the schema; idempotent, safe with several replicas starting at once. */
     readonly migrate: Effect.Effect<void, StoreError>
-    /** Room records of these tenants; empty when the schema does not exist yet (plan before any apply). */
-    readonly roomRecords: (tenants: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, RoomRecord>, StoreError>
+    /** Room records of these tenants (only of `keys` when given); none before the schema exists. */
+    readonly roomRecords: (
+      tenants: ReadonlyArray<string>,
+      keys?: ReadonlyArray<string>,
+    ) => Effect.Effect<ReadonlyMap<string, RoomRecord>, StoreError>
     /** Remembers the room of a key and the alias it has now. */
     readonly recordRoom: (key: RoomKey, roomId: string, alias: string | undefined) => Effect.Effect<void, StoreError>
     /**
      * The outcome of each room's latest pass: its status and conditions. Keys of
-     * `completeTenants` that the pass did not see are no longer managed: their status is cleared.
+     * `completeTenants` that the pass did not see (`planned`, by default the keys of `rooms`)
+     * are no longer managed: their status is cleared.
      */
     readonly recordStatus: (
       rooms: ReadonlyArray<RoomPlan>,
       completeTenants: ReadonlyArray<string>,
+      planned?: ReadonlyArray<string>,
     ) => Effect.Effect<void, StoreError>
     readonly audit: (entries: ReadonlyArray<AuditEntry>) => Effect.Effect<void, StoreError>
     readonly recordPass: (pass: {
@@ -152,6 +158,25 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
   static readonly layer = (schema: string) => Layer.effect(Store, make(schema))
 }
 
+/** Observes the effect's duration as `reconciler_db_query_duration_seconds{query}` when metrics are on. */
+export const timed =
+  (query: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.serviceOption(Metrics).pipe(
+      Effect.flatMap((metrics) =>
+        Option.isNone(metrics)
+          ? effect
+          : Effect.suspend(() => {
+              const started = performance.now()
+              return effect.pipe(
+                Effect.ensuring(
+                  Effect.sync(() => metrics.value.observeQuery(query, (performance.now() - started) / 1000)),
+                ),
+              )
+            }),
+      ),
+    )
+
 const make = (schema: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -162,6 +187,7 @@ const make = (schema: string) =>
       <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         effect.pipe(
           Effect.mapError((error) => new StoreError({ operation, message: describe(error) })),
+          timed(operation === "roomRecords" || operation === "status" ? "store_read" : "store_write"),
           Effect.withSpan(`Store.${operation}`),
         )
     const exists = sql<{ present: boolean }>`SELECT to_regclass(${`${s}.rooms`}) IS NOT NULL AS present`.pipe(
@@ -191,11 +217,12 @@ const make = (schema: string) =>
     return Store.of({
       schema,
       migrate,
-      roomRecords: (tenants) =>
+      roomRecords: (tenants, keys) =>
         Effect.gen(function* () {
-          if (!(yield* exists) || tenants.length === 0) return new Map<string, RoomRecord>()
+          if (!(yield* exists) || tenants.length === 0 || keys?.length === 0) return new Map<string, RoomRecord>()
           const rows = yield* sql`SELECT key, room_id AS "roomId", aliases FROM ${t("rooms")}
-            WHERE room_id IS NOT NULL AND ${sql.in("tenant", tenants)}`
+            WHERE room_id IS NOT NULL AND ${sql.in("tenant", tenants)}
+              AND ${keys === undefined ? sql`true` : sql.in("key", keys)}`
           const records = yield* Schema.decodeUnknown(Schema.Array(RecordRow))(rows)
           return new Map(records.map((r) => [r.key, r]))
         }).pipe(wrap("roomRecords")),
@@ -208,9 +235,9 @@ const make = (schema: string) =>
               aliases = CASE WHEN ${alias ?? null}::text IS NULL OR ${alias ?? null}::text = ANY(${t("rooms")}.aliases)
                              THEN ${t("rooms")}.aliases ELSE ${t("rooms")}.aliases || ${alias ?? null}::text END,
               updated_at = now()`.pipe(Effect.asVoid, wrap("recordRoom")),
-      recordStatus: (rooms, completeTenants) =>
+      recordStatus: (rooms, completeTenants, planned) =>
         Effect.gen(function* () {
-          const seen = rooms.map((room) => formatRoomKey(room.key))
+          const seen = planned ?? rooms.map((room) => formatRoomKey(room.key))
           if (completeTenants.length > 0) {
             yield* sql`UPDATE ${t("rooms")} SET status = NULL, conditions = '[]', updated_at = now()
               WHERE status IS NOT NULL AND ${sql.in("tenant", completeTenants)}

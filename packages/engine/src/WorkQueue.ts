@@ -15,6 +15,8 @@ export interface WorkQueue {
   readonly add: (key: string, source: AddSource) => Effect.Effect<void>
   /** Waits for the next key and marks it in progress: no other taker gets it until `done`. */
   readonly take: Effect.Effect<string>
+  /** Waits for a key, then takes up to `max` keys that are waiting (one batch for a worker). */
+  readonly takeBatch: (max: number) => Effect.Effect<ReadonlyArray<string>>
   /** The key's work finished; a key added meanwhile is queued again. */
   readonly done: (key: string) => Effect.Effect<void>
   /** The key's work failed: it comes back after per-key exponential backoff with jitter. */
@@ -23,6 +25,22 @@ export interface WorkQueue {
   readonly forget: (key: string) => Effect.Effect<void>
   /** Keys waiting (not in progress, not in backoff). */
   readonly depth: Effect.Effect<number>
+  /** Keys in progress. */
+  readonly inProgress: Effect.Effect<number>
+}
+
+interface Waiting {
+  readonly seq: number
+  readonly since: number
+}
+
+/** Hooks for metrics: called synchronously, must not throw. */
+export interface WorkQueueObserver {
+  readonly onAdd?: (source: AddSource) => void
+  /** A key was handed out after waiting this long. */
+  readonly onTake?: (waitedSeconds: number) => void
+  readonly onRetry?: () => void
+  readonly onDepth?: (depth: number) => void
 }
 
 /**
@@ -30,9 +48,14 @@ export interface WorkQueue {
  * out a key that is in progress, retries with per-key backoff, serves changes first.
  * Backoff timers live in the scope.
  */
-export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueue, never, Scope.Scope> =>
+export const makeWorkQueue = (
+  backoff: BackoffOptions,
+  observer: WorkQueueObserver = {},
+): Effect.Effect<WorkQueue, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const waiting = new Map<string, { source: AddSource; seq: number }>()
+    // One FIFO per priority (a Map iterates in insertion order): taking the next key is O(1).
+    const lanes: Array<Map<string, Waiting>> = [new Map(), new Map(), new Map()]
+    const sourceOf = new Map<string, AddSource>()
     const inProgress = new Set<string>()
     /** Keys added while in progress, with the best source seen. */
     const dirty = new Map<string, AddSource>()
@@ -40,20 +63,42 @@ export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueue,
     const timers = yield* FiberSet.make()
     // One tick per key made available; takers wait on it.
     const ticks = yield* Queue.unbounded<void>()
+    const lane = (source: AddSource) => lanes[priority[source]] ?? new Map<string, Waiting>()
     let seq = 0
+    const depth = () => sourceOf.size
 
     const enqueue = (key: string, source: AddSource): boolean => {
+      observer.onAdd?.(source)
       if (inProgress.has(key)) {
         const before = dirty.get(key)
         if (before === undefined || priority[source] < priority[before]) dirty.set(key, source)
         return false
       }
-      const current = waiting.get(key)
+      const current = sourceOf.get(key)
       if (current !== undefined) {
-        if (priority[source] < priority[current.source]) waiting.set(key, { source, seq: current.seq })
+        if (priority[source] < priority[current]) {
+          const entry = lane(current).get(key) ?? { seq: seq++, since: performance.now() }
+          lane(current).delete(key)
+          // It keeps its place among the keys of its new priority: who waited longest goes first.
+          const target = lane(source)
+          const reordered = new Map<string, Waiting>()
+          let placed = false
+          for (const [other, waiting] of target) {
+            if (!placed && waiting.seq > entry.seq) {
+              reordered.set(key, entry)
+              placed = true
+            }
+            reordered.set(other, waiting)
+          }
+          if (!placed) reordered.set(key, entry)
+          lanes[priority[source]] = reordered
+          sourceOf.set(key, source)
+        }
         return false
       }
-      waiting.set(key, { source, seq: seq++ })
+      lane(source).set(key, { seq: seq++, since: performance.now() })
+      sourceOf.set(key, source)
+      observer.onDepth?.(depth())
       return true
     }
 
@@ -61,20 +106,17 @@ export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueue,
       Effect.suspend(() => (enqueue(key, source) ? Queue.offer(ticks, undefined) : Effect.void)).pipe(Effect.asVoid)
 
     const next = (): string | undefined => {
-      let best: { key: string; source: AddSource; seq: number } | undefined
-      for (const [key, entry] of waiting) {
-        if (
-          best === undefined ||
-          priority[entry.source] < priority[best.source] ||
-          (priority[entry.source] === priority[best.source] && entry.seq < best.seq)
-        ) {
-          best = { key, ...entry }
+      for (const waiting of lanes) {
+        for (const [key, { since }] of waiting) {
+          waiting.delete(key)
+          sourceOf.delete(key)
+          inProgress.add(key)
+          observer.onTake?.((performance.now() - since) / 1000)
+          observer.onDepth?.(depth())
+          return key
         }
       }
-      if (best === undefined) return undefined
-      waiting.delete(best.key)
-      inProgress.add(best.key)
-      return best.key
+      return undefined
     }
 
     const take: Effect.Effect<string> = Effect.gen(function* () {
@@ -84,6 +126,19 @@ export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueue,
         if (key !== undefined) return key
       }
     })
+
+    const takeBatch = (max: number): Effect.Effect<ReadonlyArray<string>> =>
+      Effect.gen(function* () {
+        const first = yield* take
+        const batch = [first]
+        while (batch.length < max) {
+          const tick = yield* Queue.poll(ticks)
+          if (tick._tag === "None") break
+          const key = next()
+          if (key !== undefined) batch.push(key)
+        }
+        return batch
+      })
 
     const done = (key: string) =>
       Effect.suspend(() => {
@@ -103,15 +158,18 @@ export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueue,
         const delay = capped / 2 + (yield* Random.nextRange(0, capped / 2))
         inProgress.delete(key)
         dirty.delete(key)
+        observer.onRetry?.()
         yield* FiberSet.run(timers, Effect.sleep(Duration.millis(delay)).pipe(Effect.zipRight(add(key, "retry"))))
       })
 
     return {
       add,
       take,
+      takeBatch,
       done,
       retry,
       forget: (key) => Effect.sync(() => void failures.delete(key)),
-      depth: Effect.sync(() => waiting.size),
+      depth: Effect.sync(depth),
+      inProgress: Effect.sync(() => inProgress.size),
     }
   })

@@ -1,3 +1,5 @@
+export * from "./Controller.ts"
+export * from "./Leader.ts"
 export * from "./Reconciler.ts"
 export * from "./Store.ts"
 export * from "./WorkQueue.ts"

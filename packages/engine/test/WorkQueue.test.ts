@@ -83,4 +83,26 @@ describe("WorkQueue", () => {
       expect(yield* comesBackAfter).toBeLessThanOrEqual(1000)
     }),
   )
+
+  it.scoped("takeBatch waits for one key, then takes what waits, in priority order, and reports to the observer", () =>
+    Effect.gen(function* () {
+      const adds: Array<string> = []
+      const depths: Array<number> = []
+      const queue = yield* makeWorkQueue(backoff, {
+        onAdd: (source) => adds.push(source),
+        onDepth: (depth) => depths.push(depth),
+      })
+      const waiting = yield* Effect.fork(queue.takeBatch(3))
+      yield* Effect.yieldNow()
+      yield* queue.add("r1", "resync")
+      expect(yield* Fiber.join(waiting)).toEqual(["r1"])
+      for (const key of ["r2", "r3", "r4"]) yield* queue.add(key, "resync")
+      yield* queue.add("c1", "change")
+      expect(yield* queue.takeBatch(3)).toEqual(["c1", "r2", "r3"])
+      expect(yield* queue.inProgress).toBe(4)
+      expect(yield* queue.depth).toBe(1)
+      expect(adds).toEqual(["resync", "resync", "resync", "resync", "change"])
+      expect(depths.at(-1)).toBe(1)
+    }),
+  )
 })

@@ -3,6 +3,7 @@ import type { MatrixConfig, MatrixService } from "./Matrix.ts"
 import { makeMatrix } from "./Matrix.ts"
 import type { MatrixRequestError } from "./MatrixError.ts"
 import { NoHomeserver } from "./MatrixError.ts"
+import type { StateCache } from "./StateCache.ts"
 
 /** Where one tenant's rooms live: its homeserver and the appservice token for it. */
 export interface HomeserverTarget {
@@ -28,7 +29,12 @@ export class Homeservers extends Context.Tag("@openmeet-reconciler/matrix/Homese
     ) => Effect.Effect<MatrixService, MatrixRequestError | NoHomeserver>
   }
 >() {
-  static readonly layer = (main: HomeserverTarget, options: Omit<MatrixConfig, "homeserverUrl" | "asToken"> = {}) =>
+  /** With `cache`, every homeserver's reads go through the state cache (the daemon). */
+  static readonly layer = (
+    main: HomeserverTarget,
+    options: Omit<MatrixConfig, "homeserverUrl" | "asToken"> = {},
+    cache?: StateCache,
+  ) =>
     Layer.effect(
       Homeservers,
       Effect.gen(function* () {
@@ -43,7 +49,12 @@ export class Homeservers extends Context.Tag("@openmeet-reconciler/matrix/Homese
                 const existing = connected.get(key)
                 if (existing !== undefined) return existing
                 // Cached on success only: a homeserver that was down is asked again next time.
-                const once = yield* Effect.cachedInvalidateWithTTL(makeMatrix({ ...options, ...target }), "1000 days")
+                const once = yield* Effect.cachedInvalidateWithTTL(
+                  makeMatrix({ ...options, ...target }).pipe(
+                    Effect.map((matrix) => (cache === undefined ? matrix : cache.wrap(matrix))),
+                  ),
+                  "1000 days",
+                )
                 const attempt = once[0].pipe(Effect.tapError(() => once[1]))
                 connected.set(key, attempt)
                 return attempt

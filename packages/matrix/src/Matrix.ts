@@ -1,7 +1,7 @@
 import type { ActualRoom, JoinRule } from "@openmeet-reconciler/core"
 import { isRecord } from "@openmeet-reconciler/core"
 import { Context, Duration, Effect, Either, Layer, Redacted, Schedule } from "effect"
-import { LogService, MatrixClient, MatrixError } from "matrix-bot-sdk"
+import { getRequestFn, LogService, MatrixClient, MatrixError, setRequestFn } from "matrix-bot-sdk"
 import type { MatrixRequestError } from "./MatrixError.ts"
 import {
   AliasInUse,
@@ -31,6 +31,8 @@ export interface MatrixConfig {
   readonly asToken: Redacted.Redacted<string>
   /** Attempts for a request that failed with 429 or 5xx/network errors. */
   readonly maxAttempts?: number
+  /** Called once per request attempt (metrics); `code` is the HTTP status or `error` without one. */
+  readonly onRequest?: (endpoint: string, code: string, seconds: number) => void
 }
 
 /** The homeserver as the appservice bot sees it: reads and the writes the planner asks for. */
@@ -56,6 +58,11 @@ export class Matrix extends Context.Tag("@openmeet-reconciler/matrix/Matrix")<
     /** Joins `userId` (a user in the appservice's namespace) to the room, as that user. */
     readonly joinAs: (roomId: string, userId: string) => Effect.Effect<void, MatrixRequestError>
     readonly kick: (roomId: string, userId: string, reason: string) => Effect.Effect<void, MatrixRequestError>
+    /**
+     * Asks the homeserver to ping the appservice (MSC2659). Also makes a homeserver that had
+     * given up on the appservice (it was down) send its queued transactions now.
+     */
+    readonly pingAppservice: (appserviceId: string) => Effect.Effect<void, MatrixRequestError>
   }
 >() {
   static readonly layer = (config: MatrixConfig) => Layer.effect(Matrix, makeMatrix(config))
@@ -89,6 +96,59 @@ export const toMatrixError = (endpoint: string, error: unknown): MatrixRequestEr
   })
 }
 
+/** The HTTP status an error came with, as a metric label (`error`: no answer at all). */
+export const statusOf = (error: MatrixRequestError): string => {
+  switch (error._tag) {
+    case "RateLimited":
+      return "429"
+    case "Forbidden":
+      return "403"
+    case "NotFound":
+      return "404"
+    case "HomeserverUnavailable":
+      return error.status === undefined ? "error" : String(error.status)
+    case "MatrixRejected":
+      return String(error.status)
+    case "UnexpectedResponse":
+      return "200"
+  }
+}
+
+let retryAfterInstalled = false
+/**
+ * matrix-bot-sdk only reads `retry_after_ms` from a 429's body; newer homeservers may send
+ * only the `Retry-After` header (seconds). Its request function is wrapped once so the
+ * header's value reaches the error as `retry_after_ms`.
+ */
+const honourRetryAfterHeader = (): void => {
+  if (retryAfterInstalled) return
+  retryAfterInstalled = true
+  const original = getRequestFn()
+  setRequestFn((params: unknown, callback: (error: unknown, response: unknown, body: unknown) => void) =>
+    original(params, (error: unknown, response: unknown, body: unknown) => {
+      if (isRecord(response) && response.statusCode === 429 && isRecord(response.headers)) {
+        const header = response.headers["retry-after"]
+        const seconds = typeof header === "string" ? Number.parseFloat(header) : Number.NaN
+        if (Number.isFinite(seconds) && seconds >= 0) {
+          const parsed: unknown = typeof response.body === "string" ? safeJson(response.body) : response.body
+          if (isRecord(parsed) && typeof parsed.retry_after_ms !== "number") {
+            Object.assign(response, { body: { ...parsed, retry_after_ms: Math.round(seconds * 1000) } })
+          }
+        }
+      }
+      callback(error, response, body)
+    }),
+  )
+}
+
+const safeJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 const isRetryable = (error: MatrixRequestError): boolean =>
   error._tag === "RateLimited" || error._tag === "HomeserverUnavailable"
 
@@ -110,6 +170,8 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
     // matrix-bot-sdk logs every failed request to the console; errors reach us as values.
     LogService.muteModule("MatrixHttpClient")
     LogService.muteModule("MatrixClientLite")
+    honourRetryAfterHeader()
+    const observe = config.onRequest
     const client = new MatrixClient(config.homeserverUrl, Redacted.value(config.asToken))
     const schedule = retryPolicy(config.maxAttempts ?? 5)
 
@@ -121,10 +183,26 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
       options: { readonly qs?: Record<string, string>; readonly body?: unknown } = {},
     ): Effect.Effect<unknown, MatrixRequestError> => {
       const endpoint = `${method} ${template}`
-      return Effect.tryPromise({
-        try: () => client.doRequest(method, path, options.qs ?? null, options.body ?? null),
-        catch: (error) => toMatrixError(endpoint, error),
-      }).pipe(
+      const attempt = Effect.suspend(() => {
+        const started = performance.now()
+        const seconds = () => (performance.now() - started) / 1000
+        return Effect.tryPromise({
+          try: () => client.doRequest(method, path, options.qs ?? null, options.body ?? null),
+          catch: (error) => toMatrixError(endpoint, error),
+        }).pipe(
+          Effect.tapBoth({
+            onSuccess: () =>
+              Effect.sync(() => observe?.(endpoint, "200", seconds())).pipe(
+                Effect.zipRight(Effect.annotateCurrentSpan("http.status_code", 200)),
+              ),
+            onFailure: (error) =>
+              Effect.sync(() => observe?.(endpoint, statusOf(error), seconds())).pipe(
+                Effect.zipRight(Effect.annotateCurrentSpan("http.status_code", statusOf(error))),
+              ),
+          }),
+        )
+      })
+      return attempt.pipe(
         Effect.retry(schedule),
         Effect.withSpan("matrix.request", { attributes: { "http.method": method, "matrix.endpoint": template } }),
       )
@@ -227,6 +305,13 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
           qs: { user_id: userId },
           body: {},
         }).pipe(Effect.asVoid),
+      pingAppservice: (appserviceId) =>
+        request(
+          "POST",
+          "/appservice/{appserviceId}/ping",
+          `/_matrix/client/v1/appservice/${encodeURIComponent(appserviceId)}/ping`,
+          { body: {} },
+        ).pipe(Effect.asVoid),
       kick: (roomId, userId, reason) =>
         request("POST", "/rooms/{roomId}/kick", `${room(roomId)}/kick`, { body: { user_id: userId, reason } }).pipe(
           Effect.asVoid,

@@ -1,5 +1,7 @@
+export * from "./AppService.ts"
 export * from "./Homeservers.ts"
 export * from "./Matrix.ts"
 export * from "./MatrixError.ts"
 export * from "./Registration.ts"
 export * from "./RoomState.ts"
+export * from "./StateCache.ts"

@@ -1,4 +1,17 @@
-import { Data, Either, Layer, Logger, LogLevel } from "effect"
+import {
+  Cause,
+  Context,
+  Data,
+  Either,
+  FiberRef,
+  FiberRefs,
+  HashMap,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Tracer,
+} from "effect"
 
 export type LogFormat = "json" | "pretty"
 
@@ -27,6 +40,39 @@ export const parseLogLevel = (text: string): Either.Either<LogLevel.LogLevel, Lo
     : Either.right(level)
 }
 
+/** The span a log line was written in, for correlating logs with traces. */
+const currentSpan = (context: FiberRefs.FiberRefs): Tracer.AnySpan | undefined =>
+  Option.getOrUndefined(Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan))
+
+const toJsonValue = (value: unknown): unknown => {
+  if (value instanceof Error) return value.message
+  if (typeof value === "bigint") return value.toString()
+  return value
+}
+
+/**
+ * One JSON object per line on stderr: time, level, message, the fiber's annotations (such
+ * as `room.key`), the trace and span ids of the current span, the cause of a failure.
+ */
+export const jsonLogger: Logger.Logger<unknown, void> = Logger.make(
+  ({ annotations, cause, context, date, logLevel, message }) => {
+    const messages = Array.isArray(message) ? message : [message]
+    const line: Record<string, unknown> = {
+      time: date.toISOString(),
+      level: logLevel.label.toLowerCase(),
+      message: messages.map((m) => (typeof m === "string" ? m : JSON.stringify(toJsonValue(m)))).join(" "),
+    }
+    for (const [key, value] of HashMap.toEntries(annotations)) line[key] = toJsonValue(value)
+    const span = currentSpan(context)
+    if (span !== undefined) {
+      line.traceId = span.traceId
+      line.spanId = span.spanId
+    }
+    if (!Cause.isEmpty(cause)) line.cause = Cause.pretty(cause, { renderErrorCause: true })
+    process.stderr.write(`${JSON.stringify(line)}\n`)
+  },
+)
+
 /**
  * Logs to stderr: JSON lines for the daemon (one object per line, annotations such as
  * room key and trace id as fields), a readable form for a person at the CLI.
@@ -34,9 +80,12 @@ export const parseLogLevel = (text: string): Either.Either<LogLevel.LogLevel, Lo
 export const loggerLayer = (format: LogFormat, level: LogLevel.LogLevel): Layer.Layer<never> =>
   Layer.merge(
     // stderr, always: stdout belongs to the command's output (a plan can be piped to jq).
-    Logger.replace(
-      Logger.defaultLogger,
-      Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.prettyLoggerDefault),
-    ),
+    Logger.replace(Logger.defaultLogger, format === "json" ? jsonLogger : Logger.prettyLogger({ stderr: true })),
     Logger.minimumLogLevel(level),
   )
+
+/** LOG_FORMAT: `json` or `pretty`. */
+export const parseLogFormat = (text: string): Either.Either<LogFormat, LogLevelError> =>
+  text === "json" || text === "pretty"
+    ? Either.right(text)
+    : Either.left(new LogLevelError({ message: `LOG_FORMAT: ${JSON.stringify(text)} is not one of json, pretty` }))

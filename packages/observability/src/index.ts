@@ -1,1 +1,3 @@
 export * from "./Logging.ts"
+export * from "./Metrics.ts"
+export * from "./Tracing.ts"

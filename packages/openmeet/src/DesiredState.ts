@@ -160,6 +160,10 @@ const decodeRows = <A, I>(
   return { rows: good, problems }
 }
 
+export interface DesiredStateOptions {
+  readonly onQuery?: (query: string, seconds: number) => void
+}
+
 /** Reads OpenMeet's database and computes desired rooms (policy.md), a fixed number of queries per tenant. */
 export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/DesiredState")<
   DesiredState,
@@ -169,66 +173,81 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
       policy: Policy,
       filter?: DesiredFilter,
     ) => Effect.Effect<TenantDesired, DesiredStateError>
+    /** The id of the event or group with this slug (an alias query names a room by slug). */
+    readonly entityIdBySlug: (
+      tenant: Tenant,
+      kind: "event" | "group",
+      slug: string,
+    ) => Effect.Effect<string | undefined, DesiredStateError>
   }
 >() {
-  /** Over the SqlClient in context (OpenMeet's database; SELECT suffices). */
-  static readonly layer = Layer.effect(
-    DesiredState,
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const forTenant = Effect.fn("DesiredState.forTenant")(function* (
-        tenant: Tenant,
-        policy: Policy,
-        filter?: DesiredFilter,
-      ) {
-        yield* Effect.annotateCurrentSpan({ tenant: tenant.id })
-        const t = (name: string) => sql(`${tenant.schema}.${name}`)
-        /** The filter as SQL: every row without one, none for an empty list. */
-        const only = (column: string, ids: ReadonlyArray<string> | undefined) =>
-          ids === undefined ? sql`true` : ids.length === 0 ? sql`false` : sql.in(column, ids.map(Number))
-        const events = (column: string) => only(column, filter?.eventIds)
-        const groups = (column: string) => only(column, filter?.groupIds)
-        const run = <A>(query: string, effect: Effect.Effect<A, unknown>) =>
-          effect.pipe(
-            Effect.mapError(
-              (error) => new DesiredStateError({ tenant: tenant.id, query, message: describeError(error) }),
-            ),
-            Effect.withSpan(`DesiredState.query ${query}`, { attributes: { tenant: tenant.id, query } }),
-          )
+  /**
+   * Over the SqlClient in context (OpenMeet's database; SELECT suffices); `onQuery` hears
+   * each query's name and duration (the daemon's metrics).
+   */
+  static readonly layerWith = (options: DesiredStateOptions) =>
+    Layer.effect(
+      DesiredState,
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const forTenant = Effect.fn("DesiredState.forTenant")(function* (
+          tenant: Tenant,
+          policy: Policy,
+          filter?: DesiredFilter,
+        ) {
+          yield* Effect.annotateCurrentSpan({ tenant: tenant.id })
+          const t = (name: string) => sql(`${tenant.schema}.${name}`)
+          /** The filter as SQL: every row without one, none for an empty list. */
+          const only = (column: string, ids: ReadonlyArray<string> | undefined) =>
+            ids === undefined ? sql`true` : ids.length === 0 ? sql`false` : sql.in(column, ids.map(Number))
+          const events = (column: string) => only(column, filter?.eventIds)
+          const groups = (column: string) => only(column, filter?.groupIds)
+          const run = <A>(query: string, effect: Effect.Effect<A, unknown>) =>
+            Effect.suspend(() => {
+              const started = performance.now()
+              return effect.pipe(
+                Effect.ensuring(Effect.sync(() => options.onQuery?.(query, (performance.now() - started) / 1000))),
+              )
+            }).pipe(
+              Effect.mapError(
+                (error) => new DesiredStateError({ tenant: tenant.id, query, message: describeError(error) }),
+              ),
+              Effect.withSpan(`DesiredState.query ${query}`, { attributes: { tenant: tenant.id, query } }),
+            )
 
-        // Five set-based queries per tenant, however many events and groups it has.
-        const [eventRows, attendeeRows, groupRows, memberRows, userRows] = yield* Effect.all(
-          [
-            run(
-              "events",
-              sql`SELECT e.id::text AS id, e.slug, e.name, e.status::text AS status, e.visibility::text AS visibility,
+          // Five set-based queries per tenant, however many events and groups it has.
+          const [eventRows, attendeeRows, groupRows, memberRows, userRows] = yield* Effect.all(
+            [
+              run(
+                "events",
+                sql`SELECT e.id::text AS id, e.slug, e.name, e.status::text AS status, e.visibility::text AS visibility,
                          e."userId"::text AS "ownerId", e."matrixRoomId" AS "matrixRoomId"
                   FROM ${t("events")} e WHERE ${events("e.id")} ORDER BY e.id`,
-            ),
-            run(
-              "eventAttendees",
-              sql`SELECT a.id::text AS id, a."eventId"::text AS "parentId", a."userId"::text AS "userId",
+              ),
+              run(
+                "eventAttendees",
+                sql`SELECT a.id::text AS id, a."eventId"::text AS "parentId", a."userId"::text AS "userId",
                          a.status::text AS status, a."roleId"::text AS "roleId", r.name AS role
                   FROM ${t("eventAttendees")} a LEFT JOIN ${t("eventRoles")} r ON r.id = a."roleId"
                   WHERE ${events("a.eventId")} ORDER BY a.id`,
-            ),
-            run(
-              "groups",
-              sql`SELECT g.id::text AS id, g.slug, g.name, g.status::text AS status, g.visibility::text AS visibility,
+              ),
+              run(
+                "groups",
+                sql`SELECT g.id::text AS id, g.slug, g.name, g.status::text AS status, g.visibility::text AS visibility,
                          g."matrixRoomId" AS "matrixRoomId"
                   FROM ${t("groups")} g WHERE ${groups("g.id")} ORDER BY g.id`,
-            ),
-            run(
-              "groupMembers",
-              sql`SELECT m.id::text AS id, m."groupId"::text AS "parentId", m."userId"::text AS "userId",
+              ),
+              run(
+                "groupMembers",
+                sql`SELECT m.id::text AS id, m."groupId"::text AS "parentId", m."userId"::text AS "userId",
                          m."groupRoleId"::text AS "roleId", r.name AS role
                   FROM ${t("groupMembers")} m LEFT JOIN ${t("groupRoles")} r ON r.id = m."groupRoleId"
                   WHERE ${groups("m.groupId")} ORDER BY m.id`,
-            ),
-            // Every user a selected row points at, with their handle for this tenant.
-            run(
-              "users",
-              sql`SELECT u.id::text AS id,
+              ),
+              // Every user a selected row points at, with their handle for this tenant.
+              run(
+                "users",
+                sql`SELECT u.id::text AS id,
                          CASE WHEN u."deletedAt" IS NULL THEN u."statusId" END AS "statusId",
                          h.handle
                   FROM ${t("users")} u
@@ -236,78 +255,91 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
                   WHERE u.id IN (SELECT a."userId" FROM ${t("eventAttendees")} a WHERE ${events("a.eventId")}
                                  UNION SELECT e."userId" FROM ${t("events")} e WHERE ${events("e.id")}
                                  UNION SELECT m."userId" FROM ${t("groupMembers")} m WHERE ${groups("m.groupId")})`,
-            ),
-          ],
-          { concurrency: "unbounded" },
-        )
-
-        const eventsRead = decodeRows(EventRow, eventRows, tenant.id, "events")
-        const attendees = decodeRows(MemberRow, attendeeRows, tenant.id, "eventAttendees")
-        const groupsRead = decodeRows(GroupRow, groupRows, tenant.id, "groups")
-        const members = decodeRows(MemberRow, memberRows, tenant.id, "groupMembers")
-        const users = decodeRows(UserRow, userRows, tenant.id, "users")
-        const userFacts = withHandleConflicts(users.rows)
-        const attendeesByEvent = byParent(attendees.rows, tenant.id, "eventAttendees", "eventRoles")
-        const membersByGroup = byParent(members.rows, tenant.id, "groupMembers", "groupRoles")
-        const facts = { tenant: tenant.id, serverName: tenant.serverName }
-
-        const pending = new Set<string>()
-        const rooms: Array<DesiredOutcome> = []
-        const collect = (result: RoomOutcome, extra: ReadonlyArray<DataProblem> | undefined) => {
-          for (const userId of result.pendingHandles) pending.add(userId)
-          rooms.push(withProblems(result.outcome, extra ?? []))
-        }
-        for (const event of eventsRead.rows) {
-          const rows = attendeesByEvent.get(event.id)
-          collect(
-            desiredEventRoom(
-              facts,
-              event,
-              (rows?.rows ?? []).map((a) => ({ ...a, status: a.status ?? null })),
-              userFacts,
-              policy,
-            ),
-            rows?.problems,
+              ),
+            ],
+            { concurrency: "unbounded" },
           )
-        }
-        for (const group of groupsRead.rows) {
-          const rows = membersByGroup.get(group.id)
-          collect(desiredGroupRoom(facts, group, rows?.rows ?? [], userFacts, policy), rows?.problems)
-        }
 
-        // Two events (or groups) with one slug would claim one alias: neither is acted on.
-        for (const [table, rows] of [
-          ["events", eventsRead.rows],
-          ["groups", groupsRead.rows],
-        ] as const) {
-          for (const [slug, ids] of duplicates(rows.map((r) => [r.slug, r.id] as const))) {
-            const kind = table === "events" ? "event" : "group"
-            for (const [index, outcome] of rooms.entries()) {
-              const key = outcome._tag === "Desired" ? outcome.room.key : outcome.key
-              if (key.kind !== kind || !ids.includes(key.entityId)) continue
-              rooms[index] = withProblems(outcome, [
-                {
-                  tenant: tenant.id,
-                  table,
-                  id: key.entityId,
-                  message: `slug ${JSON.stringify(slug)} is also used by ${table} id ${ids.filter((id) => id !== key.entityId).join(", ")}`,
-                },
-              ])
+          const eventsRead = decodeRows(EventRow, eventRows, tenant.id, "events")
+          const attendees = decodeRows(MemberRow, attendeeRows, tenant.id, "eventAttendees")
+          const groupsRead = decodeRows(GroupRow, groupRows, tenant.id, "groups")
+          const members = decodeRows(MemberRow, memberRows, tenant.id, "groupMembers")
+          const users = decodeRows(UserRow, userRows, tenant.id, "users")
+          const userFacts = withHandleConflicts(users.rows)
+          const attendeesByEvent = byParent(attendees.rows, tenant.id, "eventAttendees", "eventRoles")
+          const membersByGroup = byParent(members.rows, tenant.id, "groupMembers", "groupRoles")
+          const facts = { tenant: tenant.id, serverName: tenant.serverName }
+
+          const pending = new Set<string>()
+          const rooms: Array<DesiredOutcome> = []
+          const collect = (result: RoomOutcome, extra: ReadonlyArray<DataProblem> | undefined) => {
+            for (const userId of result.pendingHandles) pending.add(userId)
+            rooms.push(withProblems(result.outcome, extra ?? []))
+          }
+          for (const event of eventsRead.rows) {
+            const rows = attendeesByEvent.get(event.id)
+            collect(
+              desiredEventRoom(
+                facts,
+                event,
+                (rows?.rows ?? []).map((a) => ({ ...a, status: a.status ?? null })),
+                userFacts,
+                policy,
+              ),
+              rows?.problems,
+            )
+          }
+          for (const group of groupsRead.rows) {
+            const rows = membersByGroup.get(group.id)
+            collect(desiredGroupRoom(facts, group, rows?.rows ?? [], userFacts, policy), rows?.problems)
+          }
+
+          // Two events (or groups) with one slug would claim one alias: neither is acted on.
+          for (const [table, rows] of [
+            ["events", eventsRead.rows],
+            ["groups", groupsRead.rows],
+          ] as const) {
+            for (const [slug, ids] of duplicates(rows.map((r) => [r.slug, r.id] as const))) {
+              const kind = table === "events" ? "event" : "group"
+              for (const [index, outcome] of rooms.entries()) {
+                const key = outcome._tag === "Desired" ? outcome.room.key : outcome.key
+                if (key.kind !== kind || !ids.includes(key.entityId)) continue
+                rooms[index] = withProblems(outcome, [
+                  {
+                    tenant: tenant.id,
+                    table,
+                    id: key.entityId,
+                    message: `slug ${JSON.stringify(slug)} is also used by ${table} id ${ids.filter((id) => id !== key.entityId).join(", ")}`,
+                  },
+                ])
+              }
             }
           }
-        }
 
-        // An unreadable member or user row could belong to any room: no room of the
-        // tenant may then be planned as if the row did not exist.
-        const unreadable = [...attendees.problems, ...members.problems, ...users.problems]
-        return {
-          tenant,
-          rooms: unreadable.length === 0 ? rooms : rooms.map((outcome) => withProblems(outcome, unreadable)),
-          pendingHandles: pending.size,
-          problems: [...eventsRead.problems, ...groupsRead.problems, ...unreadable],
-        } satisfies TenantDesired
-      })
-      return { forTenant }
-    }),
-  )
+          // An unreadable member or user row could belong to any room: no room of the
+          // tenant may then be planned as if the row did not exist.
+          const unreadable = [...attendees.problems, ...members.problems, ...users.problems]
+          return {
+            tenant,
+            rooms: unreadable.length === 0 ? rooms : rooms.map((outcome) => withProblems(outcome, unreadable)),
+            pendingHandles: pending.size,
+            problems: [...eventsRead.problems, ...groupsRead.problems, ...unreadable],
+          } satisfies TenantDesired
+        })
+        const entityIdBySlug = (tenant: Tenant, kind: "event" | "group", slug: string) =>
+          sql<{
+            id: string
+          }>`SELECT id::text AS id FROM ${sql(`${tenant.schema}.${kind === "event" ? "events" : "groups"}`)}
+            WHERE slug = ${slug} LIMIT 1`.pipe(
+            Effect.map((rows) => rows[0]?.id),
+            Effect.mapError(
+              (error) =>
+                new DesiredStateError({ tenant: tenant.id, query: `${kind} by slug`, message: describeError(error) }),
+            ),
+            Effect.withSpan("DesiredState.query slug", { attributes: { tenant: tenant.id } }),
+          )
+        return { forTenant, entityIdBySlug }
+      }),
+    )
+  static readonly layer = DesiredState.layerWith({})
 }

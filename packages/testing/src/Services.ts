@@ -10,6 +10,8 @@ export interface TestServices {
   readonly hsToken: string
   readonly serverName: string
   readonly botUserId: string
+  /** Where the homeserver sends transactions (the registration's url): the daemon listens there. */
+  readonly appserviceUrl: string
 }
 
 const required = (name: string): string => {
@@ -52,6 +54,7 @@ const servicesFrom = (suffix: "" | "2"): TestServices => {
     hsToken: field("hs_token"),
     serverName,
     botUserId: `@${field("sender_localpart")}:${serverName}`,
+    appserviceUrl: field("url"),
   }
 }
 

@@ -1,0 +1,182 @@
+import { isRecord } from "@openmeet-reconciler/core"
+import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant, tenantsB64 } from "@openmeet-reconciler/openmeet"
+import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import { Effect, ManagedRuntime } from "effect"
+import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { runCli } from "./cli.ts"
+import type { Daemon } from "./daemon.ts"
+import { daemonEnv, eventually, ready, startDaemon } from "./daemon.ts"
+
+const services = testServices()
+const synapse = synapseClient(services)
+const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
+afterAll(() => db.dispose())
+
+const s = services.serverName
+const bot = services.botUserId
+
+const running: Array<Daemon> = []
+const start = (env: NodeJS.ProcessEnv) => {
+  const daemon = startDaemon(env)
+  running.push(daemon)
+  return daemon
+}
+afterEach(async () => {
+  for (const daemon of running.splice(0)) if (daemon.process.exitCode === null) await daemon.stop("SIGKILL")
+})
+
+const usersOf = async (roomId: string): Promise<Record<string, unknown>> => {
+  const levels = await synapse.powerLevels(roomId)
+  return isRecord(levels.users) ? { ...levels.users } : {}
+}
+
+describe("reconciler run: Matrix triggers", () => {
+  it("puts back a power level another admin changed and respects a human moderator's kick", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("dmx"), s)
+    const mx = (n: number) => `@${tenant.id}.u${n}:${s}`
+    const admin = `@admin-${tenant.id}:${s}`
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 40)
+        for (const id of [1, 2, 3, 4]) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug: "meetup", userId: 1 })
+        yield* addAttendee(tenant, { eventId: 1, userId: 1, status: "confirmed", role: "host" })
+        yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" })
+        yield* addAttendee(tenant, { eventId: 1, userId: 3, status: "confirmed" })
+      }),
+    )
+    const env = daemonEnv(services, {
+      TENANTS_B64: tenantsB64([tenant]),
+      RECONCILER_POLICY: `defaults:\n  protectedUsers: ["@admin-.*"]\n`,
+    })
+    const daemon = start(env)
+    await ready(daemon)
+    const alias = `#event-meetup-${tenant.id}:${s}`
+    const room = await synapse.resolveAlias(alias)
+    if (room === undefined) throw new Error("the first resync made no room")
+    await eventually(
+      "the attendees to be invited",
+      async () => {
+        const members = await synapse.memberships(room)
+        return members[mx(2)] === "invite" && members[mx(3)] === "invite"
+      },
+      { daemon },
+    )
+
+    // A human admin, protected by policy, joins at level 100 (set by the bot: no drift).
+    await synapse.register(`admin-${tenant.id}`)
+    await synapse.inviteAs(bot, room, admin)
+    await synapse.joinAs(admin, room)
+    await synapse.setPowerLevels(room, {
+      ...(await synapse.powerLevels(room)),
+      users: { ...(await usersOf(room)), [admin]: 100 },
+    })
+    // u3 joins, and the admin (a human moderator) kicks them.
+    await synapse.register(`${tenant.id}.u3`)
+    await synapse.joinAs(mx(3), room)
+    await synapse.kickAs(admin, room, mx(3))
+    // The admin makes u2 a moderator, which OpenMeet does not say: the reconciler puts it back.
+    await synapse.setPowerLevels(
+      room,
+      { ...(await synapse.powerLevels(room)), users: { ...(await usersOf(room)), [mx(2)]: 50 } },
+      admin,
+    )
+    await eventually(
+      "u2's level to be put back",
+      async () => {
+        const users = await usersOf(room)
+        return users[mx(2)] === undefined && users[admin] === 100 && users[mx(1)] === 99
+      },
+      { daemon },
+    )
+    // The kick came first in the same room's stream; by now it was reconciled: u3 stays out.
+    expect((await synapse.memberships(room))[mx(3)]).toBe("leave")
+    expect(await daemon.metric("reconciler_workqueue_adds_total", { source: "change" })).toBeGreaterThan(0)
+    expect(await daemon.metric("reconciler_actions_total", { type: "set_power_levels", result: "applied" })).toBe(1)
+    expect(await daemon.metric("reconciler_actions_total", { type: "invite", result: "applied" })).toBe(3)
+
+    const stopped = await daemon.stop("SIGTERM")
+    expect(stopped.code).toBe(0)
+  })
+
+  it("creates a room on demand when a client asks for the alias of an event added after the resync", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("dal"), s)
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 40)
+        yield* addUser(tenant, { id: 1 })
+      }),
+    )
+    const daemon = start(daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) }))
+    await ready(daemon)
+    // No trigger, no polling (1h): only the alias query can make the daemon notice.
+    await db.runPromise(addEvent(tenant, { id: 7, slug: "later", userId: 1 }))
+    const room = await synapse.resolveAlias(`#event-later-${tenant.id}:${s}`)
+    if (room === undefined) throw new Error("the alias query made no room")
+    expect(await synapse.memberships(room)).toEqual({ [bot]: "join", [`@${tenant.id}.u1:${s}`]: "invite" })
+    expect(await synapse.resolveAlias(`#event-other-${tenant.id}:${s}`)).toBeUndefined()
+  })
+})
+
+describe("reconciler run: lifecycle and configuration", () => {
+  it("reports drift without applying it under DRY_RUN, with actions by type as the plan counts them", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("ddr"), s)
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 40)
+        for (const id of [1, 2]) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug: "dry", userId: 1 })
+        yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" })
+      }),
+    )
+    const env = daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]), DRY_RUN: "true" })
+    const planned = await runCli(["plan", "--output", "json"], env)
+    const summary: unknown = JSON.parse(planned.stdout)
+    if (!isRecord(summary) || !isRecord(summary.summary) || !isRecord(summary.summary.actions)) {
+      throw new Error(planned.stdout)
+    }
+    const daemon = start(env)
+    await ready(daemon)
+    await eventually(
+      "the queued rooms to be planned",
+      async () => (await daemon.metric("reconciler_reconcile_total")) > 0,
+    )
+    for (const [type, count] of Object.entries(summary.summary.actions)) {
+      // The resync queued the drifted room; its reconcile counted each planned action once.
+      expect(await daemon.metric("reconciler_actions_total", { type, result: "dry_run" })).toBe(Number(count))
+      expect(await daemon.metric("reconciler_actions_total", { type, result: "applied" })).toBe(0)
+    }
+    expect(await synapse.resolveAlias(`#event-dry-${tenant.id}:${s}`)).toBeUndefined()
+    expect(await daemon.metric("reconciler_leader")).toBe(0)
+    expect(JSON.parse((await daemon.get("/readyz")).body)).toMatchObject({ ready: true, role: "dry-run" })
+  })
+
+  it("exits 0 on SIGTERM within the grace period, and answers /healthz until then", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("dtm"), s)
+    await db.runPromise(resetTenant(tenant, 40))
+    const daemon = start(daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]), SHUTDOWN_GRACE: "3s" }))
+    await ready(daemon)
+    expect((await daemon.get("/healthz")).status).toBe(200)
+    const stopped = await daemon.stop("SIGTERM")
+    expect(stopped.code).toBe(0)
+    expect(stopped.ms).toBeLessThan(3000 + 2000)
+  })
+
+  it.each([
+    ["HTTP_PORT", "eighty", "HTTP_PORT"],
+    ["RESYNC_INTERVAL", "soon", "RESYNC_INTERVAL: must be a duration"],
+    ["POLL_INTERVAL", "1 fortnight", "POLL_INTERVAL: must be a duration"],
+    ["DRY_RUN", "perhaps", "DRY_RUN"],
+    ["SHUTDOWN_GRACE", "-1s", "SHUTDOWN_GRACE: must be a duration"],
+    ["RECONCILE_WORKERS", "0", "RECONCILE_WORKERS: must be between 1 and 64"],
+    ["APPSERVICE_PORT", "70000", "APPSERVICE_PORT: must be a TCP port"],
+  ])("a bad %s (%s) is one clear message naming it", async (name, value, expected) => {
+    const tenant = fixtureTenant(uniqueTenantId("dcf"), s)
+    const result = await runCli(["run"], daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]), [name]: value }))
+    expect(result.code).toBe(1)
+    const lines = result.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain("error: configuration:")
+    expect(lines[0]).toContain(expected)
+  })
+})

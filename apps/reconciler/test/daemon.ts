@@ -1,0 +1,106 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import type { TestServices } from "@openmeet-reconciler/testing"
+import { cliEnv } from "./cli.ts"
+
+const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
+
+let nextPort = 18100 + Math.floor(Math.random() * 400)
+
+/** A running `reconciler run`, as a separate process, with its HTTP endpoints. */
+export interface Daemon {
+  readonly process: ChildProcess
+  readonly httpPort: number
+  /** Everything it logged so far (JSON lines). */
+  readonly log: () => string
+  readonly get: (path: string) => Promise<{ readonly status: number; readonly body: string }>
+  /** A metric's value from /metrics (the sum over the label sets that contain `labels`). */
+  readonly metric: (name: string, labels?: Record<string, string>) => Promise<number>
+  /** Sends a signal and waits for the exit: its code and how long it took. */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<{ readonly code: number | null; readonly ms: number }>
+}
+
+/** The environment for a daemon of these tenants; it listens for transactions where Synapse sends them. */
+export const daemonEnv = (services: TestServices, extra: Record<string, string>): NodeJS.ProcessEnv =>
+  cliEnv(services, {
+    LISTEN_ADDRESS: "127.0.0.1",
+    APPSERVICE_PORT: new URL(services.appserviceUrl).port,
+    RESYNC_INTERVAL: "1h",
+    POLL_INTERVAL: "1h",
+    SHUTDOWN_GRACE: "5s",
+    LOG_LEVEL: "info",
+    ...extra,
+  })
+
+export const startDaemon = (env: NodeJS.ProcessEnv): Daemon => {
+  const httpPort = nextPort++
+  const child = spawn(process.execPath, [main, "run"], {
+    env: { ...env, HTTP_PORT: String(httpPort) },
+    stdio: ["ignore", "ignore", "pipe"],
+  })
+  let output = ""
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  const get = async (path: string) => {
+    try {
+      const response = await fetch(`http://127.0.0.1:${httpPort}${path}`)
+      return { status: response.status, body: await response.text() }
+    } catch {
+      return { status: 0, body: "" }
+    }
+  }
+  return {
+    process: child,
+    httpPort,
+    log: () => output,
+    get,
+    metric: async (name, labels = {}) => {
+      const { body } = await get("/metrics")
+      let sum = 0
+      for (const line of body.split("\n")) {
+        const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line)
+        if (match === null || match[1] !== name) continue
+        const set = match[2] ?? ""
+        if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) sum += Number(match[3])
+      }
+      return sum
+    },
+    stop: async (signal = "SIGTERM") => {
+      const started = Date.now()
+      child.kill(signal)
+      const code = await exited
+      return { code, ms: Date.now() - started }
+    },
+  }
+}
+
+/** Polls `check` until it returns true; fails with `what` and the daemon's log after `timeoutMs`. */
+export const eventually = async (
+  what: string,
+  check: () => Promise<boolean>,
+  options: { readonly timeoutMs?: number; readonly daemon?: Daemon } = {},
+): Promise<void> => {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+  let last = ""
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return
+    } catch (error) {
+      // Synapse may still be settling (a room just made); the check is asked again.
+      last = `; last error: ${String(error)}`
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  throw new Error(
+    `timed out waiting for ${what}${last}${options.daemon === undefined ? "" : `\n${options.daemon.log()}`}`,
+  )
+}
+
+/** Waits until the daemon is ready (database, homeserver, first full resync). */
+export const ready = (daemon: Daemon, timeoutMs = 60_000) =>
+  eventually("/readyz to answer 200", async () => (await daemon.get("/readyz")).status === 200, {
+    timeoutMs,
+    daemon,
+  })

@@ -1,0 +1,145 @@
+import { timingSafeEqual } from "node:crypto"
+import type { HttpApp } from "@effect/platform"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Either, ParseResult, Redacted, Schema } from "effect"
+
+/** One event of an appservice transaction, as far as the reconciler reads it. */
+export const RoomEvent = Schema.Struct({
+  type: Schema.String,
+  room_id: Schema.String,
+  sender: Schema.optional(Schema.String),
+  state_key: Schema.optional(Schema.String),
+  content: Schema.optional(Schema.Unknown),
+})
+export type RoomEvent = typeof RoomEvent.Type
+
+const Transaction = Schema.Struct({ events: Schema.Array(Schema.Unknown) })
+const decodeTransaction = Schema.decodeUnknownEither(Transaction)
+const decodeEvent = Schema.decodeUnknownEither(RoomEvent)
+
+/** What the reconciler does with what the homeserver tells it. */
+export interface AppServiceHandlers {
+  /**
+   * The well-formed events of a new transaction (never called twice for one transaction id
+   * that was accepted). False: not accepted now (a standby replica); the homeserver gets 503
+   * and sends the transaction again later.
+   */
+  readonly onEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<boolean>
+  /** An alias in the appservice's namespace was asked for: true when a room has it now. */
+  readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
+}
+
+export interface AppServiceOptions {
+  readonly hsToken: Redacted.Redacted<string>
+  /** Transaction ids remembered for idempotence (the homeserver retries a transaction until it gets 200). */
+  readonly rememberTransactions?: number
+}
+
+/** `path: message` per problem: short enough for one log line. */
+const describeParseError = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => `${issue.path.length === 0 ? "" : `${issue.path.join(".")}: `}${issue.message}`)
+    .join("; ")
+
+const matrixError = (status: number, errcode: string, error: string) =>
+  HttpServerResponse.unsafeJson({ errcode, error }, { status })
+
+/** The homeserver's token from `Authorization: Bearer`, or the legacy `access_token` query parameter. */
+const presentedToken = (request: HttpServerRequest.HttpServerRequest, url: URL): string | undefined => {
+  const header = request.headers.authorization
+  if (header?.startsWith("Bearer ") === true) return header.slice("Bearer ".length)
+  return url.searchParams.get("access_token") ?? undefined
+}
+
+const sameToken = (presented: string, expected: string): boolean => {
+  const a = Buffer.from(presented)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * The appservice API the homeserver calls (Matrix application service API v1):
+ * transactions (`PUT /_matrix/app/v1/transactions/{txnId}`), alias queries
+ * (`GET /_matrix/app/v1/rooms/{alias}`), user queries (always 404: the reconciler
+ * makes no users on demand) and ping. Every request must carry hs_token: none → 401,
+ * a wrong one → 403. A transaction id seen before is answered 200 without handling it again.
+ */
+export const appServiceApp = (
+  options: AppServiceOptions,
+  handlers: AppServiceHandlers,
+): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> => {
+  const limit = options.rememberTransactions ?? 10_000
+  const seen = new Set<string>()
+  const remember = (txnId: string) => {
+    seen.add(txnId)
+    // A Set iterates in insertion order: the oldest id goes first.
+    if (seen.size > limit)
+      for (const old of seen) {
+        seen.delete(old)
+        break
+      }
+  }
+
+  const transaction = (request: HttpServerRequest.HttpServerRequest, txnId: string) =>
+    Effect.gen(function* () {
+      if (seen.has(txnId)) return HttpServerResponse.unsafeJson({})
+      const body = yield* request.json.pipe(Effect.either)
+      if (Either.isLeft(body)) return matrixError(400, "M_NOT_JSON", "the transaction body is not JSON")
+      const decoded = decodeTransaction(body.right)
+      if (Either.isLeft(decoded)) {
+        return matrixError(400, "M_BAD_JSON", describeParseError(decoded.left))
+      }
+      const events: Array<RoomEvent> = []
+      for (const [index, raw] of decoded.right.events.entries()) {
+        const event = decodeEvent(raw)
+        if (Either.isRight(event)) events.push(event.right)
+        else {
+          // One event the reconciler cannot read must not make the homeserver resend the others forever.
+          yield* Effect.logWarning(
+            `appservice transaction ${txnId}: event ${index} ignored: ${describeParseError(event.left)}`,
+          )
+        }
+      }
+      yield* Effect.annotateCurrentSpan({ "appservice.events": events.length })
+      if (!(yield* handlers.onEvents(events))) {
+        return matrixError(503, "M_UNAVAILABLE", "this replica is not the leader; send the transaction again")
+      }
+      remember(txnId)
+      return HttpServerResponse.unsafeJson({})
+    }).pipe(Effect.withSpan("appservice.transaction", { attributes: { "appservice.txn_id": txnId } }))
+
+  const aliasQuery = (alias: string) =>
+    handlers.onAliasQuery(alias).pipe(
+      Effect.map((exists) =>
+        exists ? HttpServerResponse.unsafeJson({}) : matrixError(404, "M_NOT_FOUND", "no such room"),
+      ),
+      Effect.withSpan("appservice.alias_query"),
+    )
+
+  return Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const url = new URL(request.url, "http://appservice")
+    const token = presentedToken(request, url)
+    if (token === undefined) return matrixError(401, "M_UNAUTHORIZED", "no hs_token in the request")
+    if (!sameToken(token, Redacted.value(options.hsToken))) return matrixError(403, "M_FORBIDDEN", "wrong hs_token")
+    // Legacy (unprefixed) paths are the same API without `/_matrix/app/v1`.
+    const path = url.pathname.startsWith("/_matrix/app/v1/")
+      ? url.pathname.slice("/_matrix/app/v1".length)
+      : url.pathname
+    const segments = path.split("/").slice(1)
+    let decoded: Array<string>
+    try {
+      decoded = segments.map((segment) => decodeURIComponent(segment))
+    } catch {
+      return matrixError(400, "M_INVALID_PARAM", "the path is not valid percent-encoding")
+    }
+    const [resource, id, ...rest] = decoded
+    if (rest.length === 0 && id !== undefined && id !== "") {
+      if (resource === "transactions" && request.method === "PUT") return yield* transaction(request, id)
+      if (resource === "rooms" && request.method === "GET") return yield* aliasQuery(id)
+      if (resource === "users" && request.method === "GET") return matrixError(404, "M_NOT_FOUND", "no such user")
+    }
+    if (resource === "ping" && id === undefined && request.method === "POST") return HttpServerResponse.unsafeJson({})
+    return matrixError(404, "M_UNRECOGNIZED", "unrecognized request")
+  })
+}

@@ -1,0 +1,99 @@
+import { HttpApp } from "@effect/platform"
+import { Effect, Redacted } from "effect"
+import { describe, expect, it } from "vitest"
+import type { RoomEvent } from "../src/index.ts"
+import { appServiceApp } from "../src/index.ts"
+
+const hsToken = "hs-secret-token"
+
+/** The appservice API as a fetch handler, with handlers that record what reached them. */
+const setup = (options: { readonly accept?: boolean } = {}) => {
+  const received: Array<ReadonlyArray<RoomEvent>> = []
+  const queried: Array<string> = []
+  const app = appServiceApp(
+    { hsToken: Redacted.make(hsToken), rememberTransactions: 2 },
+    {
+      onEvents: (events) =>
+        Effect.sync(() => {
+          received.push(events)
+          return options.accept ?? true
+        }),
+      onAliasQuery: (alias) =>
+        Effect.sync(() => {
+          queried.push(alias)
+          return alias.startsWith("#event-known")
+        }),
+    },
+  )
+  const handler = HttpApp.toWebHandler(app)
+  const call = async (method: string, path: string, token: string | undefined, body?: unknown) => {
+    const response = await handler(
+      new Request(`http://appservice${path}`, {
+        method,
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+        ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+      }),
+    )
+    return { status: response.status, body: await response.json() }
+  }
+  return { received, queried, call }
+}
+
+const member = { type: "m.room.member", room_id: "!r:s", sender: "@a:s", state_key: "@b:s", content: {} }
+
+describe("appservice API", () => {
+  it("refuses a request without hs_token (401) or with a wrong one (403), and handles nothing", async () => {
+    const { call, received, queried } = setup()
+    expect(await call("PUT", "/_matrix/app/v1/transactions/1", undefined, { events: [member] })).toEqual({
+      status: 401,
+      body: { errcode: "M_UNAUTHORIZED", error: "no hs_token in the request" },
+    })
+    expect((await call("PUT", "/_matrix/app/v1/transactions/1", "wrong", { events: [member] })).status).toBe(403)
+    expect((await call("GET", "/_matrix/app/v1/rooms/%23event-known:s", "wrong")).status).toBe(403)
+    expect((await call("GET", "/_matrix/app/v1/rooms/%23event-known:s?access_token=wrong", undefined)).status).toBe(403)
+    expect(received).toEqual([])
+    expect(queried).toEqual([])
+  })
+
+  it("hands a transaction's events over once, however often the homeserver sends it", async () => {
+    const { call, received } = setup()
+    const body = { events: [member, { type: "m.room.message", room_id: "!r:s", content: { body: "hi" } }] }
+    expect(await call("PUT", "/_matrix/app/v1/transactions/7", hsToken, body)).toEqual({ status: 200, body: {} })
+    expect(await call("PUT", "/_matrix/app/v1/transactions/7", hsToken, body)).toEqual({ status: 200, body: {} })
+    // The legacy path and the access_token parameter are the same API.
+    expect((await call("PUT", `/transactions/8?access_token=${hsToken}`, undefined, { events: [] })).status).toBe(200)
+    expect(received).toEqual([body.events, []])
+  })
+
+  it("skips an event it cannot read, rejects a body that is not a transaction, and answers 503 when not accepted", async () => {
+    const { call, received } = setup()
+    const bad = { events: [{ type: 42 }, member] }
+    expect((await call("PUT", "/_matrix/app/v1/transactions/1", hsToken, bad)).status).toBe(200)
+    expect(received).toEqual([[member]])
+    expect((await call("PUT", "/_matrix/app/v1/transactions/2", hsToken, "not json")).body).toMatchObject({
+      errcode: "M_NOT_JSON",
+    })
+    expect((await call("PUT", "/_matrix/app/v1/transactions/3", hsToken, { event: [] })).status).toBe(400)
+
+    const standby = setup({ accept: false })
+    expect((await standby.call("PUT", "/_matrix/app/v1/transactions/1", hsToken, { events: [member] })).status).toBe(
+      503,
+    )
+    // Not remembered: the homeserver's retry is handled.
+    const again = await standby.call("PUT", "/_matrix/app/v1/transactions/1", hsToken, { events: [member] })
+    expect(again.status).toBe(503)
+    expect(standby.received).toHaveLength(2)
+  })
+
+  it("answers alias queries from the handler: 200 for a room, 404 otherwise; users are never made", async () => {
+    const { call, queried } = setup()
+    expect(await call("GET", "/_matrix/app/v1/rooms/%23event-known-t%3As", hsToken)).toEqual({ status: 200, body: {} })
+    expect((await call("GET", "/_matrix/app/v1/rooms/%23event-other-t%3As", hsToken)).status).toBe(404)
+    expect(queried).toEqual(["#event-known-t:s", "#event-other-t:s"])
+    expect((await call("GET", "/_matrix/app/v1/users/%40u%3As", hsToken)).status).toBe(404)
+    expect(await call("POST", "/_matrix/app/v1/ping", hsToken, {})).toEqual({ status: 200, body: {} })
+    expect((await call("GET", "/_matrix/app/v1/thirdparty/protocol/x", hsToken)).body).toMatchObject({
+      errcode: "M_UNRECOGNIZED",
+    })
+  })
+})
