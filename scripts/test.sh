@@ -27,6 +27,8 @@ log "type check"
 pnpm --silent typecheck
 log "lint"
 pnpm --silent lint
+log "alert rules (promtool)"
+bash infra/dev/promtool.sh
 
 packages=(packages/core packages/observability packages/openmeet packages/matrix packages/engine apps/reconciler)
 for dir in "${packages[@]}"; do rm -rf "$dir/.vitest"; done

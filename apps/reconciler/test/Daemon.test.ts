@@ -2,10 +2,9 @@ import { isRecord } from "@openmeet-reconciler/core"
 import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant, tenantsB64 } from "@openmeet-reconciler/openmeet"
 import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, ManagedRuntime } from "effect"
-import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { runCli } from "./cli.ts"
-import type { Daemon } from "./daemon.ts"
-import { daemonEnv, eventually, ready, startDaemon } from "./daemon.ts"
+import { daemonEnv, daemonStarter, eventually, ready } from "./daemon.ts"
 
 const services = testServices()
 const synapse = synapseClient(services)
@@ -15,15 +14,7 @@ afterAll(() => db.dispose())
 const s = services.serverName
 const bot = services.botUserId
 
-const running: Array<Daemon> = []
-const start = (env: NodeJS.ProcessEnv) => {
-  const daemon = startDaemon(env)
-  running.push(daemon)
-  return daemon
-}
-afterEach(async () => {
-  for (const daemon of running.splice(0)) if (daemon.process.exitCode === null) await daemon.stop("SIGKILL")
-})
+const start = daemonStarter()
 
 const usersOf = async (roomId: string): Promise<Record<string, unknown>> => {
   const levels = await synapse.powerLevels(roomId)

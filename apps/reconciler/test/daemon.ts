@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { TestServices } from "@openmeet-reconciler/testing"
+import { afterEach } from "vitest"
 import { cliEnv } from "./cli.ts"
 
 const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
@@ -45,7 +46,7 @@ export const startDaemon = (env: NodeJS.ProcessEnv): Daemon => {
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
   const get = async (path: string) => {
     try {
-      const response = await fetch(`http://127.0.0.1:${httpPort}${path}`)
+      const response = await fetch(`http://127.0.0.1:${httpPort}${path}`, { signal: AbortSignal.timeout(10_000) })
       return { status: response.status, body: await response.text() }
     } catch {
       return { status: 0, body: "" }
@@ -104,3 +105,16 @@ export const ready = (daemon: Daemon, timeoutMs = 60_000) =>
     timeoutMs,
     daemon,
   })
+
+/** Starts daemons for a test file; those still running after each test are killed. */
+export const daemonStarter = (): ((env: NodeJS.ProcessEnv) => Daemon) => {
+  const running: Array<Daemon> = []
+  afterEach(async () => {
+    for (const daemon of running.splice(0)) if (daemon.process.exitCode === null) await daemon.stop("SIGKILL")
+  })
+  return (env) => {
+    const daemon = startDaemon(env)
+    running.push(daemon)
+    return daemon
+  }
+}

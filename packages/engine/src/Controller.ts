@@ -374,6 +374,14 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
         if (inProgress.size > 0) {
           yield* Effect.logWarning(`shutdown: abandoning ${inProgress.size} room(s) in progress`)
         }
+        // A replica that no longer leads reports no rooms: sums over replicas stay true.
+        statuses.clear()
+        held.clear()
+        publishRooms()
+        observe((m) => {
+          m.workqueueDepth.set(0)
+          for (const runtime of options.tenants) m.pendingHandles.set({ tenant: runtime.tenant.id }, 0)
+        })
       }),
     )
 

@@ -1,3 +1,4 @@
+import { hostname } from "node:os"
 import { SqlClient } from "@effect/sql"
 import type { Condition, PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core"
 import { actionToJson, formatRoomKey } from "@openmeet-reconciler/core"
@@ -89,6 +90,8 @@ const migrations: ReadonlyArray<(schema: string) => ReadonlyArray<string>> = [
       failed integer NOT NULL
     )`,
   ],
+  // Which process wrote each audit row: with several replicas, the audit log shows one writer at a time.
+  (s) => [`ALTER TABLE ${s}.audit_log ADD COLUMN IF NOT EXISTS writer text`],
 ]
 
 const describe = (error: unknown): string => {
@@ -154,8 +157,9 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     readonly status: Effect.Effect<StatusReport, StoreError>
   }
 >() {
-  /** Over the SqlClient in context, in `schema`. */
-  static readonly layer = (schema: string) => Layer.effect(Store, make(schema))
+  /** Over the SqlClient in context, in `schema`; audit rows name `writer` (default host/pid). */
+  static readonly layer = (schema: string, writer = `${hostname()}/${process.pid}`) =>
+    Layer.effect(Store, make(schema, writer))
 }
 
 /** Observes the effect's duration as `reconciler_db_query_duration_seconds{query}` when metrics are on. */
@@ -177,7 +181,7 @@ export const timed =
       ),
     )
 
-const make = (schema: string) =>
+const make = (schema: string, writer: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const s = `"${schema.replaceAll('"', '""')}"`
@@ -273,6 +277,7 @@ const make = (schema: string) =>
                 result: e.result,
                 error: e.error ?? null,
                 trace_id: e.traceId ?? null,
+                writer,
               })),
             )}`.pipe(Effect.asVoid, wrap("audit")),
       recordPass: (pass) =>

@@ -19,18 +19,32 @@ describe("LOG_LEVEL", () => {
 describe("logger", () => {
   afterEach(() => vi.restoreAllMocks())
 
-  it("writes JSON lines with annotations to stderr, never stdout, and drops lines below the level", () => {
-    const stderr = vi.spyOn(console, "error").mockImplementation(() => {})
-    const stdout = vi.spyOn(console, "log").mockImplementation(() => {})
-    Effect.runSync(
+  it("writes JSON lines with annotations and the trace id to stderr, never stdout, and drops lines below the level", () => {
+    const written: Array<string> = []
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+      written.push(String(chunk))
+      return true
+    })
+    const stdout = vi.spyOn(process.stdout, "write").mockImplementation(() => true)
+    const log = vi.spyOn(console, "log").mockImplementation(() => {})
+    const traceId = Effect.runSync(
       Effect.gen(function* () {
         yield* Effect.logDebug("hidden")
         yield* Effect.logInfo("applied").pipe(Effect.annotateLogs({ "room.key": "event:t1:42" }))
+        return yield* Effect.gen(function* () {
+          yield* Effect.logWarning("in a span")
+          return (yield* Effect.currentSpan).traceId
+        }).pipe(Effect.withSpan("reconcile.room"))
       }).pipe(Effect.provide(loggerLayer("json", LogLevel.Info))),
     )
+    stderr.mockRestore()
     expect(stdout).not.toHaveBeenCalled()
-    expect(stderr).toHaveBeenCalledTimes(1)
-    const line = JSON.parse(String(stderr.mock.calls[0]?.[0]))
-    expect(line).toMatchObject({ message: "applied", logLevel: "INFO", annotations: { "room.key": "event:t1:42" } })
+    expect(log).not.toHaveBeenCalled()
+    expect(written).toHaveLength(2)
+    const [first, second] = written.map((line) => JSON.parse(line))
+    expect(first).toMatchObject({ level: "info", message: "applied", "room.key": "event:t1:42" })
+    expect(first.traceId).toBeUndefined()
+    expect(second).toMatchObject({ level: "warn", message: "in a span", traceId })
+    expect(typeof second.spanId).toBe("string")
   })
 })
