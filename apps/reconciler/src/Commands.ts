@@ -200,7 +200,7 @@ const apply = Command.make("apply", { config, tenant, room, output, confirmDestr
           onProgress: progress("applying"),
         })
         return { result, applied }
-      }).pipe(Effect.provide(layer))
+      }).pipe(Effect.withSpan("reconcile.cycle", { attributes: { trigger: "cli" } }), Effect.provide(layer))
       if (args.output === "json") {
         yield* Console.log(
           JSON.stringify({ plan: planToJson(outcome.result.plan), apply: applyResultToJson(outcome.applied) }, null, 2),

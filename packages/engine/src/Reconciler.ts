@@ -616,4 +616,4 @@ export const applyPlan = (result: PlanResult, options: PassOptions): Effect.Effe
       failed: actions.filter((a) => a.outcome.result !== "applied").length,
     })
     return { actions, rooms }
-  }).pipe(Effect.withSpan("reconcile.cycle"))
+  }).pipe(Effect.withSpan("reconcile.apply"))

@@ -1,0 +1,195 @@
+import { NodeSdk } from "@effect/opentelemetry"
+import { SqlClient } from "@effect/sql"
+import { expect, layer } from "@effect/vitest"
+import { defaultPolicy } from "@openmeet-reconciler/core"
+import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
+import { Metrics, makeMetrics } from "@openmeet-reconciler/observability"
+import { addAttendee, addEvent, addUser, DesiredState, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet"
+import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { Effect, Layer, Redacted } from "effect"
+import type { TenantRuntime } from "../src/index.ts"
+import { planPass, Store, startController } from "../src/index.ts"
+
+const services = testServices()
+const synapse = synapseClient(services)
+const s = services.serverName
+const schema = `reconciler_${uniqueTenantId("c")}`
+const exporter = new InMemorySpanExporter()
+const metrics = makeMetrics()
+const cache = makeStateCache({ maxAge: "1 hour" })
+const Live = Layer.mergeAll(
+  Layer.provideMerge(Layer.merge(DesiredState.layer, Store.layer(schema)), sqlLayer(services.databaseUrl)),
+  Homeservers.layer(
+    { homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) },
+    { onRequest: metrics.observeMatrixRequest },
+    cache,
+  ),
+  Layer.succeed(Metrics, metrics),
+  NodeSdk.layer(() => ({
+    resource: { serviceName: "reconciler-test" },
+    spanProcessor: new SimpleSpanProcessor(exporter),
+  })),
+)
+
+const controllerOptions = (runtime: TenantRuntime) =>
+  ({
+    tenants: [runtime],
+    concurrency: 4,
+    workers: 2,
+    batchSize: 10,
+    resyncInterval: "1 hour",
+    dryRun: false,
+    backoff: { base: "1 second", max: "10 seconds" },
+    cache,
+    shutdownGrace: "1 second",
+    appserviceId: "openmeet-bot",
+  }) as const
+
+/** The span's ancestors, nearest first, by name. */
+const ancestors = (span: ReadableSpan, all: ReadonlyArray<ReadableSpan>): Array<string> => {
+  const names: Array<string> = []
+  let parentId = span.parentSpanContext?.spanId
+  while (parentId !== undefined) {
+    const parent = all.find((candidate) => candidate.spanContext().spanId === parentId)
+    if (parent === undefined) break
+    names.push(parent.name)
+    parentId = parent.parentSpanContext?.spanId
+  }
+  return names
+}
+
+const waitUntil = (what: string, check: Effect.Effect<boolean>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 300; i++) {
+      if (yield* check) return
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+  })
+
+layer(Live, { excludeTestServices: true })("the controller", (it) => {
+  it.scoped(
+    "one queued reconcile is one trace: cycle → room → Matrix requests, with the documented attributes; its audit rows carry the trace id",
+    () =>
+      Effect.gen(function* () {
+        const runtime: TenantRuntime = {
+          tenant: fixtureTenant(uniqueTenantId("span"), s),
+          policy: defaultPolicy,
+          botUserId: services.botUserId,
+        }
+        yield* resetTenant(runtime.tenant)
+        for (const id of [1, 2]) yield* addUser(runtime.tenant, { id })
+        yield* addEvent(runtime.tenant, { id: 1, slug: "traced", userId: 1 })
+        yield* addAttendee(runtime.tenant, { eventId: 1, userId: 2, status: "confirmed" })
+        const store = yield* Store
+        yield* store.migrate
+        const planned = yield* planPass({ tenants: [runtime], rooms: [] }, { concurrency: 4 })
+        const pending = planned.plan.rooms.flatMap((room) => room.actions.map((a) => a.type))
+        expect(pending).toEqual(["create_room", "invite", "invite"])
+
+        exporter.reset()
+        yield* startController(controllerOptions(runtime))
+        const key = `event:${runtime.tenant.id}:1`
+        yield* waitUntil(
+          "the room to be reconciled",
+          Effect.sync(() => exporter.getFinishedSpans().some((span) => span.name === "reconcile.room")),
+        )
+        const spans = exporter.getFinishedSpans()
+        const room = spans.find((span) => span.name === "reconcile.room")
+        if (room === undefined) throw new Error("no reconcile.room span")
+        expect(room.attributes).toEqual({ "room.key": key, tenant: runtime.tenant.id, kind: "event", actions: 3 })
+        expect(ancestors(room, spans)).toEqual(["reconcile.apply", "reconcile.cycle"])
+        const cycle = spans.find((span) => span.spanContext().spanId === room.parentSpanContext?.spanId)
+        const root = spans.find(
+          (span) => span.name === "reconcile.cycle" && span.spanContext().traceId === room.spanContext().traceId,
+        )
+        expect(cycle?.name).toBe("reconcile.apply")
+        expect(root?.attributes).toMatchObject({ trigger: "queue", "reconcile.keys": 1 })
+        // The room's Matrix requests are its children: one createRoom with the invites in it.
+        const requests = spans.filter(
+          (span) => span.parentSpanContext?.spanId === room.spanContext().spanId && span.name === "matrix.request",
+        )
+        expect(requests.map((span) => span.attributes).filter((a) => a["matrix.endpoint"] !== "/capabilities")).toEqual(
+          [{ "http.method": "POST", "matrix.endpoint": "/createRoom", "http.status_code": 200 }],
+        )
+        // The desired-state queries of the same cycle, under its plan.
+        const queries = spans.filter(
+          (span) =>
+            span.name.startsWith("DesiredState.query ") && span.spanContext().traceId === room.spanContext().traceId,
+        )
+        expect(queries.map((span) => span.attributes.query).sort()).toEqual([
+          "eventAttendees",
+          "events",
+          "groupMembers",
+          "groups",
+          "users",
+        ])
+        const sql = yield* SqlClient.SqlClient
+        const audit = yield* sql<{ action: string; traceId: string | null }>`
+          SELECT action, trace_id AS "traceId" FROM ${sql(`${schema}.audit_log`)} WHERE key = ${key} ORDER BY id`
+        expect(audit).toEqual(
+          ["create_room", "invite", "invite"].map((action) => ({ action, traceId: room.spanContext().traceId })),
+        )
+        expect(
+          yield* Effect.promise(() => synapse.resolveAlias(`#event-traced-${runtime.tenant.id}:${s}`)),
+        ).toBeDefined()
+        const applied = yield* Effect.promise(() => metrics.actionsTotal.get())
+        const byType = Object.fromEntries(
+          applied.values
+            .filter((v) => v.labels.result === "applied" && v.value > 0)
+            .map((v) => [v.labels.type, v.value]),
+        )
+        expect(byType).toEqual({ create_room: 1, invite: 2 })
+      }),
+  )
+
+  it.scoped("a converged resync reads nothing from Matrix but the joined rooms, and writes nothing", () =>
+    Effect.gen(function* () {
+      const runtime: TenantRuntime = {
+        tenant: fixtureTenant(uniqueTenantId("conv"), s),
+        policy: defaultPolicy,
+        botUserId: services.botUserId,
+      }
+      yield* resetTenant(runtime.tenant)
+      for (const id of [1, 2, 3]) yield* addUser(runtime.tenant, { id })
+      for (const id of [1, 2, 3, 4]) {
+        yield* addEvent(runtime.tenant, { id, slug: `conv${id}`, userId: 1 })
+        yield* addAttendee(runtime.tenant, { eventId: id, userId: 2, status: "confirmed" })
+      }
+      yield* (yield* Store).migrate
+      const controller = yield* startController(controllerOptions(runtime))
+      const created = () =>
+        metrics.actionsTotal
+          .get()
+          .then((m) =>
+            m.values
+              .filter((v) => v.labels.type === "create_room" && v.labels.result === "applied")
+              .reduce((n, v) => n + v.value, 0),
+          )
+      const before = yield* Effect.promise(created)
+      yield* waitUntil(
+        "the four rooms",
+        Effect.promise(async () => (await created()) - before >= 4),
+      )
+      // Let the homeserver's echo of our own writes settle, then count one resync's requests.
+      yield* controller.fullSync
+      const count = () =>
+        metrics.matrixRequests.get().then((m) => {
+          const out: Record<string, number> = {}
+          for (const v of m.values) out[String(v.labels.endpoint)] = (out[String(v.labels.endpoint)] ?? 0) + v.value
+          return out
+        })
+      const start = yield* Effect.promise(count)
+      yield* controller.fullSync
+      const end = yield* Effect.promise(count)
+      const delta = Object.fromEntries(
+        Object.entries(end)
+          .map(([endpoint, n]) => [endpoint, n - (start[endpoint] ?? 0)] as const)
+          .filter(([, n]) => n > 0),
+      )
+      expect(delta).toEqual({ "GET /joined_rooms": 1 })
+    }),
+  )
+})
