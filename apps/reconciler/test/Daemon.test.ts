@@ -109,6 +109,52 @@ describe("reconciler run: Matrix triggers", () => {
   })
 })
 
+describe("reconciler run: metrics", () => {
+  it("counts applied actions by type exactly as the plan listed them, with no user, room or alias in any label", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("dmt"), s)
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 40)
+        for (const id of [1, 2, 3, 4]) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug: "counted", userId: 1 })
+        yield* addEvent(tenant, { id: 2, slug: "counted-too", userId: 2 })
+        for (const userId of [2, 3, 4]) yield* addAttendee(tenant, { eventId: 1, userId, status: "confirmed" })
+        yield* addAttendee(tenant, { eventId: 2, userId: 3, status: "confirmed" })
+      }),
+    )
+    const env = daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) })
+    const planned = await runCli(["plan", "--output", "json"], env)
+    const plan: unknown = JSON.parse(planned.stdout)
+    if (!isRecord(plan) || !isRecord(plan.summary) || !isRecord(plan.summary.actions)) throw new Error(planned.stdout)
+    const expected = Object.fromEntries(Object.entries(plan.summary.actions).map(([type, n]) => [type, Number(n)]))
+    expect(expected).toEqual({ create_room: 2, invite: 6 })
+
+    const daemon = start(env)
+    await ready(daemon)
+    await eventually(
+      "both rooms reconciled",
+      async () => (await daemon.metric("reconciler_rooms", { tenant: tenant.id, status: "in_sync" })) === 2,
+      { daemon },
+    )
+    for (const [type, count] of Object.entries(expected)) {
+      expect(await daemon.metric("reconciler_actions_total", { type, result: "applied" })).toBe(count)
+    }
+    expect(await daemon.metric("reconciler_actions_total", { result: "failed" })).toBe(0)
+    expect(await daemon.metric("reconciler_reconcile_total", { kind: "event", result: "success" })).toBe(2)
+    expect(await daemon.metric("reconciler_matrix_requests_total", { endpoint: "POST /createRoom", code: "200" })).toBe(
+      2,
+    )
+    expect(await daemon.metric("reconciler_leader")).toBe(1)
+    expect(await daemon.metric("reconciler_last_full_sync_timestamp_seconds")).toBeGreaterThan(Date.now() / 1000 - 120)
+    expect(await daemon.metric("reconciler_pending_handles", { tenant: tenant.id })).toBe(0)
+    expect(await daemon.metric("process_resident_memory_bytes")).toBeGreaterThan(0)
+    // Label values never name a user, a room or an alias.
+    const { body } = await daemon.get("/metrics")
+    const labelValues = [...body.matchAll(/="([^"]*)"/g)].map((m) => m[1] ?? "")
+    expect(labelValues.filter((v) => /^[@!#]|:openmeet\.test/.test(v))).toEqual([])
+  })
+})
+
 describe("reconciler run: lifecycle and configuration", () => {
   it("reports drift without applying it under DRY_RUN, with actions by type as the plan counts them", async () => {
     const tenant = fixtureTenant(uniqueTenantId("ddr"), s)
