@@ -13,12 +13,14 @@ import type { PassOptions, PlanResult, Scope, StoreError } from "@openmeet-recon
 import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError } from "@openmeet-reconciler/matrix"
+import type { Tenant } from "@openmeet-reconciler/openmeet"
+import { installTriggers, uninstallTriggers } from "@openmeet-reconciler/openmeet"
 import { Console, Data, Effect, Either, type Option } from "effect"
 import { runDaemon } from "./Daemon.ts"
 import { applyResultToJson, applyResultToText, progress, statusToJson, statusToText } from "./Output.ts"
-import { databaseLayer, serviceLayer } from "./Runtime.ts"
+import { databaseLayer, pgLayer, serviceLayer } from "./Runtime.ts"
 import type { Settings } from "./Settings.ts"
-import { loadDaemonSettings, loadSettings, SettingsError, tenantRuntimes } from "./Settings.ts"
+import { loadDaemonSettings, loadSettings, loadTriggerSettings, SettingsError, tenantRuntimes } from "./Settings.ts"
 
 /** The process exit code a command asks for (0 in sync, 2 changes pending, 1 error). */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -279,6 +281,52 @@ const status = Command.make("status", { config, output }, (args) =>
   ),
 ).pipe(Command.withDescription("Rooms by status, blocked rooms and the last pass, from the reconciler's own tables."))
 
+const tenantFilter = (all: ReadonlyArray<Tenant>, wanted: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    for (const id of wanted) {
+      if (!all.some((t) => t.id === id)) {
+        return yield* new SettingsError({
+          message: `--tenant ${JSON.stringify(id)}: no such tenant; configured: ${all.map((t) => JSON.stringify(t.id)).join(", ")}`,
+        })
+      }
+    }
+    return wanted.length === 0 ? all : all.filter((t) => wanted.includes(t.id))
+  })
+
+const triggerCommand = (name: "install-triggers" | "uninstall-triggers") =>
+  Command.make(name, { config, tenant }, (args) =>
+    reportFailures(
+      Effect.gen(function* () {
+        const settings = yield* loadTriggerSettings(args.config)
+        const tenants = yield* tenantFilter(settings.tenants, args.tenant)
+        const done = yield* (
+          name === "install-triggers" ? installTriggers(tenants, settings.notifyChannel) : uninstallTriggers(tenants)
+        ).pipe(
+          Effect.provide(pgLayer(settings.databaseUrl)),
+          Effect.mapError((error) =>
+            error._tag === "TriggerError"
+              ? new SettingsError({
+                  message: `${name}${error.tenant === "" ? "" : ` (tenant ${JSON.stringify(error.tenant)})`}: ${error.message}`,
+                })
+              : error,
+          ),
+          Effect.as(tenants.map((t) => `${t.id === "" ? '""' : t.id} (${t.schema})`)),
+        )
+        yield* Console.log(
+          name === "install-triggers"
+            ? `Installed NOTIFY triggers (channel ${settings.notifyChannel}) for ${done.join(", ")} and on public."matrixHandleRegistry". Restart the daemon to switch from polling to LISTEN.`
+            : `Removed the triggers of ${done.join(", ")} and of public."matrixHandleRegistry". The daemon polls after its next restart.`,
+        )
+      }),
+    ),
+  ).pipe(
+    Command.withDescription(
+      name === "install-triggers"
+        ? "Install opt-in Postgres triggers that NOTIFY the daemon of changes (needs rights to create functions and triggers)."
+        : "Remove the triggers install-triggers made.",
+    ),
+  )
+
 const run = Command.make("run", { config }, (args) =>
   reportFailures(
     Effect.gen(function* () {
@@ -295,5 +343,13 @@ const run = Command.make("run", { config }, (args) =>
 
 export const reconciler = Command.make("reconciler").pipe(
   Command.withDescription("OpenMeet Matrix Reconciler: keeps Matrix rooms as OpenMeet's database says."),
-  Command.withSubcommands([run, plan, apply, explain, status]),
+  Command.withSubcommands([
+    run,
+    plan,
+    apply,
+    explain,
+    status,
+    triggerCommand("install-triggers"),
+    triggerCommand("uninstall-triggers"),
+  ]),
 )

@@ -4,7 +4,7 @@ import { HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platf
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import type { Controller } from "@openmeet-reconciler/engine"
-import { runAsLeader, Store, startController } from "@openmeet-reconciler/engine"
+import { runAsLeader, runDatabaseFeed, Store, startController } from "@openmeet-reconciler/engine"
 import { appServiceApp, makeStateCache } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { Metrics, makeMetrics } from "@openmeet-reconciler/observability"
@@ -173,7 +173,12 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) =>
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => cache.clear()).pipe(Effect.zipRight(Ref.set(health.controller, Option.none()))),
           )
-          return yield* Effect.never
+          return yield* runDatabaseFeed(controller, {
+            tenants: tenants.map((t) => t.tenant),
+            databaseUrl: settings.databaseUrl,
+            channel: daemon.notifyChannel,
+            pollInterval: daemon.pollInterval,
+          })
         }),
       ).pipe(Effect.provide(context))
 

@@ -221,6 +221,14 @@ const port = (name: string, fallback: number) =>
     Config.withDefault(fallback),
   )
 
+const notifyChannel = Config.string("notifyChannel").pipe(
+  Config.validate({
+    message: "must be a lower-case SQL identifier (letters, digits, _)",
+    validation: (value) => /^[a-z_][a-z0-9_]{0,62}$/.test(value),
+  }),
+  Config.withDefault("matrix_reconciler_changes"),
+)
+
 /** What `run` needs beyond the common settings. */
 export interface DaemonSettings {
   readonly appservicePort: number
@@ -253,18 +261,38 @@ const daemonConfig = Config.all({
     Config.withDefault(50),
   ),
   stateCacheTtl: duration("stateCacheTtl", "1h", Duration.zero),
-  notifyChannel: Config.string("notifyChannel").pipe(
-    Config.validate({
-      message: "must be a lower-case SQL identifier (letters, digits, _)",
-      validation: (value) => /^[a-z_][a-z0-9_]{0,62}$/.test(value),
-    }),
-    Config.withDefault("matrix_reconciler_changes"),
-  ),
+  notifyChannel,
 })
 
 /** Reads and validates the daemon's settings (ports, intervals, DRY_RUN). */
 export const loadDaemonSettings = (configFile: Option.Option<string>): Effect.Effect<DaemonSettings, SettingsError> =>
   readConfig(daemonConfig, configFile)
+
+/** What install-triggers and uninstall-triggers need: the database, the tenants, the channel. */
+export interface TriggerSettings {
+  readonly databaseUrl: Redacted.Redacted<string>
+  readonly tenants: ReadonlyArray<Tenant>
+  readonly notifyChannel: string
+}
+
+/** Reads only the settings the trigger commands need (no homeserver, no registration). */
+export const loadTriggerSettings = (configFile: Option.Option<string>): Effect.Effect<TriggerSettings, SettingsError> =>
+  Effect.gen(function* () {
+    const values = yield* readConfig(
+      Config.all({
+        databaseUrl: Config.redacted("databaseUrl"),
+        tenantsB64: Config.option(Config.string("tenantsB64")),
+        tenantsFile: Config.option(Config.string("tenantsFile")),
+        notifyChannel,
+      }),
+      configFile,
+    )
+    return {
+      databaseUrl: values.databaseUrl,
+      tenants: yield* loadTenants(values.tenantsB64, values.tenantsFile),
+      notifyChannel: values.notifyChannel,
+    }
+  })
 
 /** Reads settings from the environment, then the --config YAML file; validates them all. */
 export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<Settings, SettingsError> =>

@@ -1,17 +1,12 @@
 import { isRecord } from "@openmeet-reconciler/core"
 import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant, tenantsB64 } from "@openmeet-reconciler/openmeet"
-import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
-import { Effect, ManagedRuntime } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { uniqueTenantId } from "@openmeet-reconciler/testing"
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
 import { runCli } from "./cli.ts"
-import { daemonEnv, daemonStarter, eventually, ready } from "./daemon.ts"
+import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
-const services = testServices()
-const synapse = synapseClient(services)
-const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
-afterAll(() => db.dispose())
-
-const s = services.serverName
+const { services, synapse, db, s } = harness()
 const bot = services.botUserId
 
 const start = daemonStarter()

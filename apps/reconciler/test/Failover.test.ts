@@ -1,16 +1,12 @@
 import { createServer, type Server, Socket } from "node:net"
 import { SqlClient } from "@effect/sql"
 import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant, tenantsB64 } from "@openmeet-reconciler/openmeet"
-import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
-import { Effect, ManagedRuntime, Schema } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
-import { daemonEnv, daemonStarter, eventually, ready } from "./daemon.ts"
+import { uniqueTenantId } from "@openmeet-reconciler/testing"
+import { Effect, Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
-const services = testServices()
-const synapse = synapseClient(services)
-const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
-afterAll(() => db.dispose())
-const s = services.serverName
+const { services, synapse, db, s } = harness()
 
 const start = daemonStarter()
 

@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { TestServices } from "@openmeet-reconciler/testing"
-import { afterEach } from "vitest"
+import { sqlLayer, synapseClient, testServices } from "@openmeet-reconciler/testing"
+import { ManagedRuntime } from "effect"
+import { afterAll, afterEach } from "vitest"
 import { cliEnv } from "./cli.ts"
 
 const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
@@ -117,4 +119,12 @@ export const daemonStarter = (): ((env: NodeJS.ProcessEnv) => Daemon) => {
     running.push(daemon)
     return daemon
   }
+}
+
+/** What a daemon test file talks to: the services, Synapse directly, OpenMeet's database. */
+export const harness = () => {
+  const services = testServices()
+  const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
+  afterAll(() => db.dispose())
+  return { services, synapse: synapseClient(services), db, s: services.serverName }
 }

@@ -1,4 +1,5 @@
 export * from "./Controller.ts"
+export * from "./DatabaseFeed.ts"
 export * from "./Leader.ts"
 export * from "./Reconciler.ts"
 export * from "./Store.ts"

@@ -1,3 +1,5 @@
+export * from "./Changes.ts"
+export * from "./ChangeTriggers.ts"
 export * from "./DesiredState.ts"
 export * from "./Fixture.ts"
 export * from "./OpenMeetSchema.ts"

@@ -1,0 +1,212 @@
+import { SqlClient } from "@effect/sql"
+import type { RoomKey } from "@openmeet-reconciler/core"
+import { roomKey } from "@openmeet-reconciler/core"
+import { Data, Deferred, Duration, Effect, Either, ParseResult, Queue, Redacted, Schema } from "effect"
+import pg from "pg"
+import type { WatchedTable } from "./ChangeTriggers.ts"
+import type { Tenant } from "./TenantConfig.ts"
+
+/** One row changed in OpenMeet: its tenant, its table and the entity it belongs to. */
+export interface Change {
+  readonly tenant: string
+  readonly table: WatchedTable
+  readonly id: string
+}
+
+const Payload = Schema.Struct({
+  t: Schema.String,
+  tb: Schema.Literal("events", "eventAttendees", "groups", "groupMembers", "users", "matrixHandleRegistry"),
+  id: Schema.String.pipe(Schema.pattern(/^[0-9]{1,18}$/)),
+})
+const decodePayload = Schema.decodeUnknownEither(Schema.parseJson(Payload))
+
+/** Decodes a NOTIFY payload of the triggers; a malformed one is an error message, never a throw. */
+export const decodeChange = (payload: string): Either.Either<Change, string> =>
+  Either.match(decodePayload(payload), {
+    onLeft: (error) =>
+      Either.left(
+        ParseResult.ArrayFormatter.formatErrorSync(error)
+          .map((issue) => `${issue.path.length === 0 ? "" : `${issue.path.join(".")}: `}${issue.message}`)
+          .join("; "),
+      ),
+    onRight: (p) => Either.right({ tenant: p.t, table: p.tb, id: p.id }),
+  })
+
+/** Reading the change feed failed: names the tenant and the query. */
+export class ChangeFeedError extends Data.TaggedError("ChangeFeedError")<{
+  readonly tenant: string
+  readonly query: string
+  readonly message: string
+}> {}
+
+const describe = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  return error.cause instanceof Error ? error.cause.message : error.message
+}
+
+const t = (sql: SqlClient.SqlClient, tenant: Tenant, table: string) => sql(`${tenant.schema}.${table}`)
+
+/**
+ * The rooms a batch of one tenant's changes affects: an event's or attendee's change its
+ * event, a group's or member's its group, a user's (or their handle's) every event they
+ * attend or own and every group they belong to (one query for the whole batch).
+ */
+export const keysForChanges = (tenant: Tenant, changes: ReadonlyArray<Change>) =>
+  Effect.gen(function* () {
+    const keys = new Map<string, RoomKey>()
+    const add = (kind: "event" | "group", id: string) => keys.set(`${kind}:${id}`, roomKey(tenant.id, kind, id))
+    const users = new Set<number>()
+    for (const change of changes) {
+      if (change.tenant !== tenant.id) continue
+      if (change.table === "events" || change.table === "eventAttendees") add("event", change.id)
+      else if (change.table === "groups" || change.table === "groupMembers") add("group", change.id)
+      else users.add(Number(change.id))
+    }
+    if (users.size > 0) {
+      const sql = yield* SqlClient.SqlClient
+      const ids = [...users]
+      const rows = yield* sql<{ kind: string; id: string }>`
+        SELECT 'event' AS kind, a."eventId"::text AS id FROM ${t(sql, tenant, "eventAttendees")} a
+          WHERE a."eventId" IS NOT NULL AND ${sql.in(`a.userId`, ids)}
+        UNION SELECT 'event', e.id::text FROM ${t(sql, tenant, "events")} e WHERE ${sql.in("e.userId", ids)}
+        UNION SELECT 'group', m."groupId"::text FROM ${t(sql, tenant, "groupMembers")} m
+          WHERE m."groupId" IS NOT NULL AND ${sql.in("m.userId", ids)}`.pipe(
+        Effect.mapError(
+          (error) => new ChangeFeedError({ tenant: tenant.id, query: "rooms of users", message: describe(error) }),
+        ),
+      )
+      for (const row of rows) add(row.kind === "group" ? "group" : "event", row.id)
+    }
+    return [...keys.values()]
+  }).pipe(Effect.withSpan("ChangeFeed.keys", { attributes: { tenant: tenant.id, changes: changes.length } }))
+
+/**
+ * A polling position: microseconds since the epoch on the database's clock. Postgres keeps
+ * microseconds and a JavaScript Date only milliseconds; a Date watermark would report the
+ * last row again forever.
+ */
+export type Watermark = bigint
+
+/** The database's clock now: the first polling watermark (Node's clock may differ). */
+export const initialWatermark = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ now: string }>`SELECT (extract(epoch FROM now()) * 1000000)::bigint::text AS now`
+  return BigInt(rows[0]?.now ?? "0")
+})
+
+const PolledRow = Schema.Struct({
+  tb: Payload.fields.tb,
+  id: Schema.String,
+  at: Schema.String,
+})
+
+/**
+ * Changes of one tenant after `watermark`, by `"updatedAt"`: the fallback when no trigger
+ * is installed. `now()` is a transaction's start, so a row committed late can carry a time
+ * older than rows already seen: the query looks `overlap` further back, and reporting a
+ * change again is harmless (keys are de-duplicated by the queue). Deleted rows leave no
+ * trace here: the daemon's full resync finds what they change.
+ */
+export const pollChanges = (tenant: Tenant, watermark: Watermark, overlap: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const since = (watermark - BigInt(Math.round(Duration.toMillis(overlap) * 1000))).toString()
+    const after = sql`"updatedAt" > timestamptz 'epoch' + ${since}::bigint * interval '1 microsecond'`
+    const micros = sql`(extract(epoch FROM "updatedAt") * 1000000)::bigint::text`
+    const changed = (table: string, column: string) =>
+      sql`SELECT ${table}::text AS tb, ${sql(column)}::text AS id, ${micros} AS at FROM ${t(sql, tenant, table)}
+          WHERE ${after} AND ${sql(column)} IS NOT NULL`
+    const rows = yield* sql`
+      ${changed("events", "id")}
+      UNION ALL ${changed("eventAttendees", "eventId")}
+      UNION ALL ${changed("groups", "id")}
+      UNION ALL ${changed("groupMembers", "groupId")}
+      UNION ALL ${changed("users", "id")}
+      UNION ALL SELECT 'matrixHandleRegistry', "userId"::text, ${micros} FROM public."matrixHandleRegistry"
+        WHERE "tenantId" = ${tenant.id} AND ${after}`.pipe(
+      Effect.flatMap(Schema.decodeUnknown(Schema.Array(PolledRow))),
+      Effect.mapError((error) => new ChangeFeedError({ tenant: tenant.id, query: "poll", message: describe(error) })),
+    )
+    let next = watermark
+    for (const row of rows) {
+      const at = BigInt(row.at)
+      if (at > next) next = at
+    }
+    const changes = rows.map((row): Change => ({ tenant: tenant.id, table: row.tb, id: row.id }))
+    return { changes, watermark: next }
+  }).pipe(Effect.withSpan("ChangeFeed.poll", { attributes: { tenant: tenant.id } }))
+
+export interface ListenOptions {
+  readonly databaseUrl: Redacted.Redacted<string>
+  readonly channel: string
+  /** A batch of decoded changes (notifications that arrived together). */
+  readonly onChanges: (changes: ReadonlyArray<Change>) => Effect.Effect<void>
+  /** Listening (again): after a reconnect, notifications sent meanwhile are lost, so a resync is due. */
+  readonly onListening: (reconnected: boolean) => Effect.Effect<void>
+  readonly onLost: (message: string) => Effect.Effect<void>
+  readonly maxBackoff?: Duration.DurationInput
+}
+
+/**
+ * LISTENs on a connection of its own (pool connections come and go) and reconnects with
+ * capped exponential backoff when it drops. Malformed payloads are logged and skipped.
+ * Runs until interrupted; never fails.
+ */
+export const listenChanges = (options: ListenOptions): Effect.Effect<never> => {
+  const maxMs = Duration.toMillis(options.maxBackoff ?? "30 seconds")
+  const session = (reconnected: boolean) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const notifications = yield* Queue.unbounded<string>()
+        const lost = yield* Deferred.make<string>()
+        yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: async () => {
+              const c = new pg.Client({
+                connectionString: Redacted.value(options.databaseUrl),
+                application_name: "openmeet-matrix-reconciler listen",
+              })
+              c.on("error", (error) => Deferred.unsafeDone(lost, Effect.succeed(error.message)))
+              c.on("end", () => Deferred.unsafeDone(lost, Effect.succeed("connection closed")))
+              c.on("notification", (message) => {
+                if (message.channel === options.channel) Queue.unsafeOffer(notifications, message.payload ?? "")
+              })
+              await c.connect()
+              await c.query(`LISTEN "${options.channel.replaceAll('"', '""')}"`)
+              return c
+            },
+            catch: describe,
+          }),
+          (c) => Effect.promise(() => c.end().catch(() => undefined)),
+        )
+        yield* options.onListening(reconnected)
+        const consume = Effect.forever(
+          Effect.gen(function* () {
+            const batch = yield* Queue.takeBetween(notifications, 1, 1000)
+            const changes: Array<Change> = []
+            for (const payload of batch) {
+              const change = decodeChange(payload)
+              if (Either.isRight(change)) changes.push(change.right)
+              else yield* Effect.logWarning(`change feed: notification ignored (${change.left})`)
+            }
+            if (changes.length > 0) yield* options.onChanges(changes)
+          }),
+        )
+        return yield* Effect.raceFirst(Deferred.await(lost), consume)
+      }),
+    )
+  const loop = (reconnected: boolean, failures: number): Effect.Effect<never> =>
+    session(reconnected).pipe(
+      Effect.either,
+      Effect.flatMap((outcome) => {
+        const message = Either.isLeft(outcome) ? outcome.left : outcome.right
+        // A session that got to listen starts the backoff over.
+        const next = Either.isLeft(outcome) ? failures + 1 : 1
+        const delay = Math.min(500 * 2 ** (next - 1), maxMs)
+        return options
+          .onLost(message)
+          .pipe(Effect.zipRight(Effect.sleep(Duration.millis(delay))), Effect.zipRight(loop(true, next)))
+      }),
+    )
+  return loop(false, 0)
+}
