@@ -2,7 +2,8 @@
 # The demo, from a clean checkout on a Debian machine with Node.js and apt: installs
 # what it needs, starts PostgreSQL and a fresh Synapse on loopback, seeds an
 # OpenMeet-shaped database, and runs a real reconcile you can watch:
-#   plan → apply → plan (nothing to do) → changes in OpenMeet → plan → apply → plan.
+#   plan → apply → plan (nothing to do) → changes in OpenMeet → plan → apply → plan,
+#   then the daemon: database triggers on, a new RSVP reaches Matrix while it runs.
 # Idempotent: every run starts from a fresh homeserver and a freshly seeded database.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -67,5 +68,30 @@ reconciler plan --detailed-exitcode && echo "(exit code 0: in sync)"
 step "7. Why is that person out? And how are the rooms doing?"
 reconciler explain "@demo.user$leaving:$MATRIX_SERVER_NAME"
 reconciler status
+
+step "8. The daemon keeps it so: with triggers installed, an RSVP reaches Matrix while it runs"
+reconciler install-triggers
+HTTP_PORT=${DEMO_HTTP_PORT:-18090} LISTEN_ADDRESS=127.0.0.1 node apps/reconciler/src/main.ts run 2>"$STATE_DIR/daemon.log" &
+daemon=$!
+trap 'kill "$daemon" 2>/dev/null || true' EXIT
+ops="http://127.0.0.1:${DEMO_HTTP_PORT:-18090}"
+for _ in $(seq 1 120); do curl -fs -o /dev/null "$ops/readyz" && break; sleep 0.5; done
+curl -s "$ops/readyz"; echo
+invites() { curl -s "$ops/metrics" | awk '/^reconciler_actions_total\{type="invite",result="applied"\}/ {print $2}'; }
+before=$(invites)
+newcomer=$(psql_demo "SELECT u.id FROM tenant_demo.users u JOIN public.\"matrixHandleRegistry\" h ON h.\"userId\" = u.id AND h.\"tenantId\" = 'demo'
+  WHERE u.\"statusId\" = 1 AND u.\"deletedAt\" IS NULL
+    AND u.id NOT IN (SELECT \"userId\" FROM tenant_demo.\"eventAttendees\" WHERE \"eventId\" = $event)
+  ORDER BY u.id LIMIT 1")
+started=$(date +%s%N)
+psql_demo "INSERT INTO tenant_demo.\"eventAttendees\" (\"eventId\", \"userId\", status, \"roleId\")
+  VALUES ($event, $newcomer, 'confirmed', (SELECT id FROM tenant_demo.\"eventRoles\" WHERE name = 'participant'))"
+for _ in $(seq 1 100); do [ "$(invites)" != "$before" ] && break; sleep 0.1; done
+echo "user $newcomer RSVPed to event $event: invited by the daemon after $(( ($(date +%s%N) - started) / 1000000 )) ms"
+echo "Some of its metrics ($ops/metrics):"
+curl -s "$ops/metrics" | grep -E '^reconciler_(leader|rooms\{.*status="in_sync"|actions_total\{type="(invite|kick|create_room)",result="applied"|workqueue_adds_total|last_full_sync)' | grep -v ' 0$'
+kill -TERM "$daemon" && wait "$daemon" && echo "(SIGTERM: the daemon stopped cleanly, exit code 0; its JSON log is in $STATE_DIR/daemon.log)"
+trap - EXIT
+reconciler uninstall-triggers
 
 step "Done. Services keep running: 'bash infra/dev/down.sh' stops them."
