@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto"
 import { Args, Command, Options } from "@effect/cli"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { RoomKey } from "@openmeet-reconciler/core"
@@ -12,15 +13,22 @@ import {
 import type { PassOptions, PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
 import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
-import { describeMatrixError } from "@openmeet-reconciler/matrix"
+import { describeMatrixError, renderRegistration } from "@openmeet-reconciler/matrix"
 import type { Tenant } from "@openmeet-reconciler/openmeet"
 import { installTriggers, uninstallTriggers } from "@openmeet-reconciler/openmeet"
-import { Console, Data, Effect, Either, type Option } from "effect"
+import { Console, Data, Effect, Either, Option, Redacted } from "effect"
 import { runDaemon } from "./Daemon.ts"
 import { applyResultToJson, applyResultToText, progress, statusToJson, statusToText } from "./Output.ts"
 import { databaseLayer, pgLayer, serviceLayer } from "./Runtime.ts"
 import type { Settings } from "./Settings.ts"
-import { loadDaemonSettings, loadSettings, loadTriggerSettings, SettingsError, tenantRuntimes } from "./Settings.ts"
+import {
+  loadDaemonSettings,
+  loadRegistrationSettings,
+  loadSettings,
+  loadTriggerSettings,
+  SettingsError,
+  tenantRuntimes,
+} from "./Settings.ts"
 
 /** The process exit code a command asks for (0 in sync, 2 changes pending, 1 error). */
 export class ExitCode extends Data.TaggedError("ExitCode")<{ readonly code: number }> {}
@@ -327,6 +335,41 @@ const triggerCommand = (name: "install-triggers" | "uninstall-triggers") =>
     ),
   )
 
+const registration = Command.make(
+  "registration",
+  {
+    config,
+    url: Options.text("url").pipe(
+      Options.withDescription(
+        "where the homeserver reaches the daemon's appservice API (default: the current registration's, else http://127.0.0.1:APPSERVICE_PORT)",
+      ),
+      Options.optional,
+    ),
+  },
+  (args) =>
+    reportFailures(
+      Effect.gen(function* () {
+        const settings = yield* loadRegistrationSettings(args.config)
+        const current = settings.current
+        const token = () => randomBytes(32).toString("hex")
+        yield* Console.log(
+          renderRegistration({
+            id: current?.id ?? "openmeet-reconciler",
+            url: Option.getOrElse(args.url, () => current?.url ?? `http://127.0.0.1:${settings.appservicePort}`),
+            asToken: current === undefined ? token() : Redacted.value(current.asToken),
+            hsToken: current === undefined ? token() : Redacted.value(current.hsToken),
+            senderLocalpart: current?.senderLocalpart ?? "openmeet-bot",
+            tenants: settings.tenants.map((t) => ({ id: t.id, serverName: t.serverName })),
+          }).trimEnd(),
+        )
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "Print an appservice registration YAML for the configured tenants: the tokens of APPSERVICE_REGISTRATION when it exists, new ones otherwise.",
+  ),
+)
+
 const run = Command.make("run", { config }, (args) =>
   reportFailures(
     Effect.gen(function* () {
@@ -349,6 +392,7 @@ export const reconciler = Command.make("reconciler").pipe(
     apply,
     explain,
     status,
+    registration,
     triggerCommand("install-triggers"),
     triggerCommand("uninstall-triggers"),
   ]),

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import type { Policy } from "@openmeet-reconciler/core"
 import { defaultPolicy, parsePosition } from "@openmeet-reconciler/core"
@@ -291,6 +292,39 @@ export const loadTriggerSettings = (configFile: Option.Option<string>): Effect.E
       databaseUrl: values.databaseUrl,
       tenants: yield* loadTenants(values.tenantsB64, values.tenantsFile),
       notifyChannel: values.notifyChannel,
+    }
+  })
+
+/** What `registration` needs: the tenants, the current registration if any, the port. */
+export interface RegistrationSettings {
+  readonly tenants: ReadonlyArray<Tenant>
+  readonly current: Registration | undefined
+  readonly appservicePort: number
+}
+
+/** Reads the settings of `registration`; APPSERVICE_REGISTRATION may name a file that does not exist yet. */
+export const loadRegistrationSettings = (
+  configFile: Option.Option<string>,
+): Effect.Effect<RegistrationSettings, SettingsError> =>
+  Effect.gen(function* () {
+    const values = yield* readConfig(
+      Config.all({
+        tenantsB64: Config.option(Config.string("tenantsB64")),
+        tenantsFile: Config.option(Config.string("tenantsFile")),
+        registrationPath: Config.option(Config.string("appserviceRegistration")),
+        appservicePort: port("appservicePort", 9000),
+      }),
+      configFile,
+    )
+    const path = Option.getOrUndefined(values.registrationPath)
+    const current =
+      path === undefined || !existsSync(path)
+        ? undefined
+        : yield* loadRegistration(path).pipe(Effect.mapError((error) => new SettingsError({ message: error.message })))
+    return {
+      tenants: yield* loadTenants(values.tenantsB64, values.tenantsFile),
+      current,
+      appservicePort: values.appservicePort,
     }
   })
 

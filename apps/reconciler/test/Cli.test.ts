@@ -1,4 +1,6 @@
+import { parseRegistration } from "@openmeet-reconciler/matrix"
 import { testServices } from "@openmeet-reconciler/testing"
+import { Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
 import { cliEnv, runCli } from "./cli.ts"
 
@@ -62,4 +64,37 @@ describe("bad input on the command line and in settings: one clear message, exit
       { LOG_LEVEL: "loud" },
       'configuration: LOG_LEVEL: "loud" is not one of trace, debug, info, warn, warning, error, fatal, none',
     ))
+})
+
+describe("registration", () => {
+  const parsed = (text: string) => {
+    const result = parseRegistration(text, "output")
+    if (Either.isLeft(result)) throw new Error(result.left.message)
+    return result.right
+  }
+
+  it("prints a registration the reconciler itself accepts, with new tokens and one alias namespace per tenant", async () => {
+    const result = await runCli(["registration", "--url", "http://reconciler:9000"], {
+      ...env,
+      APPSERVICE_REGISTRATION: "/nonexistent/registration.yaml",
+    })
+    expect(result.stderr).toBe("")
+    expect(result.code).toBe(0)
+    const registration = parsed(result.stdout)
+    expect(registration.url).toBe("http://reconciler:9000")
+    expect(Redacted.value(registration.asToken)).toMatch(/^[0-9a-f]{64}$/)
+    expect(Redacted.value(registration.hsToken)).not.toBe(Redacted.value(registration.asToken))
+    const server = services.serverName.replaceAll(".", "\\\\.")
+    expect(result.stdout).toContain(`regex: "#(event|group)-.*-a:${server}"`)
+    expect(result.stdout).toContain(`regex: "#(event|group)-.*-b:${server}"`)
+  })
+
+  it("keeps the tokens of the current registration", async () => {
+    const result = await runCli(["registration"], env)
+    expect(result.code).toBe(0)
+    const registration = parsed(result.stdout)
+    expect(Redacted.value(registration.asToken)).toBe(services.asToken)
+    expect(Redacted.value(registration.hsToken)).toBe(services.hsToken)
+    expect(registration.url).toBe(services.appserviceUrl)
+  })
 })

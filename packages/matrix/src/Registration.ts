@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises"
 import { describeWithoutValues, parsePosition } from "@openmeet-reconciler/core"
 import { Data, Effect, Either, Redacted, Schema } from "effect"
-import { parse } from "yaml"
+import { parse, stringify } from "yaml"
 
 const Namespace = Schema.Struct({ exclusive: Schema.optional(Schema.Boolean), regex: Schema.String })
 
@@ -64,3 +64,43 @@ export const loadRegistration = (path: string): Effect.Effect<Registration, Regi
     catch: (error) =>
       new RegistrationError({ message: `APPSERVICE_REGISTRATION ${path}: cannot read (${String(error)})` }),
   }).pipe(Effect.flatMap((text) => parseRegistration(text, `APPSERVICE_REGISTRATION ${path}`)))
+
+/** What a registration for the reconciler says; `renderRegistration` writes it as YAML. */
+export interface RegistrationSpec {
+  readonly id: string
+  readonly url: string
+  readonly asToken: string
+  readonly hsToken: string
+  readonly senderLocalpart: string
+  /** The server names of the tenants on this homeserver, with their tenant ids. */
+  readonly tenants: ReadonlyArray<{ readonly id: string; readonly serverName: string }>
+}
+
+const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * The registration YAML the homeserver needs: the aliases of each tenant's rooms as an
+ * exclusive namespace (only the reconciler may create them, and the homeserver asks it
+ * about unknown ones), every local user as a non-exclusive one (so the bot may join
+ * entitled users in `join` mode and hears about their rooms), no rate limit.
+ */
+export const renderRegistration = (spec: RegistrationSpec): string =>
+  stringify({
+    id: spec.id,
+    url: spec.url,
+    as_token: spec.asToken,
+    hs_token: spec.hsToken,
+    sender_localpart: spec.senderLocalpart,
+    rate_limited: false,
+    namespaces: {
+      users: [...new Set(spec.tenants.map((t) => t.serverName))].map((server) => ({
+        exclusive: false,
+        regex: `@.*:${escapeRegex(server)}`,
+      })),
+      aliases: spec.tenants.map((t) => ({
+        exclusive: true,
+        regex: `#(event|group)-.*-${escapeRegex(t.id)}:${escapeRegex(t.serverName)}`,
+      })),
+      rooms: [],
+    },
+  })
