@@ -150,6 +150,31 @@ describe("reconciler run: failures", () => {
     expect(appliedTwice(after)).toEqual([])
   })
 
+  it("a leader whose lock connection dies steps down at once, then leads again", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("dlk"), s)
+    await db.runPromise(resetTenant(tenant, 40))
+    const daemon = start(daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) }))
+    await ready(daemon)
+    expect(await daemon.metric("reconciler_leader")).toBe(1)
+    await db.runPromise(
+      Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) =>
+          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE application_name = 'openmeet-matrix-reconciler leader'`,
+      ),
+    )
+    await eventually("the leader to step down", async () => daemon.log().includes("leader: stepped down"), { daemon })
+    await eventually(
+      "it to lead again",
+      async () =>
+        daemon.log().split("leader: acquired the lock").length === 3 &&
+        (await daemon.metric("reconciler_leader")) === 1,
+      { daemon },
+    )
+    expect(daemon.process.exitCode).toBeNull()
+  })
+
   it("a homeserver that stops mid-cycle: no crash, /readyz fails, then the rooms converge without duplicates", async () => {
     const tenant = fixtureTenant(uniqueTenantId("dhs"), s)
     const events = [1, 2, 3, 4, 5, 6, 7, 8]

@@ -1,5 +1,5 @@
 import type { RoomKey, RoomPlan, SafetyOptions } from "@openmeet-reconciler/core"
-import { formatRoomKey, parseAlias, parseRoomKey, pendingActions } from "@openmeet-reconciler/core"
+import { formatRoomKey, isRecord, parseAlias, parseRoomKey, pendingActions } from "@openmeet-reconciler/core"
 import type { RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, Homeservers } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
@@ -76,6 +76,8 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
       onDepth: (depth) => observe((m) => m.workqueueDepth.set(depth)),
     })
     const safety: SafetyOptions = { confirmDestructive: false, allowEmpty: false }
+    // The workers share RECONCILE_CONCURRENCY: at most that many rooms are read or written at once.
+    const perBatch = Math.max(1, Math.floor(options.concurrency / options.workers))
     const runtimes = new Map(options.tenants.map((r) => [r.tenant.id, r]))
     const botUsers = new Set(options.tenants.map((r) => r.botUserId))
     /** Which key owns a room, from the reconciler's records and every plan since. */
@@ -139,10 +141,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
           const parsed = parseRoomKey(text)
           return Either.isRight(parsed) && runtimes.has(parsed.right.tenant) ? [parsed.right] : []
         })
-        const result = yield* planPass(
-          { tenants: tenantsOf(keys), rooms: keys },
-          { concurrency: options.concurrency, safety },
-        )
+        const result = yield* planPass({ tenants: tenantsOf(keys), rooms: keys }, { concurrency: perBatch, safety })
         const failedTenants = new Set(result.failedTenants.map((f) => f.tenant))
         for (const failure of result.failedTenants) {
           yield* Effect.logError(`tenant ${failure.tenant}: ${failure.message}; its rooms are retried`)
@@ -150,7 +149,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
         let rooms = result.plan.rooms
         let failedKeys = new Set<string>()
         if (!options.dryRun) {
-          const applied = yield* applyPlan(result, { concurrency: options.concurrency, safety, recordPass: false })
+          const applied = yield* applyPlan(result, { concurrency: perBatch, safety, recordPass: false })
           rooms = applied.rooms
           countActions(result, applied.actions)
           failedKeys = new Set(
@@ -285,6 +284,11 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
           if (event.state_key === undefined) continue
           options.cache.invalidateRoom(event.room_id)
           if (event.type === "m.room.member" && botUsers.has(event.state_key)) options.cache.invalidateJoined()
+          if (event.type === "m.room.canonical_alias" && isRecord(event.content)) {
+            const { alias, alt_aliases: alt } = event.content
+            if (typeof alias === "string") options.cache.invalidateAlias(alias)
+            if (Array.isArray(alt)) for (const a of alt) if (typeof a === "string") options.cache.invalidateAlias(a)
+          }
           // The reconciler's own writes come back as events too: they need no reconcile.
           if (event.sender !== undefined && botUsers.has(event.sender)) continue
           const key = keyOfRoom.get(event.room_id)

@@ -158,6 +158,8 @@ layer(Live, { excludeTestServices: true })("the controller", (it) => {
         yield* addEvent(runtime.tenant, { id, slug: `conv${id}`, userId: 1 })
         yield* addAttendee(runtime.tenant, { eventId: id, userId: 2, status: "confirmed" })
       }
+      // A draft has no room: its free alias is remembered, not asked for at every resync.
+      yield* addEvent(runtime.tenant, { id: 5, slug: "conv-draft", userId: 1, status: "draft" })
       yield* (yield* Store).migrate
       const controller = yield* startController(controllerOptions(runtime))
       const created = () =>

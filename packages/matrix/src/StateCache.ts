@@ -26,6 +26,8 @@ export interface StateCache {
   readonly wrap: (matrix: MatrixService) => MatrixService
   /** A state event in this room arrived (or the reconciler wrote to it). */
   readonly invalidateRoom: (roomId: string) => void
+  /** An alias may have been created (a canonical alias event named it): it is looked up again. */
+  readonly invalidateAlias: (alias: string) => void
   /** A bot's membership changed somewhere: its joined rooms are read again. */
   readonly invalidateJoined: () => void
   /**
@@ -51,6 +53,14 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
   const joined = new Map<string, Entry<ReadonlySet<string>>>()
   let joinedGeneration = 0
   const resolving = new Map<string, number>()
+  /**
+   * Aliases found free. The alias namespace is exclusive to the appservice, so one appears
+   * only when a room is created with it (its canonical alias event arrives in a
+   * transaction) or is pointed at a room (the reconciler's own writes): a free alias
+   * stays free until then, or until `maxAge`.
+   */
+  const freeAliases = new Map<string, number>()
+  let aliasGeneration = 0
   let hits = 0
   let misses = 0
 
@@ -60,6 +70,10 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
   const invalidateRoom = (roomId: string) => {
     rooms.delete(roomId)
     roomGeneration.set(roomId, (roomGeneration.get(roomId) ?? 0) + 1)
+  }
+  const invalidateAlias = (alias: string) => {
+    freeAliases.delete(alias)
+    aliasGeneration += 1
   }
   const invalidateJoined = () => {
     joined.clear()
@@ -107,7 +121,22 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
     const resolveAlias = (alias: string) =>
       Effect.acquireUseRelease(
         Effect.sync(() => resolving.set(alias, (resolving.get(alias) ?? 0) + 1)),
-        () => matrix.resolveAlias(alias),
+        () =>
+          Effect.suspend(() => {
+            const free = freeAliases.get(alias)
+            if (free !== undefined && now() - free < maxAgeMs) {
+              hits += 1
+              return Effect.succeed(undefined)
+            }
+            const generation = aliasGeneration
+            return matrix.resolveAlias(alias).pipe(
+              Effect.tap((roomId) =>
+                Effect.sync(() => {
+                  if (roomId === undefined && aliasGeneration === generation) freeAliases.set(alias, now())
+                }),
+              ),
+            )
+          }),
         () =>
           Effect.sync(() => {
             const count = (resolving.get(alias) ?? 1) - 1
@@ -120,9 +149,18 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
       joinedRooms,
       resolveAlias,
       readRoom,
-      createRoom: (request) => matrix.createRoom(request).pipe(Effect.ensuring(Effect.sync(invalidateJoined))),
+      createRoom: (request) =>
+        matrix.createRoom(request).pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              invalidateJoined()
+              invalidateAlias(request.alias)
+            }),
+          ),
+        ),
       sendState: (roomId, type, content) => writes(roomId)(matrix.sendState(roomId, type, content)),
-      addAlias: (roomId, alias) => writes(roomId)(matrix.addAlias(roomId, alias)),
+      addAlias: (roomId, alias) =>
+        writes(roomId)(matrix.addAlias(roomId, alias)).pipe(Effect.ensuring(Effect.sync(() => invalidateAlias(alias)))),
       invite: (roomId, userId, reason) => writes(roomId)(matrix.invite(roomId, userId, reason)),
       joinAs: (roomId, userId) => writes(roomId)(matrix.joinAs(roomId, userId)),
       kick: (roomId, userId, reason) => writes(roomId)(matrix.kick(roomId, userId, reason)),
@@ -133,10 +171,13 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
     wrap,
     invalidateRoom,
     invalidateJoined,
+    invalidateAlias,
     isResolving: (alias) => resolving.has(alias),
     clear: () => {
       for (const roomId of rooms.keys()) invalidateRoom(roomId)
       invalidateJoined()
+      freeAliases.clear()
+      aliasGeneration += 1
     },
     stats: () => ({ hits, misses, rooms: rooms.size }),
   }

@@ -147,4 +147,33 @@ describe("state cache", () => {
     expect(seen).toEqual([true])
     expect(cache.isResolving("#event-x-t:s")).toBe(false)
   })
+
+  it("remembers a free alias until a canonical alias event or its own write names it", async () => {
+    const upstream = counting()
+    const lookups: Array<string> = []
+    const cache = makeStateCache({ maxAge: "1 hour" })
+    const matrix = cache.wrap({
+      ...upstream.service,
+      resolveAlias: (alias) => Effect.sync(() => lookups.push(alias)).pipe(Effect.as(undefined)),
+    })
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* matrix.resolveAlias("#event-a-t:s")
+        yield* matrix.resolveAlias("#event-a-t:s")
+        cache.invalidateAlias("#event-a-t:s")
+        yield* matrix.resolveAlias("#event-a-t:s")
+        yield* matrix.createRoom({
+          alias: "#event-a-t:s",
+          name: "a",
+          joinRule: "invite",
+          historyVisibility: "shared",
+          guestAccess: "forbidden",
+          users: {},
+          invite: [],
+        })
+        yield* matrix.resolveAlias("#event-a-t:s")
+      }),
+    )
+    expect(lookups).toEqual(["#event-a-t:s", "#event-a-t:s", "#event-a-t:s"])
+  })
 })
