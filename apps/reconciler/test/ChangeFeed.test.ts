@@ -18,7 +18,7 @@ import { runCli } from "./cli.ts"
 import type { Daemon } from "./daemon.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
-const { services, synapse, db, s } = harness()
+const { services, synapse, db, s, terminate } = harness()
 const start = daemonStarter()
 
 /** A tenant with event 1 (u2 confirmed) and group 1 (u1 owner, u3 member). */
@@ -77,14 +77,7 @@ describe("reconciler run: database triggers", () => {
       await changesReachMatrix(tenant, daemon)
 
       // The listening connection is killed: the daemon reconnects (and resyncs), changes still arrive.
-      await db.runPromise(
-        Effect.flatMap(
-          SqlClient.SqlClient,
-          (sql) =>
-            sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                WHERE application_name = 'openmeet-matrix-reconciler listen'`,
-        ),
-      )
+      await terminate("openmeet-matrix-reconciler listen")
       await eventually("the feed to listen again", async () => daemon.log().includes("listening again"), { daemon })
       await db.runPromise(addAttendee(tenant, { eventId: 1, userId: 3, status: "confirmed" }))
       await eventually(

@@ -6,7 +6,7 @@ import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
-const { services, synapse, db, s } = harness()
+const { services, synapse, db, s, terminate } = harness()
 
 const start = daemonStarter()
 
@@ -156,14 +156,7 @@ describe("reconciler run: failures", () => {
     const daemon = start(daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) }))
     await ready(daemon)
     expect(await daemon.metric("reconciler_leader")).toBe(1)
-    await db.runPromise(
-      Effect.flatMap(
-        SqlClient.SqlClient,
-        (sql) =>
-          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE application_name = 'openmeet-matrix-reconciler leader'`,
-      ),
-    )
+    await terminate("openmeet-matrix-reconciler leader")
     await eventually("the leader to step down", async () => daemon.log().includes("leader: stepped down"), { daemon })
     await eventually(
       "it to lead again",

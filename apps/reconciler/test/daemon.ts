@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { SqlClient } from "@effect/sql"
 import type { TestServices } from "@openmeet-reconciler/testing"
 import { sqlLayer, synapseClient, testServices } from "@openmeet-reconciler/testing"
-import { ManagedRuntime } from "effect"
+import { Effect, ManagedRuntime } from "effect"
 import { afterAll, afterEach } from "vitest"
 import { cliEnv } from "./cli.ts"
 
@@ -126,5 +127,14 @@ export const harness = () => {
   const services = testServices()
   const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
   afterAll(() => db.dispose())
-  return { services, synapse: synapseClient(services), db, s: services.serverName }
+  /** Ends the database sessions of a daemon's connection (`application_name`), as a network cut would. */
+  const terminate = (applicationName: string) =>
+    db.runPromise(
+      Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) =>
+          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${applicationName}`,
+      ),
+    )
+  return { services, synapse: synapseClient(services), db, s: services.serverName, terminate }
 }

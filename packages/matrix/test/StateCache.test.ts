@@ -19,6 +19,16 @@ const room = (roomId: string, name: string): ActualRoom => ({
   encrypted: false,
 })
 
+const newRoom = {
+  alias: "#event-a-t:s",
+  name: "a",
+  joinRule: "invite",
+  historyVisibility: "shared",
+  guestAccess: "forbidden",
+  users: {},
+  invite: [],
+} as const
+
 /**
  * A homeserver stand-in that counts reads: the cache's own bookkeeping is under test here,
  * not Matrix (the daemon's tests run it against Synapse).
@@ -120,15 +130,7 @@ describe("state cache", () => {
         yield* matrix.joinedRooms
         cache.invalidateJoined()
         yield* matrix.joinedRooms
-        yield* matrix.createRoom({
-          alias: "#a:s",
-          name: "a",
-          joinRule: "invite",
-          historyVisibility: "shared",
-          guestAccess: "forbidden",
-          users: {},
-          invite: [],
-        })
+        yield* matrix.createRoom(newRoom)
         yield* matrix.joinedRooms
       }),
     )
@@ -162,15 +164,7 @@ describe("state cache", () => {
         yield* matrix.resolveAlias("#event-a-t:s")
         cache.invalidateAlias("#event-a-t:s")
         yield* matrix.resolveAlias("#event-a-t:s")
-        yield* matrix.createRoom({
-          alias: "#event-a-t:s",
-          name: "a",
-          joinRule: "invite",
-          historyVisibility: "shared",
-          guestAccess: "forbidden",
-          users: {},
-          invite: [],
-        })
+        yield* matrix.createRoom(newRoom)
         yield* matrix.resolveAlias("#event-a-t:s")
       }),
     )
