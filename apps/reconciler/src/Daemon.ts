@@ -8,7 +8,7 @@ import { runAsLeader, runDatabaseFeed, Store, startController } from "@openmeet-
 import { appServiceApp, makeStateCache } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { Metrics, makeMetrics } from "@openmeet-reconciler/observability"
-import { Duration, Effect, Layer, Option, Ref } from "effect"
+import { Context, Duration, Effect, Layer, Option, Ref, Schedule } from "effect"
 import { pgLayer, serviceLayer } from "./Runtime.ts"
 import type { DaemonSettings, Settings } from "./Settings.ts"
 import { SettingsError, tenantRuntimes } from "./Settings.ts"
@@ -21,6 +21,8 @@ type Role = "leader" | "standby" | "dry-run"
 interface Health {
   readonly role: Ref.Ref<Role>
   readonly controller: Ref.Ref<Option.Option<Controller>>
+  /** OpenMeet's database, once connected (the daemon starts serving before that). */
+  readonly database: Ref.Ref<Option.Option<Context.Context<SqlClient.SqlClient>>>
 }
 
 const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -38,7 +40,7 @@ const opsApp = (
   metrics: ReconcilerMetrics,
   health: Health,
   homeserverUrl: string,
-): HttpApp.Default<never, HttpServerRequest.HttpServerRequest | SqlClient.SqlClient> =>
+): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const path = new URL(request.url, "http://ops").pathname
@@ -49,12 +51,16 @@ const opsApp = (
     }
     if (path === "/healthz") return HttpServerResponse.text("ok\n")
     if (path === "/readyz") {
-      const sql = yield* SqlClient.SqlClient
+      const connected = yield* Ref.get(health.database)
       const role = yield* Ref.get(health.role)
       const controller = yield* Ref.get(health.controller)
       const [database, homeserver] = yield* Effect.all(
         [
-          withTimeout(sql`SELECT 1`),
+          Option.isNone(connected)
+            ? Effect.succeed("error: not connected yet")
+            : withTimeout(
+                Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`).pipe(Effect.provide(connected.value)),
+              ),
           withTimeout(
             Effect.tryPromise(async () => {
               const response = await fetch(new URL("/_matrix/client/versions", homeserverUrl), {
@@ -103,14 +109,11 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) =>
         matrix: { onRequest: metrics.observeMatrixRequest },
         cache,
       })
-      const context = yield* Layer.build(
-        Layer.mergeAll(services, Layer.succeed(Metrics, metrics), pgLayer(settings.databaseUrl)),
-      )
       const health: Health = {
         role: yield* Ref.make<Role>(daemon.dryRun ? "dry-run" : "standby"),
         controller: yield* Ref.make(Option.none<Controller>()),
+        database: yield* Ref.make(Option.none<Context.Context<SqlClient.SqlClient>>()),
       }
-      if (!daemon.dryRun) yield* Effect.flatMap(Store, (store) => store.migrate).pipe(Effect.provide(context))
 
       const current = Ref.get(health.controller)
       const appservice = appServiceApp(
@@ -128,7 +131,7 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) =>
             ),
         },
       )
-      const ops = opsApp(metrics, health, settings.homeserverUrl).pipe(Effect.provide(context))
+      const ops = opsApp(metrics, health, settings.homeserverUrl)
       const servers =
         daemon.httpPort === daemon.appservicePort
           ? serve(
@@ -154,6 +157,28 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) =>
         `listening: metrics and health on ${daemon.listenAddress}:${daemon.httpPort}, appservice on ${daemon.listenAddress}:${daemon.appservicePort}`,
       )
 
+      let lockLost = false
+      // A database that is down at start is waited for: /healthz answers, /readyz says why not.
+      const retrying = Schedule.exponential("500 millis").pipe(Schedule.either(Schedule.spaced("30 seconds")))
+      const context = yield* Layer.build(
+        Layer.mergeAll(services, Layer.succeed(Metrics, metrics), pgLayer(settings.databaseUrl)),
+      ).pipe(
+        Effect.tapError((error) =>
+          Effect.logWarning(`OpenMeet's database is unreachable (${error.message}); retrying`),
+        ),
+        Effect.retry(retrying),
+      )
+      yield* Ref.set(health.database, Option.some(Context.pick(SqlClient.SqlClient)(context)))
+      if (!daemon.dryRun) {
+        yield* Effect.flatMap(Store, (store) => store.migrate).pipe(
+          Effect.provide(context),
+          Effect.tapError((error) =>
+            Effect.logWarning(`the reconciler's schema: ${error.operation}: ${error.message}; retrying`),
+          ),
+          Effect.retry(retrying),
+        )
+      }
+
       /** The controller and the database change feed, for as long as this replica leads. */
       const lead = Effect.scoped(
         Effect.gen(function* () {
@@ -167,6 +192,8 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) =>
             backoff: { base: "1 second", max: "5 minutes" },
             cache,
             shutdownGrace: daemon.shutdownGrace,
+            // Without the lock nothing may be applied: rooms in progress are abandoned at once.
+            abandonNow: () => lockLost,
             appserviceId: settings.registration.id,
           })
           yield* Ref.set(health.controller, Option.some(controller))
@@ -189,10 +216,14 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) =>
           schema: settings.schema,
           retryInterval: Duration.seconds(2),
           checkInterval: Duration.seconds(1),
+          onLockLost: () => {
+            lockLost = true
+          },
           onLeading: (leading) =>
-            Effect.sync(() => metrics.leader.set(leading ? 1 : 0)).pipe(
-              Effect.zipRight(Ref.set(health.role, leading ? "leader" : "standby")),
-            ),
+            Effect.sync(() => {
+              metrics.leader.set(leading ? 1 : 0)
+              if (leading) lockLost = false
+            }).pipe(Effect.zipRight(Ref.set(health.role, leading ? "leader" : "standby"))),
         },
         lead,
       )

@@ -42,14 +42,15 @@ const appliedTwice = (rows: ReadonlyArray<typeof AuditRow.Type>) => {
 }
 
 /**
- * A TCP proxy in front of Synapse: `down()` cuts every connection and refuses new ones,
- * as a homeserver that stopped answering; `up()` lets traffic through again. `cutAt`
+ * A TCP proxy in front of a service (Synapse, PostgreSQL): `down()` cuts every connection
+ * and refuses new ones, as a server that stopped answering; `up()` lets traffic through
+ * again. `cutAt`
  * goes down right after forwarding the n-th request whose first line has `marker`, so
  * the homeserver may act on it while its answer is lost.
  */
-const homeserverProxy = async (target: URL) => {
+const tcpProxy = async (target: URL, startOpen = true) => {
   const sockets = new Set<Socket>()
-  let open = true
+  let open = startOpen
   let cut: { readonly marker: string; remaining: number } | undefined
   const down = () => {
     open = false
@@ -85,6 +86,7 @@ const homeserverProxy = async (target: URL) => {
   if (address === null || typeof address === "string") throw new Error("proxy has no port")
   return {
     url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
     cutAt: (marker: string, n: number) => {
       cut = { marker, remaining: n }
     },
@@ -183,7 +185,7 @@ describe("reconciler run: failures", () => {
       }),
     )
     const joinedBefore = (await synapse.joinedRooms()).length
-    const proxy = await homeserverProxy(new URL(services.homeserverUrl))
+    const proxy = await tcpProxy(new URL(services.homeserverUrl))
     try {
       const daemon = start({
         ...daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]), RECONCILE_CONCURRENCY: "1" }),
@@ -228,4 +230,40 @@ describe("reconciler run: failures", () => {
       await proxy.close()
     }
   }, 240_000)
+
+  it("a database that is down at start: the daemon waits, /readyz says why, then it reconciles", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("ddb"), s)
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 40)
+        yield* addUser(tenant, { id: 1 })
+        yield* addEvent(tenant, { id: 1, slug: "late", userId: 1 })
+      }),
+    )
+    const target = new URL(services.databaseUrl)
+    const proxy = await tcpProxy(target, false)
+    try {
+      const through = new URL(services.databaseUrl)
+      through.port = String(proxy.port)
+      const daemon = start(daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]), DATABASE_URL: through.toString() }))
+      await eventually("/healthz", async () => (await daemon.get("/healthz")).status === 200, { daemon })
+      const waiting = await daemon.get("/readyz")
+      expect(waiting.status).toBe(503)
+      expect(JSON.parse(waiting.body)).toMatchObject({ ready: false, checks: { database: "error: not connected yet" } })
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(daemon.process.exitCode).toBeNull()
+      expect(daemon.log()).toContain("OpenMeet's database is unreachable")
+      proxy.up()
+      await ready(daemon)
+      await eventually(
+        "the room",
+        async () => (await synapse.resolveAlias(`#event-late-${tenant.id}:${s}`)) !== undefined,
+        {
+          daemon,
+        },
+      )
+    } finally {
+      await proxy.close()
+    }
+  })
 })

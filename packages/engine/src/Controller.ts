@@ -1,13 +1,20 @@
 import type { RoomKey, RoomPlan, SafetyOptions } from "@openmeet-reconciler/core"
-import { formatRoomKey, isRecord, parseAlias, parseRoomKey, pendingActions } from "@openmeet-reconciler/core"
+import {
+  destructiveUnits,
+  formatRoomKey,
+  isRecord,
+  parseAlias,
+  parseRoomKey,
+  pendingActions,
+} from "@openmeet-reconciler/core"
 import type { RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, Homeservers } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { Metrics } from "@openmeet-reconciler/observability"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import type { Scope } from "effect"
-import { Deferred, Duration, Effect, Either, Fiber, FiberSet, Option, Random, Ref } from "effect"
-import type { PlanResult, TenantRuntime } from "./Reconciler.ts"
+import { Deferred, Duration, Effect, Either, Fiber, FiberSet, Option, Queue, Random, Ref } from "effect"
+import type { AppliedAction, PlanResult, TenantRuntime } from "./Reconciler.ts"
 import { applyPlan, ownHomeserver, planPass } from "./Reconciler.ts"
 import { Store } from "./Store.ts"
 import type { AddSource, BackoffOptions } from "./WorkQueue.ts"
@@ -28,6 +35,8 @@ export interface ControllerOptions {
   readonly cache: StateCache
   /** How long `run` waits for rooms in progress when it is stopped before abandoning them. */
   readonly shutdownGrace: Duration.DurationInput
+  /** True when stopping must not wait for rooms in progress (the leader lock is lost). */
+  readonly abandonNow?: () => boolean
   /** The appservice's registration id: each homeserver is asked to ping it once the controller runs. */
   readonly appserviceId: string
   /** How long an alias query waits for its room. */
@@ -44,6 +53,8 @@ export interface Controller {
   readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
   /** Plans every room of every tenant and queues those that need work; applies orphan clean-up. */
   readonly fullSync: Effect.Effect<void>
+  /** Runs the periodic full resync now (once, however often asked before it starts). */
+  readonly requestResync: Effect.Effect<void>
   readonly firstSyncDone: Effect.Effect<boolean>
 }
 
@@ -130,8 +141,25 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
         }
       })
 
+    /**
+     * Destructive units (kicks, lowered levels) applied per tenant since the last full
+     * resync began: the per-pass cap of policy.md §5 holds for the daemon's whole
+     * resync interval, not for each batch, so a bad day cannot kick in many small steps.
+     */
+    const spent = new Map<string, number>()
+    const withBudget = (runtime: TenantRuntime): TenantRuntime => {
+      const limits = runtime.policy.limits
+      const left = Math.max(0, limits.maxDestructivePerPass - (spent.get(runtime.tenant.id) ?? 0))
+      return { ...runtime, policy: { ...runtime.policy, limits: { ...limits, maxDestructivePerPass: left } } }
+    }
+    const spend = (actions: ReadonlyArray<AppliedAction>) => {
+      for (const { key, action, outcome } of actions) {
+        if (outcome.result === "applied") spent.set(key.tenant, (spent.get(key.tenant) ?? 0) + destructiveUnits(action))
+      }
+    }
+
     const tenantsOf = (keys: ReadonlyArray<RoomKey>) =>
-      options.tenants.filter((r) => keys.some((key) => key.tenant === r.tenant.id))
+      options.tenants.filter((r) => keys.some((key) => key.tenant === r.tenant.id)).map(withBudget)
 
     /** Reconciles one batch of keys; returns the keys to retry. */
     const reconcileBatch = (texts: ReadonlyArray<string>) =>
@@ -150,6 +178,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
         let failedKeys = new Set<string>()
         if (!options.dryRun) {
           const applied = yield* applyPlan(result, { concurrency: perBatch, safety, recordPass: false })
+          spend(applied.actions)
           rooms = applied.rooms
           countActions(result, applied.actions)
           failedKeys = new Set(
@@ -221,6 +250,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
 
     const fullSync = Effect.gen(function* () {
       const started = performance.now()
+      spent.clear()
       // One fresh joined-rooms read per homeserver each resync; room state stays cached.
       options.cache.invalidateJoined()
       const result = yield* planPass(
@@ -263,6 +293,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
           { ...result, plan: { rooms: orphans }, completeTenants: [] },
           { concurrency: options.concurrency, safety },
         )
+        spend(applied.actions)
         countActions({ ...result, plan: { rooms: orphans } }, applied.actions)
       }
       yield* Ref.set(firstSync, true)
@@ -356,12 +387,17 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
 
     const workers = yield* FiberSet.make()
     for (let i = 0; i < options.workers; i++) yield* FiberSet.run(workers, worker.pipe(Effect.provide(context)))
+    // Asks for a full resync before its time (a gap in the change feed); several asks are one.
+    const resyncNow = yield* Queue.sliding<void>(1)
     const resync = Effect.gen(function* () {
       while (true) {
         yield* fullSync.pipe(Effect.provide(context))
         // Jittered: replicas and restarts do not resync in step.
         const interval = Duration.toMillis(options.resyncInterval)
-        yield* Effect.sleep(Duration.millis(interval * (0.9 + 0.2 * (yield* Random.next))))
+        yield* Effect.raceFirst(
+          Effect.sleep(Duration.millis(interval * (0.9 + 0.2 * (yield* Random.next)))),
+          Queue.take(resyncNow),
+        )
       }
     })
     const resyncFiber = yield* Effect.forkScoped(resync)
@@ -374,7 +410,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
         const idle = Effect.gen(function* () {
           while (inProgress.size > 0) yield* Effect.sleep("50 millis")
         })
-        yield* idle.pipe(Effect.timeout(options.shutdownGrace), Effect.ignore)
+        if (options.abandonNow?.() !== true) yield* idle.pipe(Effect.timeout(options.shutdownGrace), Effect.ignore)
         if (inProgress.size > 0) {
           yield* Effect.logWarning(`shutdown: abandoning ${inProgress.size} room(s) in progress`)
         }
@@ -395,6 +431,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
       onMatrixEvents,
       onAliasQuery,
       fullSync: fullSync.pipe(Effect.provide(context)),
+      requestResync: Queue.offer(resyncNow, undefined).pipe(Effect.asVoid),
       firstSyncDone: Ref.get(firstSync),
     }
   })

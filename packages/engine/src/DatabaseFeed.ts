@@ -73,8 +73,7 @@ export const runDatabaseFeed = (
       onListening: (reconnected) =>
         reconnected
           ? Effect.logInfo("change feed: listening again; a full resync covers what was missed").pipe(
-              Effect.zipRight(Effect.forkDaemon(controller.fullSync)),
-              Effect.asVoid,
+              Effect.zipRight(controller.requestResync),
             )
           : Effect.void,
       onLost: (message) => Effect.logWarning(`change feed: LISTEN connection lost (${message}); reconnecting`),

@@ -11,6 +11,8 @@ export interface LeaderOptions {
   /** How often the leader checks that its lock connection is alive. */
   readonly checkInterval: Duration.DurationInput
   readonly onLeading: (leading: boolean) => Effect.Effect<void>
+  /** Called the moment the lock is known lost, before `lead` is interrupted. */
+  readonly onLockLost?: () => void
 }
 
 /** The advisory lock's key text; `hashtext` of it is the lock id, as for migrations. */
@@ -49,7 +51,10 @@ export const runAsLeader = <E, R>(
       )
       if (result.rows[0]?.locked !== true) return false
       const lost = yield* Deferred.make<string>()
-      const lose = (why: string) => Deferred.unsafeDone(lost, Effect.succeed(why))
+      const lose = (why: string) => {
+        options.onLockLost?.()
+        Deferred.unsafeDone(lost, Effect.succeed(why))
+      }
       client.on("error", (error) => lose(`lock connection failed: ${error.message}`))
       client.on("end", () => lose("lock connection closed"))
       const check = Effect.tryPromise(() => client.query("SELECT 1")).pipe(
