@@ -12,7 +12,7 @@ process.noDeprecation = true
 const cli = Command.run(reconciler, { name: "reconciler", version: "0.1.0" })
 
 // The daemon logs JSON lines at info for log collectors; a person at the CLI reads warnings.
-const daemon = process.argv.slice(2).includes("run")
+const daemon = process.argv[2] === "run"
 const logLevel = parseLogLevel(process.env.LOG_LEVEL ?? (daemon ? "info" : "warn"))
 const logFormat = parseLogFormat(process.env.LOG_FORMAT ?? (daemon ? "json" : "pretty"))
 for (const problem of [Either.getLeft(logLevel), Either.getLeft(logFormat)]) {
