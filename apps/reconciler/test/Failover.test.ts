@@ -157,7 +157,8 @@ describe("reconciler run: failures", () => {
     await db.runPromise(resetTenant(tenant, 40))
     const daemon = start(daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) }))
     await ready(daemon)
-    expect(await daemon.metric("reconciler_leader")).toBe(1)
+    // A standby is ready too; the lock may still be held by a replica of the test before, just killed.
+    await eventually("it to lead", async () => (await daemon.metric("reconciler_leader")) === 1, { daemon })
     await terminate("openmeet-matrix-reconciler leader")
     await eventually("the leader to step down", async () => daemon.log().includes("leader: stepped down"), { daemon })
     await eventually(
