@@ -34,7 +34,7 @@ export const runDatabaseFeed = (
     const listened: Array<Tenant> = []
     const polled: Array<Tenant> = []
     for (const tenant of options.tenants) {
-      const installed = yield* triggersInstalled(tenant).pipe(
+      const installed = yield* triggersInstalled(tenant, options.channel).pipe(
         Effect.catchAll((error) =>
           Effect.logWarning(
             `tenant ${tenant.id}: cannot tell whether triggers are installed (${error.message}); polling`,

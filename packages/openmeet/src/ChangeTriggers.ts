@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Data, Effect } from "effect"
+import { Data, Effect, Schema } from "effect"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** The tables whose changes matter, and the column naming the entity each row belongs to. */
@@ -105,6 +105,10 @@ const describe = (error: unknown): string => {
   return error.cause instanceof Error ? error.cause.message : error.message
 }
 
+/** A tenant's watched tables, schema-qualified and quoted (as `to_regclass` reads them). */
+const tenantTables = (tenant: Tenant): ReadonlyArray<string> =>
+  Object.keys(watchedTables).map((table) => `${ident(tenant.schema)}.${ident(table)}`)
+
 /**
  * Runs the shared statements, then each tenant's, in one transaction: all or nothing. A
  * failure names the tenant (a missing table, no privilege to create triggers).
@@ -113,6 +117,7 @@ const runDdl = (
   shared: ReadonlyArray<string>,
   tenants: ReadonlyArray<Tenant>,
   statements: (tenant: Tenant) => ReadonlyArray<string>,
+  options: { readonly requireTables: boolean },
 ) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -120,10 +125,29 @@ const runDdl = (
       Effect.forEach(list, (statement) => sql.unsafe(statement), { discard: true }).pipe(
         Effect.mapError((error) => new TriggerError({ tenant: where, message: describe(error) })),
       )
+    // Postgres would only name the first thing missing (often the schema, as the function
+    // comes first); naming every missing table tells the operator which tenant is not OpenMeet's.
+    const requireTables = (tenant: Tenant) =>
+      Effect.gen(function* () {
+        const missing = yield* sql<{ name: string }>`
+          SELECT t AS name FROM unnest(${tenantTables(tenant)}::text[]) WITH ORDINALITY AS x(t, n)
+          WHERE to_regclass(t) IS NULL ORDER BY n`.pipe(
+          Effect.mapError((error) => new TriggerError({ tenant: tenant.id, message: describe(error) })),
+        )
+        if (missing.length > 0) {
+          return yield* new TriggerError({
+            tenant: tenant.id,
+            message: missing.map((row) => `table ${row.name} does not exist`).join("; "),
+          })
+        }
+      })
     yield* sql.withTransaction(
       Effect.gen(function* () {
         yield* run("", shared)
-        for (const tenant of tenants) yield* run(tenant.id, statements(tenant))
+        for (const tenant of tenants) {
+          if (options.requireTables) yield* requireTables(tenant)
+          yield* run(tenant.id, statements(tenant))
+        }
       }),
     )
   }).pipe(
@@ -137,23 +161,51 @@ const runDdl = (
  * create functions and triggers, which the daemon itself never needs). Idempotent.
  */
 export const installTriggers = (tenants: ReadonlyArray<Tenant>, channel: string) =>
-  runDdl(registryTriggerDdl(channel), tenants, (tenant) => tenantTriggersDdl(tenant, channel))
+  runDdl(registryTriggerDdl(channel), tenants, (tenant) => tenantTriggersDdl(tenant, channel), {
+    requireTables: true,
+  })
 
 /** Removes the triggers of these tenants and the shared registry trigger. Idempotent. */
 export const uninstallTriggers = (tenants: ReadonlyArray<Tenant>) =>
-  runDdl(dropRegistryTriggerDdl, tenants, dropTenantTriggersDdl)
+  runDdl(dropRegistryTriggerDdl, tenants, dropTenantTriggersDdl, { requireTables: false })
 
-/** Whether all of a tenant's triggers (and the registry's) are there: the daemon then listens instead of polling. */
-export const triggersInstalled = (tenant: Tenant) =>
+const TriggerRow = Schema.Struct({
+  table: Schema.String,
+  enabled: Schema.String,
+  args: Schema.Uint8ArrayFromSelf,
+})
+
+/** A trigger's arguments: `tgargs` holds them NUL-terminated. */
+const triggerArgs = (bytes: Uint8Array): ReadonlyArray<string> =>
+  Buffer.from(bytes).toString("utf8").split("\0").slice(0, -1)
+
+/**
+ * Whether all of a tenant's triggers (and the registry's) are there and enabled: the daemon
+ * then listens instead of polling. With `channel`, they must also notify that channel (a
+ * trigger installed for another channel would leave the daemon listening to silence).
+ */
+export const triggersInstalled = (tenant: Tenant, channel?: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const tables = [
-      ...Object.keys(watchedTables).map((table) => `${ident(tenant.schema)}.${ident(table)}`),
-      `public."matrixHandleRegistry"`,
-    ]
-    const rows = yield* sql<{ count: number }>`
-      SELECT count(*)::int AS count FROM pg_trigger
-      WHERE NOT tgisinternal AND tgname = ${triggerName}
-        AND tgrelid IN (SELECT to_regclass(t) FROM unnest(${tables}::text[]) AS t)`
-    return rows[0]?.count === tables.length
+    const tables = [...tenantTables(tenant), `public."matrixHandleRegistry"`]
+    const rows = yield* sql`
+      SELECT c.relname AS table, t.tgenabled::text AS enabled, t.tgargs AS args
+      FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+      WHERE NOT t.tgisinternal AND t.tgname = ${triggerName}
+        AND t.tgrelid IN (SELECT to_regclass(x) FROM unnest(${tables}::text[]) AS x)`.pipe(
+      Effect.flatMap(Schema.decodeUnknown(Schema.Array(TriggerRow))),
+    )
+    const working = new Set(
+      rows
+        .filter((row) => {
+          // 'D' is ALTER TABLE ... DISABLE TRIGGER: the trigger exists but never fires.
+          if (row.enabled === "D") return false
+          if (channel === undefined) return true
+          // The registry's function takes the channel first, the tenants' functions second.
+          const args = triggerArgs(row.args)
+          return (row.table === "matrixHandleRegistry" ? args[0] : args[1]) === channel
+        })
+        .map((row) => row.table),
+    )
+    return working.size === tables.length
   }).pipe(Effect.mapError((error) => new TriggerError({ tenant: tenant.id, message: describe(error) })))

@@ -55,22 +55,24 @@ export const keysForChanges = (tenant: Tenant, changes: ReadonlyArray<Change>) =
   Effect.gen(function* () {
     const keys = new Map<string, RoomKey>()
     const add = (kind: "event" | "group", id: string) => keys.set(`${kind}:${id}`, roomKey(tenant.id, kind, id))
-    const users = new Set<number>()
+    const users = new Set<string>()
     for (const change of changes) {
       if (change.tenant !== tenant.id) continue
       if (change.table === "events" || change.table === "eventAttendees") add("event", change.id)
       else if (change.table === "groups" || change.table === "groupMembers") add("group", change.id)
-      else users.add(Number(change.id))
+      else users.add(change.id)
     }
     if (users.size > 0) {
       const sql = yield* SqlClient.SqlClient
-      const ids = [...users]
+      // One array parameter, not one per user: a poll after a bulk update of users can name
+      // tens of thousands, beyond the 65535 parameters a statement may have.
+      const ids = sql`${[...users]}::int[]`
       const rows = yield* sql<{ kind: string; id: string }>`
         SELECT 'event' AS kind, a."eventId"::text AS id FROM ${t(sql, tenant, "eventAttendees")} a
-          WHERE a."eventId" IS NOT NULL AND ${sql.in(`a.userId`, ids)}
-        UNION SELECT 'event', e.id::text FROM ${t(sql, tenant, "events")} e WHERE ${sql.in("e.userId", ids)}
+          WHERE a."eventId" IS NOT NULL AND a."userId" = ANY(${ids})
+        UNION SELECT 'event', e.id::text FROM ${t(sql, tenant, "events")} e WHERE e."userId" = ANY(${ids})
         UNION SELECT 'group', m."groupId"::text FROM ${t(sql, tenant, "groupMembers")} m
-          WHERE m."groupId" IS NOT NULL AND ${sql.in("m.userId", ids)}`.pipe(
+          WHERE m."groupId" IS NOT NULL AND m."userId" = ANY(${ids})`.pipe(
         Effect.mapError(
           (error) => new ChangeFeedError({ tenant: tenant.id, query: "rooms of users", message: describe(error) }),
         ),
@@ -112,18 +114,21 @@ export const pollChanges = (tenant: Tenant, watermark: Watermark, overlap: Durat
     const sql = yield* SqlClient.SqlClient
     const since = (watermark - BigInt(Math.round(Duration.toMillis(overlap) * 1000))).toString()
     const after = sql`"updatedAt" > timestamptz 'epoch' + ${since}::bigint * interval '1 microsecond'`
-    const micros = sql`(extract(epoch FROM "updatedAt") * 1000000)::bigint::text`
+    const micros = sql`(extract(epoch FROM "updatedAt") * 1000000)::bigint`
     const changed = (table: string, column: string) =>
       sql`SELECT ${table}::text AS tb, ${sql(column)}::text AS id, ${micros} AS at FROM ${t(sql, tenant, table)}
           WHERE ${after} AND ${sql(column)} IS NOT NULL`
+    // One row per entity: a bulk update of an event's attendees is one change, not thousands.
     const rows = yield* sql`
-      ${changed("events", "id")}
-      UNION ALL ${changed("eventAttendees", "eventId")}
-      UNION ALL ${changed("groups", "id")}
-      UNION ALL ${changed("groupMembers", "groupId")}
-      UNION ALL ${changed("users", "id")}
-      UNION ALL SELECT 'matrixHandleRegistry', "userId"::text, ${micros} FROM public."matrixHandleRegistry"
-        WHERE "tenantId" = ${tenant.id} AND ${after}`.pipe(
+      SELECT tb, id, max(at)::text AS at FROM (
+        ${changed("events", "id")}
+        UNION ALL ${changed("eventAttendees", "eventId")}
+        UNION ALL ${changed("groups", "id")}
+        UNION ALL ${changed("groupMembers", "groupId")}
+        UNION ALL ${changed("users", "id")}
+        UNION ALL SELECT 'matrixHandleRegistry', "userId"::text, ${micros} FROM public."matrixHandleRegistry"
+          WHERE "tenantId" = ${tenant.id} AND ${after}
+      ) AS changed GROUP BY tb, id ORDER BY tb, id`.pipe(
       Effect.flatMap(Schema.decodeUnknown(Schema.Array(PolledRow))),
       Effect.mapError((error) => new ChangeFeedError({ tenant: tenant.id, query: "poll", message: describe(error) })),
     )
@@ -145,40 +150,61 @@ export interface ListenOptions {
   readonly onListening: (reconnected: boolean) => Effect.Effect<void>
   readonly onLost: (message: string) => Effect.Effect<void>
   readonly maxBackoff?: Duration.DurationInput
+  /**
+   * How often the connection is asked `SELECT 1` (and how long an answer may take). A LISTEN
+   * connection is idle; one cut silently (a NAT or load balancer forgetting it) would
+   * otherwise never be noticed and the feed would hear nothing, forever. Default 30 seconds.
+   */
+  readonly heartbeat?: Duration.DurationInput
+  /** The connection's `application_name` (how an operator finds it in pg_stat_activity). */
+  readonly applicationName?: string
 }
 
 /**
  * LISTENs on a connection of its own (pool connections come and go) and reconnects with
- * capped exponential backoff when it drops. Malformed payloads are logged and skipped.
- * Runs until interrupted; never fails.
+ * capped exponential backoff when it drops or stops answering. Malformed payloads are
+ * logged and skipped. Runs until interrupted (which closes the connection); never fails.
  */
 export const listenChanges = (options: ListenOptions): Effect.Effect<never> => {
   const maxMs = Duration.toMillis(options.maxBackoff ?? "30 seconds")
+  const heartbeat = Duration.decode(options.heartbeat ?? "30 seconds")
   const session = (reconnected: boolean) =>
     Effect.scoped(
       Effect.gen(function* () {
         const notifications = yield* Queue.unbounded<string>()
         const lost = yield* Deferred.make<string>()
-        yield* Effect.acquireRelease(
-          Effect.tryPromise({
-            try: async () => {
-              const c = new pg.Client({
-                connectionString: Redacted.value(options.databaseUrl),
-                application_name: "openmeet-matrix-reconciler listen",
-              })
-              c.on("error", (error) => Deferred.unsafeDone(lost, Effect.succeed(error.message)))
-              c.on("end", () => Deferred.unsafeDone(lost, Effect.succeed("connection closed")))
-              c.on("notification", (message) => {
-                if (message.channel === options.channel) Queue.unsafeOffer(notifications, message.payload ?? "")
-              })
-              await c.connect()
-              await c.query(`LISTEN "${options.channel.replaceAll('"', '""')}"`)
-              return c
-            },
-            catch: describe,
+        // The client is released even when connecting fails or is interrupted: a connect
+        // left running would open a session nobody closes.
+        const client = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const c = new pg.Client({
+              connectionString: Redacted.value(options.databaseUrl),
+              application_name: options.applicationName ?? "openmeet-matrix-reconciler listen",
+            })
+            c.on("error", (error) => Deferred.unsafeDone(lost, Effect.succeed(error.message)))
+            c.on("end", () => Deferred.unsafeDone(lost, Effect.succeed("connection closed")))
+            c.on("notification", (message) => {
+              if (message.channel === options.channel) Queue.unsafeOffer(notifications, message.payload ?? "")
+            })
+            return c
           }),
-          (c) => Effect.promise(() => c.end().catch(() => undefined)),
+          // end() says goodbye and waits for the server; a socket cut silently never answers,
+          // so after a while it is destroyed (else a reconnect or a shutdown would wait forever).
+          (c) =>
+            Effect.promise(() => c.end().catch(() => undefined)).pipe(
+              // Finalizers are uninterruptible: without this the timeout would wait for end() too.
+              Effect.interruptible,
+              Effect.timeout("2 seconds"),
+              Effect.catchAll(() => Effect.sync(() => c.connection.stream.destroy())),
+            ),
         )
+        yield* Effect.tryPromise({
+          try: async () => {
+            await client.connect()
+            await client.query(`LISTEN "${options.channel.replaceAll('"', '""')}"`)
+          },
+          catch: describe,
+        })
         yield* options.onListening(reconnected)
         const consume = Effect.forever(
           Effect.gen(function* () {
@@ -192,8 +218,24 @@ export const listenChanges = (options: ListenOptions): Effect.Effect<never> => {
             if (changes.length > 0) yield* options.onChanges(changes)
           }),
         )
-        return yield* Effect.raceFirst(Deferred.await(lost), consume)
-      }),
+        const alive = Effect.sleep(heartbeat).pipe(
+          Effect.zipRight(
+            Effect.tryPromise({ try: () => client.query("SELECT 1"), catch: describe }).pipe(
+              Effect.timeoutFail({
+                duration: heartbeat,
+                onTimeout: () => `no answer to SELECT 1 within ${Duration.format(heartbeat)}`,
+              }),
+            ),
+          ),
+          Effect.forever,
+          Effect.flip,
+        )
+        // raceFirst, not raceAll: a handler's defect must end the session, not be outlasted.
+        return yield* Effect.raceFirst(Deferred.await(lost), Effect.raceFirst(alive, consume))
+      }).pipe(
+        // A defect in the caller's handlers must not end the feed: it is reported like a lost connection.
+        Effect.catchAllDefect((defect) => Effect.succeed(`unexpected error: ${describe(defect)}`)),
+      ),
     )
   const loop = (reconnected: boolean, failures: number): Effect.Effect<never> =>
     session(reconnected).pipe(
