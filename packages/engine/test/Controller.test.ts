@@ -100,9 +100,16 @@ layer(Live, { excludeTestServices: true })("the controller", (it) => {
         exporter.reset()
         yield* startController(controllerOptions(runtime))
         const key = `event:${runtime.tenant.id}:1`
+        // The whole trace has ended once its root, the queue's cycle, has (children end first).
         yield* waitUntil(
-          "the room to be reconciled",
-          Effect.sync(() => exporter.getFinishedSpans().some((span) => span.name === "reconcile.room")),
+          "the room's reconcile to end",
+          Effect.sync(() => {
+            const finished = exporter.getFinishedSpans()
+            const rooms = new Set(
+              finished.filter((s) => s.name === "reconcile.room").map((s) => s.spanContext().traceId),
+            )
+            return finished.some((s) => s.name === "reconcile.cycle" && rooms.has(s.spanContext().traceId))
+          }),
         )
         const spans = exporter.getFinishedSpans()
         const room = spans.find((span) => span.name === "reconcile.room")
