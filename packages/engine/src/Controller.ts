@@ -217,7 +217,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
           }
           waiters.delete(text)
         }
-        for (const [tenant, count] of result.pendingHandles) observe((m) => m.pendingHandles.set({ tenant }, count))
+        // pendingHandles of a batch counts only its rooms' users: the gauge is set by the full resync.
         return retry
       }).pipe(Effect.withSpan("reconcile.cycle", { attributes: { "reconcile.keys": texts.length, trigger: "queue" } }))
 
