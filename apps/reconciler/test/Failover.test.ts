@@ -142,6 +142,10 @@ describe("reconciler run: failures", () => {
     await eventually("the new attendee's invite", async () => (await synapse.memberships(room))[mx(3)] === "invite", {
       daemon: standby,
     })
+    // The audit row is written once the room's actions are done, just after Synapse shows them.
+    await eventually("the new leader's audit row", async () => (await audit(tenant.id)).length > before.length, {
+      daemon: standby,
+    })
     const after = await audit(tenant.id)
     const writers = after.map((row) => row.writer)
     // One writer at a time: all the first leader's rows, then only the new leader's.
