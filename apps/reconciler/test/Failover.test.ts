@@ -119,7 +119,7 @@ describe("reconciler run: failures", () => {
     await ready(a)
     // The second replica cannot listen where Synapse sends transactions (the first does): another port.
     const b = start({ ...env, APPSERVICE_PORT: String(a.httpPort + 1000) })
-    await ready(b)
+    await ready(b, { standby: true })
     await eventually(
       "one leader",
       async () => (await a.metric("reconciler_leader")) + (await b.metric("reconciler_leader")) === 1,

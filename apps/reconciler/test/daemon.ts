@@ -102,12 +102,20 @@ export const eventually = async (
   )
 }
 
-/** Waits until the daemon is ready (database, homeserver, first full resync). */
-export const ready = (daemon: Daemon, timeoutMs = 60_000) =>
-  eventually("/readyz to answer 200", async () => (await daemon.get("/readyz")).status === 200, {
-    timeoutMs,
-    daemon,
-  })
+/**
+ * Waits until the daemon is ready (database, homeserver, first full resync) and, unless
+ * `standby` is allowed, leading (or a dry run): a standby is ready too, and the lock may
+ * still be held for a moment by the replica of the test before, just killed.
+ */
+export const ready = (daemon: Daemon, options: { readonly standby?: boolean; readonly timeoutMs?: number } = {}) =>
+  eventually(
+    options.standby === true ? "/readyz to answer 200" : "/readyz to answer 200 as the leader",
+    async () => {
+      const { status, body } = await daemon.get("/readyz")
+      return status === 200 && (options.standby === true || !body.includes('"role":"standby"'))
+    },
+    { timeoutMs: options.timeoutMs ?? 60_000, daemon },
+  )
 
 /** Starts daemons for a test file; those still running after each test are killed. */
 export const daemonStarter = (): ((env: NodeJS.ProcessEnv) => Daemon) => {
