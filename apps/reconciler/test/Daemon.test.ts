@@ -38,6 +38,7 @@ describe("reconciler run: Matrix triggers", () => {
     const daemon = start(env)
     await ready(daemon)
     const alias = `#event-meetup-${tenant.id}:${s}`
+    // The resync queued the room; an alias query waits for its creation.
     const room = await synapse.resolveAlias(alias)
     if (room === undefined) throw new Error("the first resync made no room")
     await eventually(

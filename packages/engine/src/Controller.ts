@@ -337,8 +337,9 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
           if (id === undefined) return false
           const key = formatRoomKey({ tenant: runtime.tenant.id, kind: parsed.kind, entityId: id })
           // The reconciler itself asks the homeserver about the alias while reconciling the
-          // room, and the homeserver asks us: the room does not exist yet.
-          if (inProgress.has(key) || options.cache.isResolving(alias)) return false
+          // room, and the homeserver asks us: the room does not exist yet. Anyone else's
+          // query waits for the reconcile, even one already under way.
+          if (options.cache.isResolving(alias)) return false
           const deferred = yield* Deferred.make<boolean>()
           waiters.set(key, [...(waiters.get(key) ?? []), { deferred }])
           yield* queue.add(key, "change")
