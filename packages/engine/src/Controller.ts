@@ -127,10 +127,7 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
       publishRooms()
     }
 
-    const countActions = (
-      result: PlanResult,
-      applied: ReadonlyArray<{ action: { type: string }; outcome: { result: string } }>,
-    ) =>
+    const countActions = (result: PlanResult, applied: ReadonlyArray<AppliedAction>) =>
       observe((m) => {
         for (const { action, outcome } of applied) m.actionsTotal.inc({ type: action.type, result: outcome.result })
         for (const room of result.plan.rooms) {
@@ -184,9 +181,6 @@ export const startController = (options: ControllerOptions): Effect.Effect<Contr
           failedKeys = new Set(
             applied.actions.filter((a) => a.outcome.result !== "applied").map((a) => formatRoomKey(a.key)),
           )
-          for (const room of new Set(applied.actions.map((a) => a.roomId))) {
-            if (room !== undefined) options.cache.invalidateRoom(room)
-          }
         } else {
           countActions(result, [])
           const drifted = rooms.filter((room) => pendingActions(room).length > 0)

@@ -3,6 +3,7 @@ import { SqlClient } from "@effect/sql"
 import type { Condition, PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core"
 import { actionToJson, formatRoomKey } from "@openmeet-reconciler/core"
 import { Metrics } from "@openmeet-reconciler/observability"
+import { describeSqlError } from "@openmeet-reconciler/openmeet"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
 
 /** The reconciler's own tables could not be read or written. */
@@ -93,11 +94,6 @@ const migrations: ReadonlyArray<(schema: string) => ReadonlyArray<string>> = [
   // Which process wrote each audit row: with several replicas, the audit log shows one writer at a time.
   (s) => [`ALTER TABLE ${s}.audit_log ADD COLUMN IF NOT EXISTS writer text`],
 ]
-
-const describe = (error: unknown): string => {
-  if (!(error instanceof Error)) return String(error)
-  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
-}
 
 const RecordRow = Schema.Struct({ key: Schema.String, roomId: Schema.String, aliases: Schema.Array(Schema.String) })
 const CountRow = Schema.Struct({
@@ -190,7 +186,7 @@ const make = (schema: string, writer: string) =>
       (operation: string) =>
       <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         effect.pipe(
-          Effect.mapError((error) => new StoreError({ operation, message: describe(error) })),
+          Effect.mapError((error) => new StoreError({ operation, message: describeSqlError(error) })),
           timed(operation === "roomRecords" || operation === "status" ? "store_read" : "store_write"),
           Effect.withSpan(`Store.${operation}`),
         )

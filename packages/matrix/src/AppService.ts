@@ -1,7 +1,8 @@
 import { timingSafeEqual } from "node:crypto"
 import type { HttpApp } from "@effect/platform"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Either, ParseResult, Redacted, Schema } from "effect"
+import { describeWithoutValuesInline } from "@openmeet-reconciler/core"
+import { Effect, Either, Redacted, Schema } from "effect"
 
 /** One event of an appservice transaction, as far as the reconciler reads it. */
 export const RoomEvent = Schema.Struct({
@@ -34,12 +35,6 @@ export interface AppServiceOptions {
   /** Transaction ids remembered for idempotence (the homeserver retries a transaction until it gets 200). */
   readonly rememberTransactions?: number
 }
-
-/** `path: message` per problem: short enough for one log line. */
-const describeParseError = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => `${issue.path.length === 0 ? "" : `${issue.path.join(".")}: `}${issue.message}`)
-    .join("; ")
 
 const matrixError = (status: number, errcode: string, error: string) =>
   HttpServerResponse.unsafeJson({ errcode, error }, { status })
@@ -87,7 +82,7 @@ export const appServiceApp = (
       if (Either.isLeft(body)) return matrixError(400, "M_NOT_JSON", "the transaction body is not JSON")
       const decoded = decodeTransaction(body.right)
       if (Either.isLeft(decoded)) {
-        return matrixError(400, "M_BAD_JSON", describeParseError(decoded.left))
+        return matrixError(400, "M_BAD_JSON", describeWithoutValuesInline(decoded.left))
       }
       const events: Array<RoomEvent> = []
       for (const [index, raw] of decoded.right.events.entries()) {
@@ -96,7 +91,7 @@ export const appServiceApp = (
         else {
           // One event the reconciler cannot read must not make the homeserver resend the others forever.
           yield* Effect.logWarning(
-            `appservice transaction ${txnId}: event ${index} ignored: ${describeParseError(event.left)}`,
+            `appservice transaction ${txnId}: event ${index} ignored: ${describeWithoutValuesInline(event.left)}`,
           )
         }
       }

@@ -1,4 +1,4 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Layer } from "effect"
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client"
 
 /** Label values known in advance: every combination starts at zero, as controller-runtime's do. */
@@ -264,9 +264,3 @@ export class Metrics extends Context.Tag("@openmeet-reconciler/observability/Met
   static readonly layer = (options: { readonly tenants?: ReadonlyArray<string> } = {}) =>
     Layer.sync(Metrics, () => makeMetrics(options))
 }
-
-/** Runs `f` with the metrics when a registry is provided; does nothing otherwise (the CLI). */
-export const withMetrics = (f: (metrics: ReconcilerMetrics) => void): Effect.Effect<void> =>
-  Effect.serviceOption(Metrics).pipe(
-    Effect.flatMap((metrics) => (metrics._tag === "Some" ? Effect.sync(() => f(metrics.value)) : Effect.void)),
-  )

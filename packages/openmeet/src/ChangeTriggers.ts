@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Data, Effect, Schema } from "effect"
+import { describeSqlError } from "./DesiredState.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** The tables whose changes matter, and the column naming the entity each row belongs to. */
@@ -100,11 +101,6 @@ const dropRegistryTriggerDdl: ReadonlyArray<string> = [
   `DROP FUNCTION IF EXISTS public.${registryFunction}()`,
 ]
 
-const describe = (error: unknown): string => {
-  if (!(error instanceof Error)) return String(error)
-  return error.cause instanceof Error ? error.cause.message : error.message
-}
-
 /** A tenant's watched tables, schema-qualified and quoted (as `to_regclass` reads them). */
 const tenantTables = (tenant: Tenant): ReadonlyArray<string> =>
   Object.keys(watchedTables).map((table) => `${ident(tenant.schema)}.${ident(table)}`)
@@ -123,7 +119,7 @@ const runDdl = (
     const sql = yield* SqlClient.SqlClient
     const run = (where: string, list: ReadonlyArray<string>) =>
       Effect.forEach(list, (statement) => sql.unsafe(statement), { discard: true }).pipe(
-        Effect.mapError((error) => new TriggerError({ tenant: where, message: describe(error) })),
+        Effect.mapError((error) => new TriggerError({ tenant: where, message: describeSqlError(error) })),
       )
     // Postgres would only name the first thing missing (often the schema, as the function
     // comes first); naming every missing table tells the operator which tenant is not OpenMeet's.
@@ -132,7 +128,7 @@ const runDdl = (
         const missing = yield* sql<{ name: string }>`
           SELECT t AS name FROM unnest(${tenantTables(tenant)}::text[]) WITH ORDINALITY AS x(t, n)
           WHERE to_regclass(t) IS NULL ORDER BY n`.pipe(
-          Effect.mapError((error) => new TriggerError({ tenant: tenant.id, message: describe(error) })),
+          Effect.mapError((error) => new TriggerError({ tenant: tenant.id, message: describeSqlError(error) })),
         )
         if (missing.length > 0) {
           return yield* new TriggerError({
@@ -152,7 +148,7 @@ const runDdl = (
     )
   }).pipe(
     Effect.mapError((error) =>
-      error._tag === "TriggerError" ? error : new TriggerError({ tenant: "", message: describe(error) }),
+      error._tag === "TriggerError" ? error : new TriggerError({ tenant: "", message: describeSqlError(error) }),
     ),
   )
 
@@ -208,4 +204,4 @@ export const triggersInstalled = (tenant: Tenant, channel?: string) =>
         .map((row) => row.table),
     )
     return working.size === tables.length
-  }).pipe(Effect.mapError((error) => new TriggerError({ tenant: tenant.id, message: describe(error) })))
+  }).pipe(Effect.mapError((error) => new TriggerError({ tenant: tenant.id, message: describeSqlError(error) })))

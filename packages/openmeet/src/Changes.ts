@@ -1,9 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import type { RoomKey } from "@openmeet-reconciler/core"
-import { roomKey } from "@openmeet-reconciler/core"
-import { Data, Deferred, Duration, Effect, Either, ParseResult, Queue, Redacted, Schema } from "effect"
+import { describeWithoutValuesInline, roomKey } from "@openmeet-reconciler/core"
+import { Data, Deferred, Duration, Effect, Either, Queue, Redacted, Schema } from "effect"
 import pg from "pg"
 import type { WatchedTable } from "./ChangeTriggers.ts"
+import { describeSqlError } from "./DesiredState.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** One row changed in OpenMeet: its tenant, its table and the entity it belongs to. */
@@ -23,12 +24,7 @@ const decodePayload = Schema.decodeUnknownEither(Schema.parseJson(Payload))
 /** Decodes a NOTIFY payload of the triggers; a malformed one is an error message, never a throw. */
 export const decodeChange = (payload: string): Either.Either<Change, string> =>
   Either.match(decodePayload(payload), {
-    onLeft: (error) =>
-      Either.left(
-        ParseResult.ArrayFormatter.formatErrorSync(error)
-          .map((issue) => `${issue.path.length === 0 ? "" : `${issue.path.join(".")}: `}${issue.message}`)
-          .join("; "),
-      ),
+    onLeft: (error) => Either.left(describeWithoutValuesInline(error)),
     onRight: (p) => Either.right({ tenant: p.t, table: p.tb, id: p.id }),
   })
 
@@ -38,11 +34,6 @@ export class ChangeFeedError extends Data.TaggedError("ChangeFeedError")<{
   readonly query: string
   readonly message: string
 }> {}
-
-const describe = (error: unknown): string => {
-  if (!(error instanceof Error)) return String(error)
-  return error.cause instanceof Error ? error.cause.message : error.message
-}
 
 const t = (sql: SqlClient.SqlClient, tenant: Tenant, table: string) => sql(`${tenant.schema}.${table}`)
 
@@ -74,7 +65,8 @@ export const keysForChanges = (tenant: Tenant, changes: ReadonlyArray<Change>) =
         UNION SELECT 'group', m."groupId"::text FROM ${t(sql, tenant, "groupMembers")} m
           WHERE m."groupId" IS NOT NULL AND m."userId" = ANY(${ids})`.pipe(
         Effect.mapError(
-          (error) => new ChangeFeedError({ tenant: tenant.id, query: "rooms of users", message: describe(error) }),
+          (error) =>
+            new ChangeFeedError({ tenant: tenant.id, query: "rooms of users", message: describeSqlError(error) }),
         ),
       )
       for (const row of rows) add(row.kind === "group" ? "group" : "event", row.id)
@@ -130,7 +122,9 @@ export const pollChanges = (tenant: Tenant, watermark: Watermark, overlap: Durat
           WHERE "tenantId" = ${tenant.id} AND ${after}
       ) AS changed GROUP BY tb, id ORDER BY tb, id`.pipe(
       Effect.flatMap(Schema.decodeUnknown(Schema.Array(PolledRow))),
-      Effect.mapError((error) => new ChangeFeedError({ tenant: tenant.id, query: "poll", message: describe(error) })),
+      Effect.mapError(
+        (error) => new ChangeFeedError({ tenant: tenant.id, query: "poll", message: describeSqlError(error) }),
+      ),
     )
     let next = watermark
     for (const row of rows) {
@@ -203,7 +197,7 @@ export const listenChanges = (options: ListenOptions): Effect.Effect<never> => {
             await client.connect()
             await client.query(`LISTEN "${options.channel.replaceAll('"', '""')}"`)
           },
-          catch: describe,
+          catch: describeSqlError,
         })
         yield* options.onListening(reconnected)
         const consume = Effect.forever(
@@ -220,7 +214,7 @@ export const listenChanges = (options: ListenOptions): Effect.Effect<never> => {
         )
         const alive = Effect.sleep(heartbeat).pipe(
           Effect.zipRight(
-            Effect.tryPromise({ try: () => client.query("SELECT 1"), catch: describe }).pipe(
+            Effect.tryPromise({ try: () => client.query("SELECT 1"), catch: describeSqlError }).pipe(
               Effect.timeoutFail({
                 duration: heartbeat,
                 onTimeout: () => `no answer to SELECT 1 within ${Duration.format(heartbeat)}`,
@@ -234,7 +228,7 @@ export const listenChanges = (options: ListenOptions): Effect.Effect<never> => {
         return yield* Effect.raceFirst(Deferred.await(lost), Effect.raceFirst(alive, consume))
       }).pipe(
         // A defect in the caller's handlers must not end the feed: it is reported like a lost connection.
-        Effect.catchAllDefect((defect) => Effect.succeed(`unexpected error: ${describe(defect)}`)),
+        Effect.catchAllDefect((defect) => Effect.succeed(`unexpected error: ${describeSqlError(defect)}`)),
       ),
     )
   const loop = (reconnected: boolean, failures: number): Effect.Effect<never> =>

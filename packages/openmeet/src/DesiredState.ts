@@ -133,7 +133,7 @@ const UserRow = Schema.Struct({
 })
 
 /** The driver's own words: SqlError says only "Failed to execute statement", its cause says why. */
-const describeError = (error: unknown): string => {
+export const describeSqlError = (error: unknown): string => {
   if (!(error instanceof Error)) return String(error)
   return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
 }
@@ -210,7 +210,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
               )
             }).pipe(
               Effect.mapError(
-                (error) => new DesiredStateError({ tenant: tenant.id, query, message: describeError(error) }),
+                (error) => new DesiredStateError({ tenant: tenant.id, query, message: describeSqlError(error) }),
               ),
               Effect.withSpan(`DesiredState.query ${query}`, { attributes: { tenant: tenant.id, query } }),
             )
@@ -334,7 +334,11 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
             Effect.map((rows) => rows[0]?.id),
             Effect.mapError(
               (error) =>
-                new DesiredStateError({ tenant: tenant.id, query: `${kind} by slug`, message: describeError(error) }),
+                new DesiredStateError({
+                  tenant: tenant.id,
+                  query: `${kind} by slug`,
+                  message: describeSqlError(error),
+                }),
             ),
             Effect.withSpan("DesiredState.query slug", { attributes: { tenant: tenant.id } }),
           )
