@@ -56,6 +56,16 @@ export type Action =
       readonly content: PowerLevelsContent
       readonly reason: string
     }
+  | {
+      /**
+       * The room's one power-levels write when a room the reconciler archived belongs to an
+       * active entity again: `events_default` back to 0, with any level changes.
+       */
+      readonly type: "unarchive"
+      readonly changes: Readonly<Record<string, LevelChange>>
+      readonly content: PowerLevelsContent
+      readonly reason: string
+    }
 
 export type ActionType = Action["type"]
 
@@ -70,19 +80,21 @@ export const actionTypes: ReadonlyArray<ActionType> = [
   "set_canonical_alias",
   "set_power_levels",
   "archive",
+  "unarchive",
   "invite",
   "join",
   "kick",
 ]
 
-/** Kicks, and power-level writes that lower someone, remove what people had. */
-export const isDestructive = (action: Action): boolean =>
-  action.type === "kick" ||
-  ((action.type === "set_power_levels" || action.type === "archive") &&
-    Object.values(action.changes).some((change) => change.to < change.from))
-
 /** A power-levels write: the room's one `m.room.power_levels` event of the pass. */
-export type PowerLevelsWrite = Extract<Action, { readonly type: "set_power_levels" | "archive" }>
+export type PowerLevelsWrite = Extract<Action, { readonly type: "set_power_levels" | "archive" | "unarchive" }>
 
 export const isPowerLevelsWrite = (action: Action): action is PowerLevelsWrite =>
-  action.type === "set_power_levels" || action.type === "archive"
+  action.type === "set_power_levels" || action.type === "archive" || action.type === "unarchive"
+
+/**
+ * The reason a kick carries in Matrix, where every member of the room reads it. It never
+ * states personal facts (an attendance status, an inactive account): the rule that
+ * decided is kept in the action's `reason`, for the plan and the audit log only.
+ */
+export const publicKickReason = "Removed by OpenMeet: no longer on this room's list"

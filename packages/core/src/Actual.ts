@@ -25,6 +25,8 @@ export interface ActualRoom {
   readonly canonicalAlias: string | undefined
   readonly altAliases: ReadonlyArray<string>
   readonly encrypted: boolean
+  /** The room that replaced this one (`m.room.tombstone`'s `replacement_room`), after an upgrade. */
+  readonly successor: string | undefined
 }
 
 /** Room versions in which creators hold unlimited power (MSC4289, room version 12). */

@@ -1,3 +1,4 @@
+import { isPowerLevelsWrite } from "./Action.ts"
 import type { ActualRoom } from "./Actual.ts"
 import type { DesiredRoom } from "./Desired.ts"
 import type { RoomPlan } from "./Plan.ts"
@@ -64,7 +65,7 @@ export const explainRoom = (
         .filter(
           (a) =>
             ("user" in a && a.user === user) ||
-            ((a.type === "set_power_levels" || a.type === "archive") && user in a.changes) ||
+            (isPowerLevelsWrite(a) && user in a.changes) ||
             (a.type === "create_room" &&
               desired?.members.has(user) === true &&
               (desired.members.get(user)?.level ?? 0) > 0),

@@ -3,11 +3,14 @@ import type { ActualRoom } from "./Actual.ts"
 import type { DesiredRoom } from "./Desired.ts"
 import type { RoomContext } from "./Policy.ts"
 import { isProtected } from "./Policy.ts"
+import { botMayRemove, levelOf } from "./PowerLevels.ts"
 
 export interface MembershipOutcome {
   readonly actions: ReadonlyArray<Action>
   /** Users left alone on purpose that an operator should know about (bans). */
   readonly banned: ReadonlyArray<string>
+  /** Why users who should go cannot be removed (Synapse refuses a kick of a user not below the bot). */
+  readonly cannotRemove: ReadonlyArray<string>
 }
 
 /** The membership table of policy.md §3, for every managed user of one room. */
@@ -22,6 +25,7 @@ export const planMembership = (
   const admissions: Array<Action> = []
   const kicks: Array<Action> = []
   const banned: Array<string> = []
+  const cannotRemove: Array<string> = []
 
   for (const member of desired.members.values()) {
     if (isProtected(context, member.userId)) continue
@@ -59,8 +63,14 @@ export const planMembership = (
   for (const actual of room?.members.values() ?? []) {
     if (actual.membership !== "invite" && actual.membership !== "join") continue
     if (desired.members.has(actual.userId) || isProtected(context, actual.userId)) continue
+    if (room !== undefined && !botMayRemove(room, context, actual.userId)) {
+      cannotRemove.push(
+        `cannot remove ${actual.userId}: their level ${levelOf(room, actual.userId)} is not below the bot's ${levelOf(room, botUserId)}`,
+      )
+      continue
+    }
     const rule = desired.excluded.get(actual.userId) ?? `not entitled to ${desired.key.kind} ${desired.key.entityId}`
     kicks.push({ type: "kick", user: actual.userId, reason: rule })
   }
-  return { actions: [...admissions, ...kicks], banned }
+  return { actions: [...admissions, ...kicks], banned, cannotRemove }
 }

@@ -3,11 +3,17 @@ import { actionTypes } from "./Action.ts"
 import type { RoomKey } from "./RoomKey.ts"
 import { formatRoomKey } from "./RoomKey.ts"
 
-export type RoomStatus = "in_sync" | "drifted" | "missing" | "orphan" | "blocked" | "error"
+export const roomStatuses = ["in_sync", "drifted", "missing", "orphan", "blocked", "error"] as const
+export type RoomStatus = (typeof roomStatuses)[number]
+
+export const conditionTypes = ["blocked", "error", "banned", "encrypted", "stray_room"] as const
 
 export interface Condition {
-  /** `blocked` and `error` need an operator; the others are informational. */
-  readonly type: "blocked" | "error" | "banned" | "encrypted"
+  /**
+   * `blocked` and `error` need an operator; the others are informational (`stray_room`:
+   * another room carries this key's alias and is left alone).
+   */
+  readonly type: (typeof conditionTypes)[number]
   readonly message: string
 }
 

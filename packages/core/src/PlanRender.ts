@@ -1,4 +1,5 @@
 import type { LevelChange } from "./Action.ts"
+import { isPowerLevelsWrite } from "./Action.ts"
 import type { Plan, PlannedAction, RoomPlan } from "./Plan.ts"
 import { summarize } from "./Plan.ts"
 import { formatRoomKey } from "./RoomKey.ts"
@@ -9,7 +10,7 @@ export const planFormatVersion = 1
 /** An action as the plan JSON shows it. */
 export const actionToJson = (action: PlannedAction): Record<string, unknown> => {
   // The full power-levels content is an apply detail; the plan shows the changes.
-  if (action.type === "set_power_levels" || action.type === "archive") {
+  if (isPowerLevelsWrite(action)) {
     const { content: _content, ...rest } = action
     return { ...rest }
   }
@@ -47,6 +48,7 @@ const sign = (action: PlannedAction): string => {
       return "+"
     case "set_power_levels":
     case "archive":
+    case "unarchive":
       return Object.values(action.changes).some((change) => change.to < change.from) ? "-" : "~"
     default:
       return "~"
@@ -84,6 +86,10 @@ const describe = (action: PlannedAction): string => {
       const changes = levelChanges(action.changes)
       return `archive: only level 50 and up may post${changes === "" ? "" : `; power levels ${changes}`}`
     }
+    case "unarchive": {
+      const changes = levelChanges(action.changes)
+      return `unarchive: everyone may post again${changes === "" ? "" : `; power levels ${changes}`}`
+    }
     case "invite":
       return `invite ${action.user} (${action.reason})`
     case "join":
@@ -114,10 +120,13 @@ export const planToText = (plan: Plan): string => {
   const summary = summarize(plan)
   const total = Object.values(summary.actions).reduce((sum, n) => sum + (n ?? 0), 0)
   const byType = Object.entries(summary.actions).map(([type, n]) => `${n} ${type}`)
+  const attention = summary.blocked + summary.errors
   const head =
-    total === 0
+    total === 0 && attention === 0
       ? "No changes. Matrix matches OpenMeet."
-      : `Plan: ${total} action${total === 1 ? "" : "s"} (${byType.join(", ")}) in ${summary.drifted + summary.missing} room${summary.drifted + summary.missing === 1 ? "" : "s"}.`
+      : total === 0
+        ? `No changes to apply, but ${attention} room${attention === 1 ? " needs" : "s need"} a person (${summary.blocked} blocked, ${summary.errors} with errors: see above).`
+        : `Plan: ${total} action${total === 1 ? "" : "s"} (${byType.join(", ")}) in ${summary.drifted + summary.missing} room${summary.drifted + summary.missing === 1 ? "" : "s"}.`
   lines.push(
     `${head}${summary.held > 0 ? ` ${summary.held} held by safety limits.` : ""} Rooms: ${summary.rooms} managed, ${summary.inSync} in sync, ${summary.drifted} drifted, ${summary.missing} missing, ${summary.blocked} blocked, ${summary.errors} with errors.`,
   )

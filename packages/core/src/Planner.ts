@@ -6,7 +6,15 @@ import { planMembership } from "./Membership.ts"
 import type { Condition, PlannedAction, RoomPlan } from "./Plan.ts"
 import type { RoomContext } from "./Policy.ts"
 import { isProtected } from "./Policy.ts"
-import { archivedEventsDefault, botPowerProblems, isArchived, planPowerLevels } from "./PowerLevels.ts"
+import {
+  archivedEventsDefault,
+  botMayRemove,
+  botMaySend,
+  botPowerProblems,
+  invalidLevels,
+  isArchived,
+  planPowerLevels,
+} from "./PowerLevels.ts"
 import { roomKey } from "./RoomKey.ts"
 
 /** The highest level a user gets in a room the bot creates (the bot has 100). */
@@ -46,6 +54,40 @@ const createRoom = (desired: DesiredRoom, context: RoomContext): RoomPlan => {
  * `null` when free, else the other room that holds it.
  */
 export type AliasTarget = string | null | undefined
+
+/** What the engine found out about a room besides its state. */
+export interface RoomFacts {
+  /** Where the desired alias points, when it was looked up. */
+  readonly aliasTarget?: AliasTarget
+  /** The reconciler archived this room itself (its audit log says so): it may lift the archive. */
+  readonly archivedByReconciler?: boolean
+}
+
+/** The state event each settings action writes: the bot needs its level, or Synapse refuses. */
+const settingEventType: Partial<Record<Action["type"], string>> = {
+  set_name: "m.room.name",
+  set_join_rule: "m.room.join_rules",
+  set_history_visibility: "m.room.history_visibility",
+  set_guest_access: "m.room.guest_access",
+  set_canonical_alias: "m.room.canonical_alias",
+}
+
+/** Settings the bot may not write are conditions, not requests Synapse would refuse on every pass. */
+const permittedSettings = (
+  room: ActualRoom,
+  context: RoomContext,
+  actions: ReadonlyArray<Action>,
+  conditions: Array<Condition>,
+): ReadonlyArray<Action> =>
+  actions.filter((action) => {
+    const eventType = settingEventType[action.type]
+    if (eventType === undefined || botMaySend(room, context, eventType)) return true
+    conditions.push({
+      type: "blocked",
+      message: `cannot write ${eventType}: the room requires a higher level than the bot's (${action.type} skipped)`,
+    })
+    return false
+  })
 
 const settingsActions = (
   room: ActualRoom,
@@ -99,12 +141,7 @@ const managedMembers = (room: ActualRoom, context: RoomContext): number =>
     (m) => (m.membership === "join" || m.membership === "invite") && !isProtected(context, m.userId),
   ).length
 
-const manageRoom = (
-  room: ActualRoom,
-  desired: DesiredRoom,
-  context: RoomContext,
-  aliasTarget: AliasTarget,
-): RoomPlan => {
+const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext, facts: RoomFacts): RoomPlan => {
   const base = {
     key: desired.key,
     alias: desired.alias,
@@ -116,20 +153,31 @@ const manageRoom = (
   if (room.encrypted) {
     conditions.push({ type: "encrypted", message: "room is encrypted (legacy); it stays encrypted and is managed" })
   }
-  const powerProblems = botPowerProblems(room, context)
+  const powerProblems = [...invalidLevels(room.powerLevels), ...botPowerProblems(room, context)]
   if (powerProblems.length > 0) {
     const blocked = powerProblems.map((message): Condition => ({ type: "blocked", message }))
     return { ...base, status: "blocked", actions: [], conditions: [...blocked, ...conditions] }
   }
-  const levels = planPowerLevels(room, desired, context)
+  const levels = planPowerLevels(room, desired, context, {
+    archivedByReconciler: facts.archivedByReconciler === true,
+  })
   const membership = planMembership(room, desired, context)
-  const actions: Array<PlannedAction> = [...settingsActions(room, desired, aliasTarget, conditions)]
+  const actions: Array<PlannedAction> = [
+    ...permittedSettings(room, context, settingsActions(room, desired, facts.aliasTarget, conditions), conditions),
+  ]
   if (levels.archiving) {
     actions.push({
       type: "archive",
       changes: levels.changes,
       content: levels.content,
       reason: `${desired.key.kind} ${desired.key.entityId} is cancelled: only moderators and up may post`,
+    })
+  } else if (levels.unarchiving) {
+    actions.push({
+      type: "unarchive",
+      changes: levels.changes,
+      content: levels.content,
+      reason: `${desired.key.kind} ${desired.key.entityId} is active again: everyone may post`,
     })
   } else if (Object.keys(levels.changes).length > 0) {
     actions.push({
@@ -142,6 +190,7 @@ const manageRoom = (
   actions.push(...membership.actions)
   conditions.push(
     ...levels.blocked.map((message): Condition => ({ type: "blocked", message })),
+    ...membership.cannotRemove.map((message): Condition => ({ type: "blocked", message })),
     ...membership.banned.map((user): Condition => ({ type: "banned", message: `${user} is banned; left alone` })),
   )
   const isBlocked = conditions.some((c) => c.type === "blocked")
@@ -157,7 +206,7 @@ export const planRoom = (
   desired: DesiredOutcome,
   actual: ActualRoom | undefined,
   context: RoomContext,
-  aliasTarget?: AliasTarget,
+  facts: RoomFacts = {},
 ): RoomPlan | undefined => {
   if (desired._tag === "Failed") {
     return {
@@ -175,7 +224,7 @@ export const planRoom = (
   if (actual === undefined) {
     return desired.room.mayCreate && !desired.room.archived ? createRoom(desired.room, context) : undefined
   }
-  return manageRoom(actual, desired.room, context, aliasTarget)
+  return manageRoom(actual, desired.room, context, facts)
 }
 
 /**
@@ -183,12 +232,13 @@ export const planRoom = (
  * `report` shows it, `archive` lets only moderators post, `evict` kicks every managed member.
  */
 export const planOrphan = (room: ActualRoom, alias: string, tenant: string, context: RoomContext): RoomPlan => {
+  const blockers = [...invalidLevels(room.powerLevels), ...botPowerProblems(room, context)]
   const base = {
     key: roomKey(tenant, "orphan", room.roomId),
     alias,
     roomId: room.roomId,
     status: "orphan" as const,
-    conditions: [],
+    conditions: blockers.map((message): Condition => ({ type: "blocked", message })),
     memberCount: managedMembers(room, context),
     entitledCount: 0,
   }
@@ -197,7 +247,7 @@ export const planOrphan = (room: ActualRoom, alias: string, tenant: string, cont
     case "report":
       return { ...base, actions: [] }
     case "archive": {
-      if (isArchived(room) || botPowerProblems(room, context).length > 0) return { ...base, actions: [] }
+      if (isArchived(room) || blockers.length > 0) return { ...base, actions: [] }
       const content = { ...room.powerLevels, events_default: archivedEventsDefault }
       return { ...base, actions: [{ type: "archive", changes: {}, content, reason }] }
     }
@@ -205,7 +255,13 @@ export const planOrphan = (room: ActualRoom, alias: string, tenant: string, cont
       return {
         ...base,
         actions: [...room.members.values()]
-          .filter((m) => (m.membership === "join" || m.membership === "invite") && !isProtected(context, m.userId))
+          .filter(
+            (m) =>
+              (m.membership === "join" || m.membership === "invite") &&
+              !isProtected(context, m.userId) &&
+              blockers.length === 0 &&
+              botMayRemove(room, context, m.userId),
+          )
           .sort((a, b) => a.userId.localeCompare(b.userId))
           .map((m): Action => ({ type: "kick", user: m.userId, reason })),
       }

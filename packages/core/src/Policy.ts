@@ -37,11 +37,17 @@ export interface Policy {
   readonly membershipMode: "invite" | "join"
   readonly respectLeave: boolean
   readonly respectKicks: boolean
-  /** Regular expressions; a matching user id is never kicked, demoted or promoted. */
-  readonly protectedUsers: ReadonlyArray<RegExp>
+  /** Patterns (whole-id matches); a matching user id is never kicked, demoted or promoted. */
+  readonly protectedUsers: ReadonlyArray<UserPattern>
   readonly limits: Limits
   /** What to do with a room in our namespace whose event or group is gone. */
   readonly orphanPolicy: "report" | "archive" | "evict"
+}
+
+/** A compiled user-id pattern; a `RegExp` is one, so is a linear-time RE2 matcher. */
+export interface UserPattern {
+  readonly source: string
+  readonly test: (userId: string) => boolean
 }
 
 /** Caps on destructive actions (kicks, demotions) per pass; the rest is held. */

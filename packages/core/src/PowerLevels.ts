@@ -6,22 +6,74 @@ import type { RoomContext } from "./Policy.ts"
 import { isProtected } from "./Policy.ts"
 import { isRecord } from "./Record.ts"
 
-const numberOr = (value: unknown, fallback: number): number =>
-  typeof value === "number" && Number.isFinite(value) ? value : fallback
+/** Python's `int()` of a string: optional sign, digits with single underscores between them, spaces around. */
+const integerText = /^\s*[+-]?[0-9]+(?:_[0-9]+)*\s*$/
+
+/**
+ * A power level as Synapse reads one: `int()` of the JSON value. Room versions 1–9 accept
+ * `"50"` (and a float or a boolean) where later versions require an integer; Synapse
+ * compares them all as integers. `undefined` when the value is not a level at all (an
+ * object, a list, `"fifty"`): a room holding one is blocked, never guessed about.
+ */
+export const parseLevel = (value: unknown): number | undefined => {
+  // `+ 0` turns Math.trunc's -0 into 0.
+  if (typeof value === "number") return Number.isFinite(value) ? Math.trunc(value) + 0 : undefined
+  if (typeof value === "boolean") return value ? 1 : 0
+  if (typeof value === "string" && integerText.test(value)) return Number.parseInt(value.replaceAll("_", ""), 10)
+  return undefined
+}
+
+/** A level where `null` or absence means the default, as Synapse reads `users_default` and the named levels. */
+const levelOr = (value: unknown, fallback: number): number =>
+  value === undefined || value === null ? fallback : (parseLevel(value) ?? fallback)
 
 const usersOf = (content: PowerLevelsContent): Readonly<Record<string, unknown>> =>
   isRecord(content.users) ? content.users : {}
 
+const usersDefaultOf = (content: PowerLevelsContent): number => levelOr(content.users_default, 0)
+
 /** A user's level in the room, as Matrix computes it (creators of v12 rooms: Infinity). */
 export const levelOf = (room: ActualRoom, userId: string): number => {
   if (creatorsHaveInfinitePower(room.roomVersion) && room.creators.includes(userId)) return Number.POSITIVE_INFINITY
-  return numberOr(usersOf(room.powerLevels)[userId], numberOr(room.powerLevels.users_default, 0))
+  return levelOr(usersOf(room.powerLevels)[userId], usersDefaultOf(room.powerLevels))
 }
 
 /** The level a state event of `eventType` requires. */
-const stateLevel = (content: PowerLevelsContent, eventType: string): number => {
+export const stateLevel = (content: PowerLevelsContent, eventType: string): number => {
   const specific = isRecord(content.events) ? content.events[eventType] : undefined
-  return numberOr(specific, numberOr(content.state_default, 50))
+  return levelOr(specific, levelOr(content.state_default, 50))
+}
+
+/** A named level (`kick`, `invite`, `events_default`…) with Matrix's default. */
+export const namedLevel = (content: PowerLevelsContent, name: string, fallback: number): number =>
+  levelOr(content[name], fallback)
+
+/**
+ * Entries of the power-levels event that are not levels at all: the room is blocked, since
+ * a write would have to drop or rewrite them and Synapse's own reading of them is unknown.
+ */
+export const invalidLevels = (content: PowerLevelsContent): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const check = (where: string, value: unknown) => {
+    if (value !== undefined && value !== null && parseLevel(value) === undefined) {
+      problems.push(`power level ${where} is ${JSON.stringify(value)}, not a level`)
+    }
+  }
+  for (const name of ["users_default", "events_default", "state_default", "ban", "kick", "redact", "invite"]) {
+    check(name, content[name])
+  }
+  for (const [section, value] of [
+    ["users", content.users],
+    ["events", content.events],
+  ] as const) {
+    if (value === undefined) continue
+    if (!isRecord(value)) {
+      problems.push(`power levels "${section}" is ${Array.isArray(value) ? "a list" : typeof value}, not a map`)
+      continue
+    }
+    for (const [key, entry] of Object.entries(value)) check(`of ${key}`, entry)
+  }
+  return problems
 }
 
 export interface PowerLevelsOutcome {
@@ -33,6 +85,8 @@ export interface PowerLevelsOutcome {
   readonly blocked: ReadonlyArray<string>
   /** The room must be archived: `content` raises `events_default` to 50. */
   readonly archiving: boolean
+  /** The room is archived but its entity is active again: `content` lowers `events_default` to 0. */
+  readonly unarchiving: boolean
 }
 
 /** Level needed to post in an archived room. */
@@ -40,49 +94,75 @@ export const archivedEventsDefault = 50
 
 /** Whether a room already lets only moderators and up post. */
 export const isArchived = (room: ActualRoom): boolean =>
-  numberOr(room.powerLevels.events_default, 0) >= archivedEventsDefault
+  namedLevel(room.powerLevels, "events_default", 0) >= archivedEventsDefault
 
 /** Whether the bot holds every level it needs to manage the room. */
 export const botPowerProblems = (room: ActualRoom, context: RoomContext): ReadonlyArray<string> => {
   const bot = levelOf(room, context.botUserId)
   const needs: Array<[string, number]> = [
     ["m.room.power_levels", stateLevel(room.powerLevels, "m.room.power_levels")],
-    ["kick", numberOr(room.powerLevels.kick, 50)],
-    ["invite", numberOr(room.powerLevels.invite, 0)],
+    ["kick", namedLevel(room.powerLevels, "kick", 50)],
+    ["invite", namedLevel(room.powerLevels, "invite", 0)],
   ]
   return needs
     .filter(([, level]) => bot < level)
     .map(([what, level]) => `bot lacks power: ${what} needs ${level}, the bot has ${bot}`)
 }
 
+/** Whether the bot may send a state event of this type (Synapse refuses it otherwise). */
+export const botMaySend = (room: ActualRoom, context: RoomContext, eventType: string): boolean =>
+  levelOf(room, context.botUserId) >= stateLevel(room.powerLevels, eventType)
+
+/** Whether the bot may kick this user: Synapse requires the target to be below the sender. */
+export const botMayRemove = (room: ActualRoom, context: RoomContext, userId: string): boolean =>
+  levelOf(room, userId) < levelOf(room, context.botUserId)
+
+/** What the planner knows about a room beyond its state. */
+export interface PowerLevelsFacts {
+  /** The reconciler itself archived this room (its audit log says so): it may lift the archive. */
+  readonly archivedByReconciler: boolean
+}
+
 /**
  * The desired `users` map: entitled users at their role's level (capped below the bot),
  * protected users and users the bot cannot change as found, everyone else removed.
+ * Entries are compared as Synapse reads them (`"50"` is 50) and written back as found
+ * when their level does not change.
  */
-export const planPowerLevels = (room: ActualRoom, desired: DesiredRoom, context: RoomContext): PowerLevelsOutcome => {
+export const planPowerLevels = (
+  room: ActualRoom,
+  desired: DesiredRoom,
+  context: RoomContext,
+  facts: PowerLevelsFacts = { archivedByReconciler: false },
+): PowerLevelsOutcome => {
   const bot = levelOf(room, context.botUserId)
   const cap = bot === Number.POSITIVE_INFINITY ? 100 : bot - 1
   const infiniteCreators = creatorsHaveInfinitePower(room.roomVersion) ? room.creators : []
-  const usersDefault = numberOr(room.powerLevels.users_default, 0)
+  const usersDefault = usersDefaultOf(room.powerLevels)
   const current = usersOf(room.powerLevels)
   const next: Record<string, unknown> = {}
   const changes: Record<string, LevelChange> = {}
   const blocked: Array<string> = []
 
-  const wanted = (userId: string): number => Math.min(desired.members.get(userId)?.level ?? 0, cap)
+  const wanted = (userId: string): number => Math.min(desired.members.get(userId)?.level ?? usersDefault, cap)
 
   for (const [userId, value] of Object.entries(current)) {
     const unmanaged = isProtected(context, userId) || infiniteCreators.includes(userId)
-    const from = numberOr(value, usersDefault)
+    const from = levelOr(value, usersDefault)
     const to = unmanaged ? from : wanted(userId)
     if (to !== from && from >= bot) {
       blocked.push(`cannot demote ${userId}: their level ${from} is not below the bot's ${bot}`)
       next[userId] = value
       continue
     }
-    if (to !== from) changes[userId] = { from, to }
-    // A level of 0 is written by removing the entry (unless the room's default is not 0).
-    if (unmanaged || to !== 0 || usersDefault !== 0) next[userId] = unmanaged ? value : to
+    if (to === from) {
+      // Unchanged entries stay exactly as written (`"50"` stays a string in a version 1–9 room).
+      next[userId] = value
+      continue
+    }
+    changes[userId] = { from, to }
+    // The default level is written by removing the entry.
+    if (to !== usersDefault) next[userId] = to
   }
   for (const member of desired.members.values()) {
     if (member.userId in current || isProtected(context, member.userId) || infiniteCreators.includes(member.userId)) {
@@ -94,11 +174,14 @@ export const planPowerLevels = (room: ActualRoom, desired: DesiredRoom, context:
       next[member.userId] = to
     }
   }
-  const archiving = desired.archived && numberOr(room.powerLevels.events_default, 0) < archivedEventsDefault
+  const archived = isArchived(room)
+  const archiving = desired.archived && !archived
+  const unarchiving = !desired.archived && archived && facts.archivedByReconciler
   const content = {
     ...room.powerLevels,
     ...(archiving ? { events_default: archivedEventsDefault } : {}),
+    ...(unarchiving ? { events_default: 0 } : {}),
     users: next,
   }
-  return { changes, content, blocked, archiving }
+  return { changes, content, blocked, archiving, unarchiving }
 }

@@ -25,7 +25,11 @@ export const parseRoomKey = (text: string): Either.Either<RoomKey, string> => {
     return Either.left(`"${text}" is not a room key; expected event:<tenant>:<id> or group:<tenant>:<id>`)
   }
   const [, kind, tenant, entityId] = match
-  return Either.right(roomKey(tenant ?? "", kind === "group" ? "group" : "event", entityId ?? ""))
+  // OpenMeet's ids are `serial`: a larger number is no row, and would fail any query it is in.
+  if (entityId === undefined || entityId.length > 10 || Number(entityId) > 2_147_483_647) {
+    return Either.left(`"${text}": the id is larger than any OpenMeet id can be (2147483647)`)
+  }
+  return Either.right(roomKey(tenant ?? "", kind === "group" ? "group" : "event", entityId))
 }
 
 /** The canonical alias OpenMeet gives an entity's room: `#event-<slug>-<tenant>:<server>`. */

@@ -16,14 +16,22 @@ export interface TenantPlan {
   readonly tenant: string
   readonly limits: Limits
   readonly rooms: ReadonlyArray<RoomPlan>
+  /** Destructive units the tenant may still spend (default: `maxDestructivePerPass`). */
+  readonly budget?: number
+  /**
+   * Whether the tenant's whole desired state entitles nobody (default: judged from `rooms`,
+   * which is right only when they are all of the tenant's rooms).
+   */
+  readonly desiredEmpty?: boolean
 }
 
-/** Destructive units of an action: each kick, each lowered level. */
+/** Destructive units of an action: each kick, each lowered level, an archive. */
 export const destructiveUnits = (action: Action): number =>
   action.type === "kick"
     ? 1
     : isPowerLevelsWrite(action)
-      ? Object.values(action.changes).filter((change) => change.to < change.from).length
+      ? Object.values(action.changes).filter((change) => change.to < change.from).length +
+        (action.type === "archive" ? 1 : 0)
       : 0
 
 /**
@@ -31,9 +39,8 @@ export const destructiveUnits = (action: Action): number =>
  * wrong schema): none of its destructive actions runs without `--allow-empty`.
  */
 export const isSuspectEmpty = (plan: TenantPlan): boolean =>
-  plan.rooms.length > 0 &&
-  plan.rooms.every((room) => room.entitledCount === 0) &&
-  plan.rooms.some((room) => room.memberCount > 0)
+  plan.rooms.some((room) => room.memberCount > 0) &&
+  (plan.desiredEmpty ?? (plan.rooms.length > 0 && plan.rooms.every((room) => room.entitledCount === 0)))
 
 /** Splits a power-levels write: the demotions kept back leave their users where they are. */
 const holdDemotions = (action: PowerLevelsWrite, hold: ReadonlySet<string>): ReadonlyArray<PlannedAction> => {
@@ -43,71 +50,80 @@ const holdDemotions = (action: PowerLevelsWrite, hold: ReadonlySet<string>): Rea
   for (const [user, change] of Object.entries(action.changes)) {
     if (hold.has(user)) {
       held[user] = change
-      // A demotion starts above 0, so the user had an entry: it stays as it was.
+      // A demotion starts above the default, so the user had an entry: it stays as it was.
       users[user] = change.from
     } else {
       kept[user] = change
     }
   }
   const out: Array<PlannedAction> = []
-  if (Object.keys(kept).length > 0) out.push({ ...action, changes: kept, content: { ...action.content, users } })
-  out.push({ ...action, changes: held, held: true })
+  // An archive whose own unit was spent goes ahead with the changes not held.
+  if (Object.keys(kept).length > 0 || action.type === "archive") {
+    out.push({ ...action, changes: kept, content: { ...action.content, users } })
+  }
+  // What waits is only the demotions: an archive's own unit went with the kept part.
+  out.push(
+    action.type === "archive"
+      ? { type: "set_power_levels", changes: held, content: action.content, reason: action.reason, held: true }
+      : { ...action, changes: held, held: true },
+  )
   return out
 }
 
-/**
- * The safety gate of policy.md §5: destructive actions beyond the per-room cap (the
- * larger of `maxDestructivePerRoom` and `maxDestructiveRoomFraction` of the members)
- * or the per-pass cap, and every destructive action of a suspect-empty tenant, are
- * marked `held`. Rooms are served in plan order, actions in their room's order.
- */
-export const applySafety = (tenants: ReadonlyArray<TenantPlan>, options: SafetyOptions): ReadonlyArray<RoomPlan> => {
-  const out: Array<RoomPlan> = []
-  for (const tenant of tenants) {
-    const suspect = !options.allowEmpty && isSuspectEmpty(tenant)
-    let passBudget = options.confirmDestructive ? Number.POSITIVE_INFINITY : tenant.limits.maxDestructivePerPass
-    for (const room of tenant.rooms) {
-      let roomBudget = options.confirmDestructive
-        ? Number.POSITIVE_INFINITY
-        : Math.max(
-            tenant.limits.maxDestructivePerRoom,
-            Math.floor(tenant.limits.maxDestructiveRoomFraction * room.memberCount),
-          )
-      const actions: Array<PlannedAction> = []
-      for (const action of room.actions) {
-        const units = destructiveUnits(action)
-        if (units === 0) {
-          actions.push(action)
-          continue
-        }
-        if (suspect) {
-          actions.push({ ...action, held: true })
-          continue
-        }
-        if (isPowerLevelsWrite(action)) {
-          const hold = new Set<string>()
-          for (const [user, change] of Object.entries(action.changes)) {
-            if (change.to >= change.from) continue
-            if (roomBudget > 0 && passBudget > 0) {
-              roomBudget -= 1
-              passBudget -= 1
-            } else {
-              hold.add(user)
-            }
-          }
-          actions.push(...(hold.size === 0 ? [action] : holdDemotions(action, hold)))
-          continue
-        }
-        if (roomBudget > 0 && passBudget > 0) {
-          roomBudget -= 1
-          passBudget -= 1
-          actions.push(action)
-        } else {
-          actions.push({ ...action, held: true })
-        }
-      }
-      out.push({ ...room, actions })
-    }
-  }
-  return out
+/** The gate's verdict for one tenant: its rooms with held actions marked, and the units it let through. */
+export interface GatedTenant {
+  readonly rooms: ReadonlyArray<RoomPlan>
+  readonly units: number
 }
+
+/**
+ * The safety gate of policy.md §5 for one tenant: destructive actions beyond the per-room
+ * cap (the larger of `maxDestructivePerRoom` and `maxDestructiveRoomFraction` of the
+ * members) or the tenant's budget, and every destructive action of a suspect-empty
+ * tenant, are marked `held`. Rooms are served in plan order, actions in their room's order.
+ */
+export const gateTenant = (tenant: TenantPlan, options: SafetyOptions): GatedTenant => {
+  const suspect = !options.allowEmpty && isSuspectEmpty(tenant)
+  let budget = options.confirmDestructive
+    ? Number.POSITIVE_INFINITY
+    : Math.max(0, tenant.budget ?? tenant.limits.maxDestructivePerPass)
+  let units = 0
+  const rooms = tenant.rooms.map((room): RoomPlan => {
+    let roomBudget = options.confirmDestructive
+      ? Number.POSITIVE_INFINITY
+      : Math.max(
+          tenant.limits.maxDestructivePerRoom,
+          Math.floor(tenant.limits.maxDestructiveRoomFraction * room.memberCount),
+        )
+    const spend = (): boolean => {
+      if (suspect || roomBudget <= 0 || budget <= 0) return false
+      roomBudget -= 1
+      budget -= 1
+      units += 1
+      return true
+    }
+    const actions: Array<PlannedAction> = []
+    for (const action of room.actions) {
+      if (destructiveUnits(action) === 0) {
+        actions.push(action)
+      } else if (action.type === "archive" && !spend()) {
+        // An archive kept back keeps the whole write back: its content raises events_default.
+        actions.push({ ...action, held: true })
+      } else if (isPowerLevelsWrite(action)) {
+        const hold = new Set<string>()
+        for (const [user, change] of Object.entries(action.changes)) {
+          if (change.to < change.from && !spend()) hold.add(user)
+        }
+        actions.push(...(hold.size === 0 ? [action] : holdDemotions(action, hold)))
+      } else {
+        actions.push(spend() ? action : { ...action, held: true })
+      }
+    }
+    return { ...room, actions }
+  })
+  return { rooms, units }
+}
+
+/** The gate for several tenants, each with a whole pass's budget (a CLI pass). */
+export const applySafety = (tenants: ReadonlyArray<TenantPlan>, options: SafetyOptions): ReadonlyArray<RoomPlan> =>
+  tenants.flatMap((tenant) => gateTenant(tenant, options).rooms)

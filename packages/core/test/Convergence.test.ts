@@ -1,10 +1,51 @@
 import { FastCheck as fc } from "effect"
 import { describe, expect, it } from "vitest"
 import type { Action, ActualMember, ActualRoom, DesiredRoom, Membership, RoomContext } from "../src/index.ts"
-import { isProtected, levelOf, planRoom } from "../src/index.ts"
+import { isPowerLevelsWrite, isProtected, levelOf, namedLevel, parseLevel, planRoom, stateLevel } from "../src/index.ts"
 import { actualRoom, bot, context, defaultPowerLevels, desiredRoom, u } from "./fixtures.ts"
 
-/** A model of what the homeserver does with each action, for convergence properties. */
+/** Synapse's verdict on a request the bot sends: undefined when accepted, else why it is refused (403/400). */
+const refusal = (state: ActualRoom, action: Action, ctx: RoomContext): string | undefined => {
+  const bot = levelOf(state, ctx.botUserId)
+  const stateEvent: Partial<Record<Action["type"], string>> = {
+    set_name: "m.room.name",
+    set_join_rule: "m.room.join_rules",
+    set_history_visibility: "m.room.history_visibility",
+    set_guest_access: "m.room.guest_access",
+    set_canonical_alias: "m.room.canonical_alias",
+  }
+  const eventType = stateEvent[action.type]
+  if (eventType !== undefined && bot < stateLevel(state.powerLevels, eventType)) return `${eventType}: bot too low`
+  if (action.type === "invite" && bot < namedLevel(state.powerLevels, "invite", 0)) return "invite: bot too low"
+  if (action.type === "kick") {
+    if (bot < namedLevel(state.powerLevels, "kick", 50)) return "kick: bot too low"
+    if (levelOf(state, action.user) >= bot) return `kick ${action.user}: not below the bot`
+  }
+  if (isPowerLevelsWrite(action)) {
+    if (bot < stateLevel(state.powerLevels, "m.room.power_levels")) return "power levels: bot too low"
+    const integersOnly = Number.parseInt(state.roomVersion, 10) >= 10
+    const oldUsers = (state.powerLevels.users ?? {}) as Record<string, unknown>
+    const newUsers = (action.content.users ?? {}) as Record<string, unknown>
+    for (const user of new Set([...Object.keys(oldUsers), ...Object.keys(newUsers)])) {
+      const before = user in oldUsers ? parseLevel(oldUsers[user]) : undefined
+      const after = user in newUsers ? parseLevel(newUsers[user]) : undefined
+      if (user in newUsers && (after === undefined || (integersOnly && !Number.isInteger(newUsers[user])))) {
+        return `power levels: ${user} is not an integer level`
+      }
+      if (before === after) continue
+      if (user !== ctx.botUserId && before === bot) return `power levels: ${user} is at the bot's own level`
+      if ((before ?? 0) > bot || (after ?? 0) > bot) return `power levels: ${user} above the bot`
+    }
+    for (const name of ["events_default", "users_default", "state_default", "kick", "invite", "ban", "redact"]) {
+      const before = parseLevel(state.powerLevels[name])
+      const after = parseLevel(action.content[name])
+      if (before !== after && ((before ?? 0) > bot || (after ?? 0) > bot)) return `power levels: ${name} above the bot`
+    }
+  }
+  return undefined
+}
+
+/** A model of what the homeserver does with each action: it refuses what Synapse refuses. */
 const simulate = (room: ActualRoom | undefined, actions: ReadonlyArray<Action>, ctx: RoomContext): ActualRoom => {
   let state: ActualRoom = room ?? actualRoom([])
   const setMember = (userId: string, membership: Membership, sender: string) => {
@@ -13,6 +54,8 @@ const simulate = (room: ActualRoom | undefined, actions: ReadonlyArray<Action>, 
     state = { ...state, members }
   }
   for (const action of actions) {
+    const refused = action.type === "create_room" ? undefined : refusal(state, action, ctx)
+    if (refused !== undefined) throw new Error(`Synapse refuses ${action.type}: ${refused}`)
     switch (action.type) {
       case "create_room":
         state = {
@@ -42,6 +85,7 @@ const simulate = (room: ActualRoom | undefined, actions: ReadonlyArray<Action>, 
         break
       case "set_power_levels":
       case "archive":
+      case "unarchive":
         state = { ...state, powerLevels: action.content }
         break
       case "add_alias":
@@ -96,14 +140,20 @@ const arbitraryActual: fc.Arbitrary<ActualRoom | undefined> = fc.option(
       members: fc.array(fc.tuple(fc.constantFrom(...everyone), membershipWithSender), { maxLength: 9 }),
       users: fc.dictionary(fc.constantFrom(...everyone), fc.constantFrom(...levels), { maxKeys: 5 }),
       botLevel: fc.constantFrom(100, 100, 100, 50),
-      version: fc.constantFrom("10", "11", "12"),
+      version: fc.constantFrom("9", "10", "11", "12"),
+      // Room versions 1–9 allow levels written as strings ("50"), which Synapse reads as integers.
+      stringLevels: fc.boolean(),
       name: fc.constantFrom("Party", "Old name"),
       joinRule: fc.constantFrom("public", "invite", "knock"),
     })
-    .map(({ members, users, botLevel, version, name, joinRule }) => {
+    .map(({ members, users, botLevel, version, name, joinRule, stringLevels }) => {
       const sender = (user: string, who: "self" | "bot" | "other") =>
         who === "self" ? user : who === "bot" ? bot : u("moderator")
       const v12 = version === "12"
+      const written: Record<string, number | string> =
+        stringLevels && version === "9"
+          ? Object.fromEntries(Object.entries(users).map(([user, level]) => [user, String(level)]))
+          : users
       return actualRoom(
         members.map(([user, [membership, who]]) => [user, membership, sender(user, who)] as const),
         {},
@@ -111,7 +161,7 @@ const arbitraryActual: fc.Arbitrary<ActualRoom | undefined> = fc.option(
           roomVersion: version,
           name,
           joinRule,
-          powerLevels: { ...defaultPowerLevels({}), users: v12 ? users : { ...users, [bot]: botLevel } },
+          powerLevels: { ...defaultPowerLevels({}), users: v12 ? written : { ...written, [bot]: botLevel } },
         },
       )
     }),

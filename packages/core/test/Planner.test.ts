@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { Action, DesiredOutcome, RoomPlan } from "../src/index.ts"
-import { planOrphan, planRoom, roomKey } from "../src/index.ts"
+import { destructiveUnits, parseLevel, planOrphan, planRoom, roomKey } from "../src/index.ts"
 import { actualRoom, alias, bot, context, defaultPowerLevels, desiredRoom, u } from "./fixtures.ts"
 
 const desired = (room = desiredRoom([])): DesiredOutcome => ({ _tag: "Desired", room })
@@ -393,7 +393,7 @@ describe("cancelled events, slug changes and orphans (policy.md §2)", () => {
       {},
       { canonicalAlias: "#event-old-t1:example.org", altAliases: ["#event-older-t1:example.org"] },
     )
-    const result = plan(desired(), actual, context(), null)
+    const result = plan(desired(), actual, context(), { aliasTarget: null })
     expect(result.actions).toEqual([
       { type: "add_alias", alias, reason: "the slug changed" },
       {
@@ -408,7 +408,7 @@ describe("cancelled events, slug changes and orphans (policy.md §2)", () => {
 
   it("blocks when the new alias belongs to another room", () => {
     const actual = actualRoom([], {}, { canonicalAlias: "#event-old-t1:example.org" })
-    const result = plan(desired(), actual, context(), "!other:example.org")
+    const result = plan(desired(), actual, context(), { aliasTarget: "!other:example.org" })
     expect(result.status).toBe("blocked")
     expect(result.conditions).toEqual([
       { type: "blocked", message: `alias ${alias} belongs to another room, !other:example.org` },
@@ -444,5 +444,144 @@ describe("cancelled events, slug changes and orphans (policy.md §2)", () => {
   it("evicts every managed member of an orphan with orphanPolicy evict, never protected users", () => {
     const result = planOrphan(orphan, alias, "t1", context({ orphanPolicy: "evict", protectedUsers: [/^@admin:/] }))
     expect(types(result.actions)).toEqual([`kick ${u("ann")}`, `kick ${u("bob")}`])
+  })
+})
+
+describe("what Synapse would refuse is a condition, never a request (policy.md §4, §5)", () => {
+  it("never kicks a user at or above the bot's level: blocked 'cannot remove', the room's other actions still run", () => {
+    const actual = actualRoom(
+      [
+        [u("boss"), "join"],
+        [u("eve"), "join"],
+      ],
+      { [u("boss")]: 100 },
+    )
+    const result = plan(desired(desiredRoom([[u("ann"), 0]])), actual, context())
+    expect(types(result.actions)).toEqual([`invite ${u("ann")}`, `kick ${u("eve")}`])
+    expect(result.status).toBe("blocked")
+    expect(result.conditions).toEqual([
+      { type: "blocked", message: `cannot demote ${u("boss")}: their level 100 is not below the bot's 100` },
+      { type: "blocked", message: `cannot remove ${u("boss")}: their level 100 is not below the bot's 100` },
+    ])
+  })
+
+  it("skips a settings change whose event needs more than the bot has, with a condition", () => {
+    const actual = actualRoom(
+      [],
+      {},
+      {
+        name: "Old",
+        joinRule: "invite",
+        powerLevels: {
+          ...defaultPowerLevels({}),
+          events: { "m.room.power_levels": 50, "m.room.name": 100 },
+          users: { [bot]: 90 },
+        },
+      },
+    )
+    const result = plan(desired(), actual, context())
+    expect(result.actions.map((a) => a.type)).toEqual(["set_join_rule"])
+    expect(result.conditions).toEqual([
+      {
+        type: "blocked",
+        message: "cannot write m.room.name: the room requires a higher level than the bot's (set_name skipped)",
+      },
+    ])
+  })
+})
+
+describe("power levels as Synapse reads them (room versions 1–9 allow strings)", () => {
+  const stringy = (users: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    actualRoom(
+      [[u("mod"), "join"]],
+      {},
+      {
+        roomVersion: "9",
+        powerLevels: { ...defaultPowerLevels({}), ...extra, users: { [bot]: 100, ...users } },
+      },
+    )
+
+  it('reads "50" as 50: an entitled moderator is left as written', () => {
+    const result = plan(desired(desiredRoom([[u("mod"), 50]])), stringy({ [u("mod")]: "50" }), context())
+    expect(result.actions).toEqual([])
+  })
+
+  it('demotes a "50" who is no longer a moderator as a counted demotion, never drops it silently', () => {
+    const result = plan(desired(desiredRoom([[u("mod"), 0]])), stringy({ [u("mod")]: " +50 " }), context())
+    expect(result.actions).toEqual([
+      expect.objectContaining({ type: "set_power_levels", changes: { [u("mod")]: { from: 50, to: 0 } } }),
+    ])
+    expect(result.actions.map(destructiveUnits)).toEqual([1])
+  })
+
+  it("keeps unchanged string entries of other users exactly as written", () => {
+    const result = plan(
+      desired(desiredRoom([[u("mod"), 50]])),
+      stringy({ [u("mod")]: 0, "@remote:elsewhere.org": "75" }),
+      context(),
+    )
+    const write = result.actions[0]
+    expect(write?.type === "set_power_levels" && write.content.users).toEqual({
+      [bot]: 100,
+      [u("mod")]: 50,
+      "@remote:elsewhere.org": "75",
+    })
+  })
+
+  it.each([
+    ["a word", { [u("mod")]: "fifty" }, {}],
+    ["a list", { [u("mod")]: [50] }, {}],
+    ["a decimal string", { [u("mod")]: "50.5" }, {}],
+    ["a kick level that is an object", {}, { kick: { level: 50 } }],
+  ])("blocks the room when a level is %s: nothing is written or kicked", (_what, users, extra) => {
+    const result = plan(desired(desiredRoom([])), stringy(users, extra), context())
+    expect(result.status).toBe("blocked")
+    expect(result.actions).toEqual([])
+    expect(result.conditions[0]?.message).toMatch(/not a level/)
+  })
+
+  it("parses levels as Python's int() does", () => {
+    expect([50, 50.9, -0.5, true, "50", " -7 ", "1_000", "+3"].map(parseLevel)).toEqual([50, 50, 0, 1, 50, -7, 1000, 3])
+    expect(["", "5 0", "0x10", "1e2", "50.0", null, {}, Number.NaN].map(parseLevel)).toEqual(Array(8).fill(undefined))
+  })
+})
+
+describe("archive and un-archive", () => {
+  const archivedRoom = actualRoom(
+    [[u("ann"), "join"]],
+    {},
+    {
+      powerLevels: { ...defaultPowerLevels({}), events_default: 50 },
+    },
+  )
+  it("lifts an archive the reconciler made once the entity is active again", () => {
+    const result = plan(desired(desiredRoom([[u("ann"), 0]])), archivedRoom, context(), {
+      archivedByReconciler: true,
+    })
+    expect(result.actions).toEqual([expect.objectContaining({ type: "unarchive", changes: {} })])
+    const write = result.actions[0]
+    expect(write?.type === "unarchive" && write.content.events_default).toBe(0)
+  })
+
+  it("leaves alone a room someone else made read-only", () => {
+    expect(plan(desired(desiredRoom([[u("ann"), 0]])), archivedRoom, context()).actions).toEqual([])
+  })
+
+  it("counts an archive as destructive", () => {
+    const orphan = actualRoom([[u("ann"), "join"]], {})
+    const result = planOrphan(orphan, alias, "t1", context({ orphanPolicy: "archive" }))
+    expect(result.actions.map(destructiveUnits)).toEqual([1])
+  })
+
+  it("evicts nobody at or above the bot's level from an orphan", () => {
+    const strong = actualRoom(
+      [
+        [u("ann"), "join"],
+        [u("boss"), "join"],
+      ],
+      { [u("boss")]: 100 },
+    )
+    const result = planOrphan(strong, alias, "t1", context({ orphanPolicy: "evict" }))
+    expect(types(result.actions)).toEqual([`kick ${u("ann")}`])
   })
 })

@@ -1,7 +1,7 @@
 import { FastCheck as fc } from "effect"
 import { describe, expect, it } from "vitest"
 import type { Limits, PlannedAction, RoomPlan } from "../src/index.ts"
-import { applySafety, defaultPolicy, destructiveUnits, roomKey } from "../src/index.ts"
+import { applySafety, defaultPolicy, destructiveUnits, gateTenant, roomKey } from "../src/index.ts"
 import { u } from "./fixtures.ts"
 
 const limits: Limits = defaultPolicy.limits
@@ -78,10 +78,38 @@ describe("destructive caps (policy.md §5)", () => {
     expect(held(applySafety([{ tenant: "t1", limits, rooms }], { ...off, allowEmpty: true }))).toEqual([])
   })
 
+  it("an archive counts against the caps and is held for a tenant that looks empty", () => {
+    const archive: PlannedAction = { type: "archive", changes: {}, content: { events_default: 50 }, reason: "gone" }
+    const rooms = [room("1", [archive], 3, 0)]
+    expect(held(applySafety([{ tenant: "t1", limits, rooms }], off))).toEqual(["archive"])
+    const spent = gateTenant({ tenant: "t1", limits, rooms: [room("1", [archive], 3)], budget: 1 }, off)
+    expect(spent.units).toBe(1)
+    expect(held(gateTenant({ tenant: "t1", limits, rooms: [room("1", [archive], 3)], budget: 0 }, off).rooms)).toEqual([
+      "archive",
+    ])
+  })
+
+  it("spends only the budget it is given, and reports what it let through", () => {
+    const rooms = [room("1", [kick("a"), kick("b"), kick("c")], 30)]
+    const gated = gateTenant({ tenant: "t1", limits, rooms, budget: 2 }, off)
+    expect(gated.units).toBe(2)
+    expect(held(gated.rooms)).toEqual([`kick ${u("c")}`])
+  })
+
+  it("judges emptiness on the tenant's whole desired state when told, not on the rooms at hand", () => {
+    // A batch of one room whose last entitled person left: the tenant as a whole is not empty.
+    const rooms = [room("1", [kick("a")], 1, 0)]
+    expect(held(gateTenant({ tenant: "t1", limits, rooms, desiredEmpty: false }, off).rooms)).toEqual([])
+    expect(
+      held(gateTenant({ tenant: "t1", limits, rooms: [room("1", [kick("a")], 1, 3)], desiredEmpty: true }, off).rooms),
+    ).toEqual([`kick ${u("a")}`])
+  })
+
   it("caps are never exceeded, whatever the plan (property)", () => {
     const arbitraryRoom = fc.record({
       kicks: fc.integer({ min: 0, max: 15 }),
       demotions: fc.integer({ min: 0, max: 4 }),
+      archive: fc.boolean(),
       members: fc.integer({ min: 0, max: 60 }),
     })
     fc.assert(
@@ -90,8 +118,9 @@ describe("destructive caps (policy.md §5)", () => {
           const changes = Object.fromEntries(
             Array.from({ length: spec.demotions }, (_, j) => [u(`d${i}-${j}`), { from: 50, to: 0 }]),
           )
+          const type = spec.archive ? ("archive" as const) : ("set_power_levels" as const)
           const actions: Array<PlannedAction> = [
-            ...(spec.demotions > 0 ? [{ type: "set_power_levels" as const, changes, content: {}, reason: "r" }] : []),
+            ...(spec.demotions > 0 || spec.archive ? [{ type, changes, content: {}, reason: "r" }] : []),
             ...Array.from({ length: spec.kicks }, (_, j) => kick(`k${i}-${j}`)),
           ]
           return room(String(i), actions, spec.members)
@@ -102,7 +131,8 @@ describe("destructive caps (policy.md §5)", () => {
         for (const [i, planned] of result.entries()) {
           const applied = planned.actions.filter((a) => a.held !== true).reduce((n, a) => n + destructiveUnits(a), 0)
           const all = planned.actions.reduce((n, a) => n + destructiveUnits(a), 0)
-          expect(all).toBe((specs[i]?.kicks ?? 0) + (specs[i]?.demotions ?? 0))
+          const spec = specs[i]
+          expect(all).toBe((spec?.kicks ?? 0) + (spec?.demotions ?? 0) + (spec?.archive === true ? 1 : 0))
           expect(applied).toBeLessThanOrEqual(Math.max(5, Math.floor(0.2 * (specs[i]?.members ?? 0))))
           total += applied
         }

@@ -80,5 +80,6 @@ export const actualRoom = (
   canonicalAlias: alias,
   altAliases: [],
   encrypted: false,
+  successor: undefined,
   ...overrides,
 })
