@@ -7,7 +7,7 @@
 
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { defaultPolicy } from "@openmeet-reconciler/core"
+import { defaultPolicy, Telemetry } from "@openmeet-reconciler/core"
 import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import { Homeservers, loadRegistration, makeStateCache } from "@openmeet-reconciler/matrix"
 import { DesiredState, dropTenantDdl, fixtureTenant, registryDdl, seedTenant } from "@openmeet-reconciler/openmeet"
@@ -52,14 +52,16 @@ const program = Effect.scoped(
       const cached = yield* Layer.build(
         Homeservers.layer(
           { homeserverUrl: yield* Config.string("MATRIX_HOMESERVER_URL"), asToken: registration.asToken },
-          { onRequest: () => void requests++ },
+          {},
           cache,
         ),
       )
-      yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(cached))
+      const telemetry = yield* Telemetry
+      const counting = Effect.provideService(Telemetry, { ...telemetry, matrixRequest: () => void requests++ })
+      yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(cached), counting)
       cache.invalidateJoined()
       requests = 0
-      const resync = yield* time(planPass(scope, { concurrency: 8 }).pipe(Effect.provide(cached)))
+      const resync = yield* time(planPass(scope, { concurrency: 8 }).pipe(Effect.provide(cached), counting))
       rows.push(
         `| ${events} | ${seeded.attendees + seeded.groupMembers} | ${desired.value.rooms.length} | ${desired.ms.toFixed(0)} ms | ` +
           `${first.ms.toFixed(0)} ms | ${creates} rooms, ${actions} actions in ${(applied.ms / 1000).toFixed(1)} s ` +

@@ -11,12 +11,12 @@ import {
   planToText,
 } from "@openmeet-reconciler/core"
 import type { PassOptions, PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
-import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
+import { planPass, reconcileAgain, Store, withLeaderLock } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, renderRegistration } from "@openmeet-reconciler/matrix"
 import type { Tenant } from "@openmeet-reconciler/openmeet"
 import { installTriggers, uninstallTriggers } from "@openmeet-reconciler/openmeet"
-import { Console, Data, Effect, Either, Option, Redacted } from "effect"
+import { Console, Data, Duration, Effect, Either, Option, Redacted } from "effect"
 import { runDaemon } from "./Daemon.ts"
 import { applyResultToJson, applyResultToText, progress, statusToJson, statusToText } from "./Output.ts"
 import { databaseLayer, pgLayer, serviceLayer } from "./Runtime.ts"
@@ -26,6 +26,7 @@ import {
   loadRegistrationSettings,
   loadSettings,
   loadTriggerSettings,
+  parseDuration,
   SettingsError,
   tenantRuntimes,
 } from "./Settings.ts"
@@ -195,36 +196,86 @@ const plan = Command.make(
     ),
 ).pipe(Command.withDescription("Compute and print what would change; changes nothing."))
 
-const apply = Command.make("apply", { config, tenant, room, output, confirmDestructive, allowEmpty }, (args) =>
-  reportFailures(
-    Effect.gen(function* () {
-      const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
-      const layer = serviceLayer(settings)
-      const outcome = yield* Effect.gen(function* () {
-        yield* (yield* Store).migrate
-        const result = yield* planPass(scope, passOptions(settings, args))
-        yield* reportTenantFailures(result)
-        if (args.output === "text") yield* Console.log(planToText(result.plan))
-        const applied = yield* applyPlan(result, {
-          concurrency: settings.concurrency,
-          onProgress: progress("applying"),
-        })
-        return { result, applied }
-      }).pipe(Effect.withSpan("reconcile.cycle", { attributes: { trigger: "cli" } }), Effect.provide(layer))
-      if (args.output === "json") {
-        yield* Console.log(
-          JSON.stringify({ plan: planToJson(outcome.result.plan), apply: applyResultToJson(outcome.applied) }, null, 2),
-        )
-      } else {
-        if (outcome.applied.actions.length > 0) yield* Console.log(`\n${applyResultToText(outcome.applied)}`)
-        const note = heldNote(outcome.result)
-        if (note !== undefined) yield* Console.log(note)
-      }
-      const failed = outcome.applied.actions.some((a) => a.outcome.result !== "applied")
-      if (failed || hasErrors(outcome.result)) return yield* new ExitCode({ code: 1 })
-    }),
+const waitForLock = Options.text("wait-for-lock").pipe(
+  Options.withDescription(
+    "how long to wait when the daemon (or another apply) holds the leader lock, e.g. 30s, 5m (default: refuse at once)",
   ),
+  Options.optional,
+)
+
+const apply = Command.make(
+  "apply",
+  { config, tenant, room, output, confirmDestructive, allowEmpty, waitForLock },
+  (args) =>
+    reportFailures(
+      Effect.gen(function* () {
+        const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
+        const wait = yield* lockWait(args.waitForLock)
+        const layer = serviceLayer(settings)
+        const outcome = yield* withLeaderLock(
+          {
+            databaseUrl: Option.getOrElse(settings.reconcilerDatabaseUrl, () => settings.databaseUrl),
+            schema: settings.schema,
+            wait,
+          },
+          Effect.gen(function* () {
+            yield* (yield* Store).migrate
+            const options = passOptions(settings, args)
+            const result = yield* planPass(scope, options)
+            yield* reportTenantFailures(result)
+            if (args.output === "text") yield* Console.log(planToText(result.plan))
+            // Keys whose plan no longer held when applied (an alias taken meanwhile) are planned again.
+            const { applied } = yield* reconcileAgain(result, { ...options, onProgress: progress("applying") })
+            return { result, applied }
+          }).pipe(Effect.withSpan("reconcile.cycle", { attributes: { trigger: "cli" } }), Effect.provide(layer)),
+        ).pipe(
+          Effect.catchTags({
+            LockHeld: (error) =>
+              Effect.fail(
+                new SettingsError({
+                  message: `the leader lock of schema ${JSON.stringify(settings.schema)} is held by ${error.holder}: a daemon is running, or another apply. Stop it, or wait with --wait-for-lock 5m; two writers would overwrite each other's power levels`,
+                }),
+              ),
+            LockUnavailable: (error) =>
+              Effect.fail(new SettingsError({ message: `the leader lock (reconciler database): ${error.message}` })),
+          }),
+        )
+        if (args.output === "json") {
+          yield* Console.log(
+            JSON.stringify(
+              { plan: planToJson(outcome.result.plan), apply: applyResultToJson(outcome.applied) },
+              null,
+              2,
+            ),
+          )
+        } else {
+          if (outcome.applied.actions.length > 0) yield* Console.log(`\n${applyResultToText(outcome.applied)}`)
+          const note = heldNote(outcome.result)
+          if (note !== undefined) yield* Console.log(note)
+        }
+        const failed = outcome.applied.actions.some(
+          (a) => a.outcome.result === "failed" || a.outcome.result === "not_attempted",
+        )
+        if (failed || hasErrors(outcome.result)) return yield* new ExitCode({ code: 1 })
+      }),
+    ),
 ).pipe(Command.withDescription("Run one reconcile pass now: plan, then apply every action, then exit."))
+
+/** `--wait-for-lock`: a duration, or no wait at all. */
+const lockWait = (text: Option.Option<string>) =>
+  Option.match(text, {
+    onNone: () => Effect.succeed(Duration.zero),
+    onSome: (value) =>
+      Option.match(parseDuration(value), {
+        onNone: () =>
+          Effect.fail(
+            new SettingsError({
+              message: `--wait-for-lock ${JSON.stringify(value)}: expected a duration like 30s or 5m`,
+            }),
+          ),
+        onSome: Effect.succeed,
+      }),
+  })
 
 const explain = Command.make(
   "explain",
@@ -359,7 +410,11 @@ const registration = Command.make(
             asToken: current === undefined ? token() : Redacted.value(current.asToken),
             hsToken: current === undefined ? token() : Redacted.value(current.hsToken),
             senderLocalpart: current?.senderLocalpart ?? "openmeet-bot",
-            tenants: settings.tenants.map((t) => ({ id: t.id, serverName: t.serverName })),
+            tenants: settings.tenants.map((t) => ({
+              id: t.id,
+              serverName: t.serverName,
+              joinMode: settings.joinModeTenants.has(t.id),
+            })),
           }).trimEnd(),
         )
       }),

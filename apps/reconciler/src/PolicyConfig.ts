@@ -1,6 +1,7 @@
-import type { Policy } from "@openmeet-reconciler/core"
+import type { Policy, UserPattern } from "@openmeet-reconciler/core"
 import { attendeeStatuses, defaultPolicy } from "@openmeet-reconciler/core"
 import { Either, ParseResult, Schema } from "effect"
+import { RE2JS } from "re2js"
 import { parse } from "yaml"
 
 const Level = Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100)), { exact: true })
@@ -38,15 +39,22 @@ const PolicyDocument = Schema.Struct({
   tenants: Schema.optional(Schema.Record({ key: Schema.String, value: Overrides })),
 })
 
-const compile = (patterns: ReadonlyArray<string>, where: string): Either.Either<ReadonlyArray<RegExp>, string> => {
-  const out: Array<RegExp> = []
+/**
+ * Compiles protectedUsers with RE2's linear-time engine: the patterns run against user ids
+ * that anyone on the server can choose, and a backtracking engine would let one crafted id
+ * stall the reconciler (`(a+)+b` against a long run of `a`s). Anchored: "@admin:.*" must
+ * not match "@notadmin:...". RE2 has no backreferences or lookaround; such a pattern is
+ * refused at start.
+ */
+const compile = (patterns: ReadonlyArray<string>, where: string): Either.Either<ReadonlyArray<UserPattern>, string> => {
+  const out: Array<UserPattern> = []
   for (const pattern of patterns) {
     try {
-      // Anchored: "@admin:.*" must not match "@notadmin:...".
-      out.push(new RegExp(`^(?:${pattern})$`))
+      const re = RE2JS.compile(pattern)
+      out.push({ source: pattern, test: (userId) => re.matches(userId) })
     } catch (error) {
       return Either.left(
-        `${where}.protectedUsers: ${JSON.stringify(pattern)} is not a valid regular expression (${String(error)})`,
+        `${where}.protectedUsers: ${JSON.stringify(pattern)} is not a valid regular expression for RE2 (${error instanceof Error ? error.message : String(error)})`,
       )
     }
   }

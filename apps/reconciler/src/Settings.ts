@@ -298,6 +298,8 @@ export const loadTriggerSettings = (configFile: Option.Option<string>): Effect.E
 /** What `registration` needs: the tenants, the current registration if any, the port. */
 export interface RegistrationSettings {
   readonly tenants: ReadonlyArray<Tenant>
+  /** Tenants whose policy joins users through the appservice (`membershipMode: join`). */
+  readonly joinModeTenants: ReadonlySet<string>
   readonly current: Registration | undefined
   readonly appservicePort: number
 }
@@ -313,16 +315,26 @@ export const loadRegistrationSettings = (
         tenantsFile: Config.option(Config.string("tenantsFile")),
         registrationPath: Config.option(Config.string("appserviceRegistration")),
         appservicePort: port("appservicePort", 9000),
+        policy: Config.option(Config.string("reconcilerPolicy")),
       }),
       configFile,
     )
+    const tenants = yield* loadTenants(values.tenantsB64, values.tenantsFile)
+    const policies = parsePolicy(
+      Option.getOrUndefined(values.policy),
+      tenants.map((t) => t.id),
+    )
+    if (Either.isLeft(policies)) return yield* new SettingsError({ message: policies.left })
     const path = Option.getOrUndefined(values.registrationPath)
     const current =
       path === undefined || !existsSync(path)
         ? undefined
         : yield* loadRegistration(path).pipe(Effect.mapError((error) => new SettingsError({ message: error.message })))
     return {
-      tenants: yield* loadTenants(values.tenantsB64, values.tenantsFile),
+      tenants,
+      joinModeTenants: new Set(
+        tenants.filter((t) => policies.right.get(t.id)?.membershipMode === "join").map((t) => t.id),
+      ),
       current,
       appservicePort: values.appservicePort,
     }

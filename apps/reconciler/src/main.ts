@@ -3,7 +3,6 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { loggerLayer, parseLogFormat, parseLogLevel, tracingLayer } from "@openmeet-reconciler/observability"
 import { Cause, Effect, Either, Exit, LogLevel, Option } from "effect"
 import { ExitCode, reconciler } from "./Commands.ts"
-import { daemonState } from "./Daemon.ts"
 
 // matrix-bot-sdk's HTTP library calls the deprecated util._extend on every request;
 // the warning says nothing an operator can act on.
@@ -42,7 +41,7 @@ cli(process.argv).pipe(
         process.stderr.write(`internal error: ${Cause.pretty(exit.cause)}\n`)
       }
       // The daemon's normal end is a signal; a command interrupted mid-way is not.
-      onExit(Cause.isInterruptedOnly(exit.cause) ? (daemonState.running ? 0 : 130) : 1)
+      onExit(Cause.isInterruptedOnly(exit.cause) ? (daemon ? 0 : 130) : 1)
     },
   }),
 )

@@ -2,6 +2,7 @@ import { parseRegistration } from "@openmeet-reconciler/matrix"
 import { testServices } from "@openmeet-reconciler/testing"
 import { Either, Redacted } from "effect"
 import { describe, expect, it } from "vitest"
+import { parse } from "yaml"
 import { cliEnv, runCli } from "./cli.ts"
 
 const services = testServices()
@@ -87,6 +88,19 @@ describe("registration", () => {
     const server = services.serverName.replaceAll(".", "\\\\.")
     expect(result.stdout).toContain(`regex: "#(event|group)-.*-a:${server}"`)
     expect(result.stdout).toContain(`regex: "#(event|group)-.*-b:${server}"`)
+    // Nobody is joined as themselves: the registration claims no users at all.
+    expect(parse(result.stdout).namespaces.users).toEqual([])
+  })
+
+  it("claims the local users of a server only when a tenant there joins them (membershipMode join)", async () => {
+    const result = await runCli(["registration"], {
+      ...env,
+      RECONCILER_POLICY: "tenants:\n  b:\n    membershipMode: join\n",
+    })
+    expect(result.stderr).toBe("")
+    expect(parse(result.stdout).namespaces.users).toEqual([
+      { exclusive: false, regex: `@.*:${services.serverName.replaceAll(".", "\\.")}` },
+    ])
   })
 
   it("keeps the tokens of the current registration", async () => {

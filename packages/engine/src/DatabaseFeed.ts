@@ -1,4 +1,5 @@
 import type { SqlClient } from "@effect/sql"
+import { timed } from "@openmeet-reconciler/observability"
 import type { Change, Tenant, Watermark } from "@openmeet-reconciler/openmeet"
 import {
   initialWatermark,
@@ -8,9 +9,9 @@ import {
   triggersInstalled,
 } from "@openmeet-reconciler/openmeet"
 import type { Redacted } from "effect"
-import { Duration, Effect } from "effect"
-import type { Controller } from "./Controller.ts"
-import { timed } from "./Store.ts"
+import { Duration, Effect, Layer } from "effect"
+import type { ControllerService } from "./Controller.ts"
+import { Controller } from "./Controller.ts"
 
 export interface DatabaseFeedOptions {
   readonly tenants: ReadonlyArray<Tenant>
@@ -27,7 +28,7 @@ export interface DatabaseFeedOptions {
  * (deletions wait for the full resync). Runs until interrupted; never fails.
  */
 export const runDatabaseFeed = (
-  controller: Controller,
+  controller: ControllerService,
   options: DatabaseFeedOptions,
 ): Effect.Effect<never, never, SqlClient.SqlClient> =>
   Effect.gen(function* () {
@@ -105,3 +106,9 @@ export const runDatabaseFeed = (
       concurrency: "unbounded",
     }).pipe(Effect.zipRight(Effect.never))
   })
+
+/** The change feed as a feature of the leading controller: it runs for as long as the controller does. */
+export const databaseFeedLayer = (options: DatabaseFeedOptions) =>
+  Layer.scopedDiscard(
+    Effect.flatMap(Controller, (controller) => Effect.forkScoped(runDatabaseFeed(controller, options))),
+  )

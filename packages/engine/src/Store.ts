@@ -1,8 +1,8 @@
 import { hostname } from "node:os"
 import { SqlClient } from "@effect/sql"
 import type { Condition, PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core"
-import { actionToJson, formatRoomKey } from "@openmeet-reconciler/core"
-import { Metrics } from "@openmeet-reconciler/observability"
+import { actionToJson, conditionTypes, formatRoomKey } from "@openmeet-reconciler/core"
+import { timed } from "@openmeet-reconciler/observability"
 import { describeSqlError } from "@openmeet-reconciler/openmeet"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
 
@@ -25,7 +25,7 @@ export interface AuditEntry {
   readonly key: RoomKey
   readonly roomId: string | undefined
   readonly action: PlannedAction
-  readonly result: "applied" | "failed" | "not_attempted"
+  readonly result: "applied" | "failed" | "not_attempted" | "requeued"
   readonly error: string | undefined
   readonly traceId: string | undefined
 }
@@ -93,8 +93,20 @@ const migrations: ReadonlyArray<(schema: string) => ReadonlyArray<string>> = [
   ],
   // Which process wrote each audit row: with several replicas, the audit log shows one writer at a time.
   (s) => [`ALTER TABLE ${s}.audit_log ADD COLUMN IF NOT EXISTS writer text`],
+  // Whether the reconciler archived a room is the last archive or unarchive applied to it.
+  (s) => [`CREATE INDEX IF NOT EXISTS audit_log_room_at ON ${s}.audit_log (room_id, at DESC)`],
+  // Rooms named by transactions a standby refused: the leader reads them at once.
+  (s) => [
+    `CREATE TABLE IF NOT EXISTS ${s}.relayed_rooms (
+      id bigserial PRIMARY KEY,
+      room_id text NOT NULL,
+      at timestamptz NOT NULL DEFAULT now()
+    )`,
+  ],
 ]
 
+const KeyOfRoomRow = Schema.Struct({ roomId: Schema.String, key: Schema.String })
+const LastArchiveRow = Schema.Struct({ roomId: Schema.String, action: Schema.String })
 const RecordRow = Schema.Struct({ key: Schema.String, roomId: Schema.String, aliases: Schema.Array(Schema.String) })
 const CountRow = Schema.Struct({
   tenant: Schema.String,
@@ -106,9 +118,7 @@ const AttentionRow = Schema.Struct({
   key: Schema.String,
   roomId: Schema.NullOr(Schema.String),
   status: Schema.String,
-  conditions: Schema.Array(
-    Schema.Struct({ type: Schema.Literal("blocked", "error", "banned", "encrypted"), message: Schema.String }),
-  ),
+  conditions: Schema.Array(Schema.Struct({ type: Schema.Literal(...conditionTypes), message: Schema.String })),
   updatedAt: Schema.String,
 })
 const PassRow = Schema.Struct({
@@ -133,6 +143,10 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     ) => Effect.Effect<ReadonlyMap<string, RoomRecord>, StoreError>
     /** Remembers the room of a key and the alias it has now. */
     readonly recordRoom: (key: RoomKey, roomId: string, alias: string | undefined) => Effect.Effect<void, StoreError>
+    /** The key each of these rooms is recorded for, by room id (orphans included). */
+    readonly keysOfRooms: (roomIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, string>, StoreError>
+    /** Which of these rooms the reconciler archived itself (its last archive or unarchive applied was an archive). */
+    readonly archivedByReconciler: (roomIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
     /**
      * The outcome of each room's latest pass: its status and conditions. Keys of
      * `completeTenants` that the pass did not see (`planned`, by default the keys of `rooms`)
@@ -144,6 +158,10 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
       planned?: ReadonlyArray<string>,
     ) => Effect.Effect<void, StoreError>
     readonly audit: (entries: ReadonlyArray<AuditEntry>) => Effect.Effect<void, StoreError>
+    /** A standby refused a transaction naming these rooms (the homeserver sends it again later): tell the leader now. */
+    readonly relayRooms: (roomIds: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+    /** The rooms standbys relayed since the last call (each returned once). */
+    readonly takeRelayed: Effect.Effect<ReadonlyArray<string>, StoreError>
     readonly recordPass: (pass: {
       readonly startedAt: Date
       readonly rooms: number
@@ -158,24 +176,7 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     Layer.effect(Store, make(schema, writer))
 }
 
-/** Observes the effect's duration as `reconciler_db_query_duration_seconds{query}` when metrics are on. */
-export const timed =
-  (query: string) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.serviceOption(Metrics).pipe(
-      Effect.flatMap((metrics) =>
-        Option.isNone(metrics)
-          ? effect
-          : Effect.suspend(() => {
-              const started = performance.now()
-              return effect.pipe(
-                Effect.ensuring(
-                  Effect.sync(() => metrics.value.observeQuery(query, (performance.now() - started) / 1000)),
-                ),
-              )
-            }),
-      ),
-    )
+const readOperations = new Set(["roomRecords", "status", "keysOfRooms", "archivedByReconciler"])
 
 const make = (schema: string, writer: string) =>
   Effect.gen(function* () {
@@ -187,7 +188,7 @@ const make = (schema: string, writer: string) =>
       <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         effect.pipe(
           Effect.mapError((error) => new StoreError({ operation, message: describeSqlError(error) })),
-          timed(operation === "roomRecords" || operation === "status" ? "store_read" : "store_write"),
+          timed(readOperations.has(operation) ? "store_read" : "store_write"),
           Effect.withSpan(`Store.${operation}`),
         )
     const exists = sql<{ present: boolean }>`SELECT to_regclass(${`${s}.rooms`}) IS NOT NULL AS present`.pipe(
@@ -221,8 +222,8 @@ const make = (schema: string, writer: string) =>
         Effect.gen(function* () {
           if (!(yield* exists) || tenants.length === 0 || keys?.length === 0) return new Map<string, RoomRecord>()
           const rows = yield* sql`SELECT key, room_id AS "roomId", aliases FROM ${t("rooms")}
-            WHERE room_id IS NOT NULL AND ${sql.in("tenant", tenants)}
-              AND ${keys === undefined ? sql`true` : sql.in("key", keys)}`
+            WHERE room_id IS NOT NULL AND tenant = ANY(${sql`${tenants}::text[]`})
+              AND ${keys === undefined ? sql`true` : sql`key = ANY(${sql`${keys}::text[]`})`}`
           const records = yield* Schema.decodeUnknown(Schema.Array(RecordRow))(rows)
           return new Map(records.map((r) => [r.key, r]))
         }).pipe(wrap("roomRecords")),
@@ -235,13 +236,32 @@ const make = (schema: string, writer: string) =>
               aliases = CASE WHEN ${alias ?? null}::text IS NULL OR ${alias ?? null}::text = ANY(${t("rooms")}.aliases)
                              THEN ${t("rooms")}.aliases ELSE ${t("rooms")}.aliases || ${alias ?? null}::text END,
               updated_at = now()`.pipe(Effect.asVoid, wrap("recordRoom")),
+      keysOfRooms: (roomIds) =>
+        Effect.gen(function* () {
+          if (roomIds.length === 0 || !(yield* exists)) return new Map<string, string>()
+          const rows = yield* sql`SELECT DISTINCT ON (room_id) room_id AS "roomId", key FROM ${t("rooms")}
+            WHERE room_id = ANY(${sql`${roomIds}::text[]`}) ORDER BY room_id, (kind = 'orphan'), updated_at DESC`
+          const decoded = yield* Schema.decodeUnknown(Schema.Array(KeyOfRoomRow))(rows)
+          return new Map(decoded.map((row) => [row.roomId, row.key]))
+        }).pipe(wrap("keysOfRooms")),
+      archivedByReconciler: (roomIds) =>
+        Effect.gen(function* () {
+          if (roomIds.length === 0 || !(yield* exists)) return new Set<string>()
+          const rows = yield* sql`SELECT DISTINCT ON (room_id) room_id AS "roomId", action FROM ${t("audit_log")}
+            WHERE room_id = ANY(${sql`${roomIds}::text[]`}) AND action IN ('archive', 'unarchive')
+              AND result = 'applied'
+            ORDER BY room_id, at DESC, id DESC`
+          const decoded = yield* Schema.decodeUnknown(Schema.Array(LastArchiveRow))(rows)
+          return new Set(decoded.filter((row) => row.action === "archive").map((row) => row.roomId))
+        }).pipe(wrap("archivedByReconciler")),
       recordStatus: (rooms, completeTenants, planned) =>
         Effect.gen(function* () {
           const seen = planned ?? rooms.map((room) => formatRoomKey(room.key))
           if (completeTenants.length > 0) {
+            // Array parameters: a pass over more than 65,535 rooms is still one statement.
             yield* sql`UPDATE ${t("rooms")} SET status = NULL, conditions = '[]', updated_at = now()
-              WHERE status IS NOT NULL AND ${sql.in("tenant", completeTenants)}
-                AND ${seen.length === 0 ? sql`true` : sql`NOT ${sql.in("key", seen)}`}`
+              WHERE status IS NOT NULL AND tenant = ANY(${sql`${completeTenants}::text[]`})
+                AND NOT (key = ANY(${sql`${seen}::text[]`}))`
           }
           // Upserted in batches: a pass over thousands of rooms is a handful of statements.
           for (let i = 0; i < rooms.length; i += 500) {
@@ -276,6 +296,17 @@ const make = (schema: string, writer: string) =>
                 writer,
               })),
             )}`.pipe(Effect.asVoid, wrap("audit")),
+      relayRooms: (roomIds) =>
+        roomIds.length === 0
+          ? Effect.void
+          : sql`INSERT INTO ${t("relayed_rooms")} (room_id)
+              SELECT unnest(${sql`${[...new Set(roomIds)]}::text[]`})`.pipe(Effect.asVoid, wrap("relayRooms")),
+      takeRelayed: Effect.gen(function* () {
+        if (!(yield* exists)) return []
+        const rows = yield* sql`DELETE FROM ${t("relayed_rooms")} RETURNING room_id AS "roomId"`
+        const decoded = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ roomId: Schema.String })))(rows)
+        return [...new Set(decoded.map((row) => row.roomId))]
+      }).pipe(wrap("takeRelayed")),
       recordPass: (pass) =>
         sql`INSERT INTO ${t("passes")} (started_at, finished_at, rooms, applied, failed)
             VALUES (${pass.startedAt}, now(), ${pass.rooms}, ${pass.applied}, ${pass.failed})`.pipe(

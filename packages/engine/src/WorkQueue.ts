@@ -1,7 +1,9 @@
-import { Duration, Effect, FiberSet, Queue, Random, type Scope } from "effect"
+import type { QueueSource } from "@openmeet-reconciler/core"
+import { Telemetry } from "@openmeet-reconciler/core"
+import { Context, Duration, Effect, FiberSet, Layer, Queue, Random, type Scope } from "effect"
 
 /** Why a key was added; keys from real changes go before periodic resync. */
-export type AddSource = "change" | "resync" | "retry"
+export type AddSource = QueueSource
 
 const priority: Record<AddSource, number> = { change: 0, retry: 1, resync: 2 }
 
@@ -10,7 +12,7 @@ export interface BackoffOptions {
   readonly max: Duration.DurationInput
 }
 
-export interface WorkQueue {
+export interface WorkQueueService {
   /** Queues a key; a key waits once however often it is added (the best priority wins). */
   readonly add: (key: string, source: AddSource) => Effect.Effect<void>
   /** Waits for the next key and marks it in progress: no other taker gets it until `done`. */
@@ -27,6 +29,8 @@ export interface WorkQueue {
   readonly depth: Effect.Effect<number>
   /** Keys in progress. */
   readonly inProgress: Effect.Effect<number>
+  /** Whether a worker has this key now. */
+  readonly isInProgress: (key: string) => boolean
 }
 
 interface Waiting {
@@ -34,25 +38,14 @@ interface Waiting {
   readonly since: number
 }
 
-/** Hooks for metrics: called synchronously, must not throw. */
-export interface WorkQueueObserver {
-  readonly onAdd?: (source: AddSource) => void
-  /** A key was handed out after waiting this long. */
-  readonly onTake?: (waitedSeconds: number) => void
-  readonly onRetry?: () => void
-  readonly onDepth?: (depth: number) => void
-}
-
 /**
  * A work queue keyed by room, as controller-runtime's: de-duplicates keys, never hands
  * out a key that is in progress, retries with per-key backoff, serves changes first.
  * Backoff timers live in the scope.
  */
-export const makeWorkQueue = (
-  backoff: BackoffOptions,
-  observer: WorkQueueObserver = {},
-): Effect.Effect<WorkQueue, never, Scope.Scope> =>
+export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueueService, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const telemetry = yield* Telemetry
     // One FIFO per priority (a Map iterates in insertion order): taking the next key is O(1).
     const lanes: Array<Map<string, Waiting>> = [new Map(), new Map(), new Map()]
     const sourceOf = new Map<string, AddSource>()
@@ -68,7 +61,7 @@ export const makeWorkQueue = (
     const depth = () => sourceOf.size
 
     const enqueue = (key: string, source: AddSource): boolean => {
-      observer.onAdd?.(source)
+      telemetry.queueAdded(source)
       if (inProgress.has(key)) {
         const before = dirty.get(key)
         if (before === undefined || priority[source] < priority[before]) dirty.set(key, source)
@@ -98,7 +91,7 @@ export const makeWorkQueue = (
       }
       lane(source).set(key, { seq: seq++, since: performance.now() })
       sourceOf.set(key, source)
-      observer.onDepth?.(depth())
+      telemetry.queueDepth(depth())
       return true
     }
 
@@ -111,8 +104,8 @@ export const makeWorkQueue = (
           waiting.delete(key)
           sourceOf.delete(key)
           inProgress.add(key)
-          observer.onTake?.((performance.now() - since) / 1000)
-          observer.onDepth?.(depth())
+          telemetry.queueTaken((performance.now() - since) / 1000)
+          telemetry.queueDepth(depth())
           return key
         }
       }
@@ -158,7 +151,7 @@ export const makeWorkQueue = (
         const delay = capped / 2 + (yield* Random.nextRange(0, capped / 2))
         inProgress.delete(key)
         dirty.delete(key)
-        observer.onRetry?.()
+        telemetry.queueRetried()
         yield* FiberSet.run(timers, Effect.sleep(Duration.millis(delay)).pipe(Effect.zipRight(add(key, "retry"))))
       })
 
@@ -171,5 +164,11 @@ export const makeWorkQueue = (
       forget: (key) => Effect.sync(() => void failures.delete(key)),
       depth: Effect.sync(depth),
       inProgress: Effect.sync(() => inProgress.size),
+      isInProgress: (key) => inProgress.has(key),
     }
   })
+
+/** The controller's queue of room keys, for as long as it leads. */
+export class WorkQueue extends Context.Tag("@openmeet-reconciler/engine/WorkQueue")<WorkQueue, WorkQueueService>() {
+  static readonly layer = (backoff: BackoffOptions) => Layer.scoped(WorkQueue, makeWorkQueue(backoff))
+}

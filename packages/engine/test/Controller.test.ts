@@ -3,7 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { defaultPolicy } from "@openmeet-reconciler/core"
 import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
-import { Metrics, makeMetrics } from "@openmeet-reconciler/observability"
+import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
 import {
   addAttendee,
   addEvent,
@@ -29,12 +29,8 @@ const metrics = makeMetrics()
 const cache = makeStateCache({ maxAge: "1 hour" })
 const Live = Layer.mergeAll(
   Layer.provideMerge(Layer.merge(DesiredState.layer, Store.layer(schema)), sqlLayer(services.databaseUrl)),
-  Homeservers.layer(
-    { homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) },
-    { onRequest: metrics.observeMatrixRequest },
-    cache,
-  ),
-  Layer.succeed(Metrics, metrics),
+  Homeservers.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }, {}, cache),
+  telemetryLayer(metrics),
   NodeSdk.layer(() => ({
     resource: { serviceName: "reconciler-test" },
     spanProcessor: new SimpleSpanProcessor(exporter),
@@ -129,12 +125,14 @@ layer(Live, { excludeTestServices: true })("the controller", (it) => {
         expect(requests.map((span) => span.attributes).filter((a) => a["matrix.endpoint"] !== "/capabilities")).toEqual(
           [{ "http.method": "POST", "matrix.endpoint": "/createRoom", "http.status_code": 200 }],
         )
-        // The desired-state queries of the same cycle, under its plan.
+        // The desired-state queries of the same cycle, under its plan; a batch also asks
+        // whether the tenant as a whole entitles anyone (policy.md §5, suspect-empty).
         const queries = spans.filter(
           (span) =>
             span.name.startsWith("DesiredState.query ") && span.spanContext().traceId === room.spanContext().traceId,
         )
         expect(queries.map((span) => span.attributes.query).sort()).toEqual([
+          "entitled",
           "eventAttendees",
           "events",
           "groupMembers",
@@ -218,7 +216,7 @@ layer(Live, { excludeTestServices: true })("the controller", (it) => {
     }),
   )
 
-  it.scoped("the per-pass cap on kicks holds across batches until the next full resync", () =>
+  it.scoped("the per-pass cap on kicks holds across batches until the next resync window", () =>
     Effect.gen(function* () {
       const runtime: TenantRuntime = {
         tenant: fixtureTenant(uniqueTenantId("cap"), s),
@@ -235,7 +233,8 @@ layer(Live, { excludeTestServices: true })("the controller", (it) => {
         yield* addAttendee(runtime.tenant, { eventId: id, userId: 2, status: "confirmed" })
       }
       yield* (yield* Store).migrate
-      const controller = yield* startController(controllerOptions(runtime))
+      // The budget's window is the resync interval, from the first unit spent.
+      const controller = yield* startController({ ...controllerOptions(runtime), resyncInterval: "4 seconds" })
       const applied = (type: string, result = "applied") =>
         Effect.promise(() =>
           metrics.actionsTotal
@@ -267,8 +266,7 @@ layer(Live, { excludeTestServices: true })("the controller", (it) => {
       }
       expect((yield* applied("kick")) - kicks).toBe(1)
       expect(yield* Effect.promise(() => metrics.destructiveActionsHeld.get().then((g) => g.values[0]?.value))).toBe(1)
-      // A new resync window: the held kick goes through.
-      yield* controller.fullSync
+      // A new window, and the resync that comes with it: the held kick goes through.
       yield* waitUntil(
         "the second kick",
         Effect.map(applied("kick"), (n) => n - kicks === 2),

@@ -5,7 +5,7 @@ import { addAttendee, addEvent, addUser, DesiredState, fixtureTenant, resetTenan
 import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Layer, Redacted } from "effect"
 import type { TenantRuntime } from "../src/index.ts"
-import { applyPlan, planPass, Store } from "../src/index.ts"
+import { applyPlan, planPass, reconcileAgain, Store } from "../src/index.ts"
 
 const services = testServices()
 const synapse = synapseClient(services)
@@ -46,33 +46,43 @@ layer(Live, { excludeTestServices: true })("reconcile passes", (it) => {
     }),
   )
 
-  it.effect("adopts a room that appeared with the alias between plan and apply, making no second room", () =>
-    Effect.gen(function* () {
-      const runtime = yield* oneEventTenant("adopt")
-      const alias = `#event-room-${runtime.tenant.id}:${s}`
-      const result = yield* planPass({ tenants: [runtime], rooms: [] }, options)
-      expect(result.plan.rooms.map((r) => r.status)).toEqual(["missing"])
-      // Someone else (OpenMeet's lazy creation, an earlier crashed run) creates it now.
-      const body = yield* Effect.promise(() =>
-        synapse.call("POST", "/_matrix/client/v3/createRoom", {
-          room_alias_name: alias.slice(1, alias.indexOf(":")),
-          name: "Made elsewhere",
-        }),
-      )
-      const applied = yield* applyPlan(result, options)
-      expect(applied.actions.every((a) => a.outcome.result === "applied")).toBe(true)
-      const roomId = yield* Effect.promise(() => synapse.resolveAlias(alias))
-      expect(body).toEqual({ room_id: roomId })
-      expect(applied.actions.map((a) => [a.roomId, a.action.type])).toEqual([
-        [roomId, "set_name"],
-        [roomId, "set_join_rule"],
-        [roomId, "set_guest_access"],
-        [roomId, "invite"],
-        [roomId, "invite"],
-      ])
-      const again = yield* planPass({ tenants: [runtime], rooms: [] }, options)
-      expect(again.plan.rooms.map((r) => [r.status, r.actions.length])).toEqual([["in_sync", 0]])
-    }),
+  it.effect(
+    "adopts a room that appeared with the alias between plan and apply: the key is planned again, no second room",
+    () =>
+      Effect.gen(function* () {
+        const runtime = yield* oneEventTenant("adopt")
+        const alias = `#event-room-${runtime.tenant.id}:${s}`
+        const result = yield* planPass({ tenants: [runtime], rooms: [] }, options)
+        expect(result.plan.rooms.map((r) => r.status)).toEqual(["missing"])
+        // Someone else (OpenMeet's lazy creation, an earlier crashed run) creates it now.
+        const body = yield* Effect.promise(() =>
+          synapse.call("POST", "/_matrix/client/v3/createRoom", {
+            room_alias_name: alias.slice(1, alias.indexOf(":")),
+            name: "Made elsewhere",
+          }),
+        )
+        // Applying the plan finds the alias taken: no recursion, the key is planned again from fresh state.
+        const first = yield* applyPlan(result, options)
+        expect(first.actions.map((a) => [a.action.type, a.outcome.result])).toEqual([
+          ["create_room", "requeued"],
+          ["invite", "requeued"],
+          ["invite", "requeued"],
+        ])
+        expect(first.requeue).toEqual([result.plan.rooms[0]?.key])
+        const { applied } = yield* reconcileAgain(result, options)
+        const roomId = yield* Effect.promise(() => synapse.resolveAlias(alias))
+        expect(body).toEqual({ room_id: roomId })
+        const done = applied.actions.filter((a) => a.outcome.result === "applied")
+        expect(done.map((a) => [a.roomId, a.action.type])).toEqual([
+          [roomId, "set_name"],
+          [roomId, "set_join_rule"],
+          [roomId, "set_guest_access"],
+          [roomId, "invite"],
+          [roomId, "invite"],
+        ])
+        const again = yield* planPass({ tenants: [runtime], rooms: [] }, options)
+        expect(again.plan.rooms.map((r) => [r.status, r.actions.length])).toEqual([["in_sync", 0]])
+      }),
   )
 
   it.effect("a room that holds the alias but not the bot is blocked, never duplicated", () =>

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Telemetry } from "@openmeet-reconciler/core"
 import { Effect, Fiber, Option, TestClock } from "effect"
 import { makeWorkQueue } from "../src/index.ts"
 
@@ -88,10 +89,14 @@ describe("WorkQueue", () => {
     Effect.gen(function* () {
       const adds: Array<string> = []
       const depths: Array<number> = []
-      const queue = yield* makeWorkQueue(backoff, {
-        onAdd: (source) => adds.push(source),
-        onDepth: (depth) => depths.push(depth),
-      })
+      const telemetry = yield* Telemetry
+      const queue = yield* makeWorkQueue(backoff).pipe(
+        Effect.provideService(Telemetry, {
+          ...telemetry,
+          queueAdded: (source) => adds.push(source),
+          queueDepth: (depth) => depths.push(depth),
+        }),
+      )
       const waiting = yield* Effect.fork(queue.takeBatch(3))
       yield* Effect.yieldNow()
       yield* queue.add("r1", "resync")

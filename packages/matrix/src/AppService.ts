@@ -1,8 +1,9 @@
 import { timingSafeEqual } from "node:crypto"
 import type { HttpApp } from "@effect/platform"
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { describeWithoutValuesInline } from "@openmeet-reconciler/core"
-import { Effect, Either, Redacted, Schema } from "effect"
+import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type { TelemetryService } from "@openmeet-reconciler/core"
+import { describeWithoutValuesInline, Telemetry } from "@openmeet-reconciler/core"
+import { Effect, Either, Option, Redacted, Schema } from "effect"
 
 /** One event of an appservice transaction, as far as the reconciler reads it. */
 export const RoomEvent = Schema.Struct({
@@ -30,6 +31,12 @@ export interface AppServiceHandlers {
   readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
 }
 
+/**
+ * The largest transaction body read: a homeserver sends at most 100 events of at most
+ * 64 KiB each (Synapse), so 8 MiB leaves room and stops a body meant to exhaust memory.
+ */
+export const maxTransactionBytes = 8 * 1024 * 1024
+
 export interface AppServiceOptions {
   readonly hsToken: Redacted.Redacted<string>
   /** Transaction ids remembered for idempotence (the homeserver retries a transaction until it gets 200). */
@@ -38,6 +45,13 @@ export interface AppServiceOptions {
 
 const matrixError = (status: number, errcode: string, error: string) =>
   HttpServerResponse.unsafeJson({ errcode, error }, { status })
+
+const tooLarge = (bytes: number) =>
+  matrixError(
+    413,
+    "M_TOO_LARGE",
+    `the transaction body (${bytes} bytes) is over the ${maxTransactionBytes} bytes a homeserver sends`,
+  )
 
 /** The homeserver's token from `Authorization: Bearer`, or the legacy `access_token` query parameter. */
 const presentedToken = (request: HttpServerRequest.HttpServerRequest, url: URL): string | undefined => {
@@ -75,11 +89,25 @@ export const appServiceApp = (
       }
   }
 
-  const transaction = (request: HttpServerRequest.HttpServerRequest, txnId: string) =>
+  const transaction = (request: HttpServerRequest.HttpServerRequest, txnId: string, telemetry: TelemetryService) =>
     Effect.gen(function* () {
       if (seen.has(txnId)) return HttpServerResponse.unsafeJson({})
-      const body = yield* request.json.pipe(Effect.either)
-      if (Either.isLeft(body)) return matrixError(400, "M_NOT_JSON", "the transaction body is not JSON")
+      const declared = Number(request.headers["content-length"] ?? "0")
+      if (declared > maxTransactionBytes) {
+        telemetry.dropped("appservice_request")
+        return tooLarge(declared)
+      }
+      const body = yield* request.json.pipe(
+        HttpIncomingMessage.withMaxBodySize(Option.some(maxTransactionBytes)),
+        Effect.either,
+      )
+      if (Either.isLeft(body)) {
+        return matrixError(
+          400,
+          "M_NOT_JSON",
+          `the transaction body is not JSON of at most ${maxTransactionBytes} bytes`,
+        )
+      }
       const decoded = decodeTransaction(body.right)
       if (Either.isLeft(decoded)) {
         return matrixError(400, "M_BAD_JSON", describeWithoutValuesInline(decoded.left))
@@ -89,6 +117,7 @@ export const appServiceApp = (
         const event = decodeEvent(raw)
         if (Either.isRight(event)) events.push(event.right)
         else {
+          telemetry.dropped("transaction_event")
           // One event the reconciler cannot read must not make the homeserver resend the others forever.
           yield* Effect.logWarning(
             `appservice transaction ${txnId}: event ${index} ignored: ${describeWithoutValuesInline(event.left)}`,
@@ -114,9 +143,18 @@ export const appServiceApp = (
   return Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const url = new URL(request.url, "http://appservice")
+    const telemetry = yield* Telemetry
     const token = presentedToken(request, url)
-    if (token === undefined) return matrixError(401, "M_UNAUTHORIZED", "no hs_token in the request")
-    if (!sameToken(token, Redacted.value(options.hsToken))) return matrixError(403, "M_FORBIDDEN", "wrong hs_token")
+    if (token === undefined || !sameToken(token, Redacted.value(options.hsToken))) {
+      telemetry.dropped("appservice_request")
+      // Debug, not warning: anyone who can reach the port could flood the log; the metric counts.
+      yield* Effect.logDebug(
+        `appservice: ${request.method} ${url.pathname} refused: ${token === undefined ? "no" : "a wrong"} hs_token`,
+      )
+      return token === undefined
+        ? matrixError(401, "M_UNAUTHORIZED", "no hs_token in the request")
+        : matrixError(403, "M_FORBIDDEN", "wrong hs_token")
+    }
     // Legacy (unprefixed) paths are the same API without `/_matrix/app/v1`.
     const path = url.pathname.startsWith("/_matrix/app/v1/")
       ? url.pathname.slice("/_matrix/app/v1".length)
@@ -130,7 +168,7 @@ export const appServiceApp = (
     }
     const [resource, id, ...rest] = decoded
     if (rest.length === 0 && id !== undefined && id !== "") {
-      if (resource === "transactions" && request.method === "PUT") return yield* transaction(request, id)
+      if (resource === "transactions" && request.method === "PUT") return yield* transaction(request, id, telemetry)
       if (resource === "rooms" && request.method === "GET") return yield* aliasQuery(id)
       if (resource === "users" && request.method === "GET") return matrixError(404, "M_NOT_FOUND", "no such user")
     }

@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from "node:async_hooks"
 import type { ActualRoom, JoinRule } from "@openmeet-reconciler/core"
-import { isRecord } from "@openmeet-reconciler/core"
+import { isRecord, Telemetry } from "@openmeet-reconciler/core"
 import { Context, Duration, Effect, Either, Layer, Redacted, Schedule } from "effect"
 import { getRequestFn, LogService, MatrixClient, MatrixError, setRequestFn } from "matrix-bot-sdk"
 import type { MatrixRequestError } from "./MatrixError.ts"
@@ -31,8 +32,6 @@ export interface MatrixConfig {
   readonly asToken: Redacted.Redacted<string>
   /** Attempts for a request that failed with 429 or 5xx/network errors. */
   readonly maxAttempts?: number
-  /** Called once per request attempt (metrics); `code` is the HTTP status or `error` without one. */
-  readonly onRequest?: (endpoint: string, code: string, seconds: number) => void
 }
 
 /** The homeserver as the appservice bot sees it: reads and the writes the planner asks for. */
@@ -114,18 +113,27 @@ export const statusOf = (error: MatrixRequestError): string => {
   }
 }
 
-let retryAfterInstalled = false
+/** The abort signal of the request being made (an interrupted request is aborted, not left to land). */
+const abortSignals = new AsyncLocalStorage<AbortSignal>()
+
+const isAbortable = (value: unknown): value is { readonly abort: () => void } =>
+  isRecord(value) && typeof value.abort === "function"
+
+let requestFnInstalled = false
 /**
- * matrix-bot-sdk only reads `retry_after_ms` from a 429's body; newer homeservers may send
- * only the `Retry-After` header (seconds). Its request function is wrapped once so the
- * header's value reaches the error as `retry_after_ms`.
+ * matrix-bot-sdk's request function is wrapped once, for two things it lacks. A request
+ * whose effect is interrupted (the leader lost its lock, a shutdown) is aborted, so no
+ * write lands after the reconciler stopped applying. And matrix-bot-sdk only reads
+ * `retry_after_ms` from a 429's body; newer homeservers may send only the `Retry-After`
+ * header (seconds): its value reaches the error as `retry_after_ms`.
  */
-const honourRetryAfterHeader = (): void => {
-  if (retryAfterInstalled) return
-  retryAfterInstalled = true
+const installRequestFn = (): void => {
+  if (requestFnInstalled) return
+  requestFnInstalled = true
   const original = getRequestFn()
-  setRequestFn((params: unknown, callback: (error: unknown, response: unknown, body: unknown) => void) =>
-    original(params, (error: unknown, response: unknown, body: unknown) => {
+  setRequestFn((params: unknown, callback: (error: unknown, response: unknown, body: unknown) => void) => {
+    const signal = abortSignals.getStore()
+    const pending: unknown = original(params, (error: unknown, response: unknown, body: unknown) => {
       if (isRecord(response) && response.statusCode === 429 && isRecord(response.headers)) {
         const header = response.headers["retry-after"]
         const seconds = typeof header === "string" ? Number.parseFloat(header) : Number.NaN
@@ -137,8 +145,13 @@ const honourRetryAfterHeader = (): void => {
         }
       }
       callback(error, response, body)
-    }),
-  )
+    })
+    if (signal !== undefined && isAbortable(pending)) {
+      if (signal.aborted) pending.abort()
+      else signal.addEventListener("abort", () => pending.abort(), { once: true })
+    }
+    return pending
+  })
 }
 
 const safeJson = (text: string): unknown => {
@@ -170,8 +183,7 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
     // matrix-bot-sdk logs every failed request to the console; errors reach us as values.
     LogService.muteModule("MatrixHttpClient")
     LogService.muteModule("MatrixClientLite")
-    honourRetryAfterHeader()
-    const observe = config.onRequest
+    installRequestFn()
     const client = new MatrixClient(config.homeserverUrl, Redacted.value(config.asToken))
     const schedule = retryPolicy(config.maxAttempts ?? 5)
 
@@ -180,30 +192,31 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
       method: "GET" | "POST" | "PUT",
       template: string,
       path: string,
-      options: { readonly qs?: Record<string, string>; readonly body?: unknown } = {},
+      options: { readonly qs?: Record<string, string>; readonly body?: unknown; readonly once?: boolean } = {},
     ): Effect.Effect<unknown, MatrixRequestError> => {
       const endpoint = `${method} ${template}`
-      const attempt = Effect.suspend(() => {
+      const attempt = Effect.flatMap(Telemetry, (telemetry) => {
         const started = performance.now()
         const seconds = () => (performance.now() - started) / 1000
         return Effect.tryPromise({
-          try: () => client.doRequest(method, path, options.qs ?? null, options.body ?? null),
+          try: (signal) =>
+            abortSignals.run(signal, () => client.doRequest(method, path, options.qs ?? null, options.body ?? null)),
           catch: (error) => toMatrixError(endpoint, error),
         }).pipe(
           Effect.tapBoth({
             onSuccess: () =>
-              Effect.sync(() => observe?.(endpoint, "200", seconds())).pipe(
+              Effect.sync(() => telemetry.matrixRequest(endpoint, "200", seconds())).pipe(
                 Effect.zipRight(Effect.annotateCurrentSpan("http.status_code", 200)),
               ),
             onFailure: (error) =>
-              Effect.sync(() => observe?.(endpoint, statusOf(error), seconds())).pipe(
+              Effect.sync(() => telemetry.matrixRequest(endpoint, statusOf(error), seconds())).pipe(
                 Effect.zipRight(Effect.annotateCurrentSpan("http.status_code", statusOf(error))),
               ),
           }),
         )
       })
       return attempt.pipe(
-        Effect.retry(schedule),
+        options.once === true ? (effect) => effect : Effect.retry(schedule),
         Effect.withSpan("matrix.request", { attributes: { "http.method": method, "matrix.endpoint": template } }),
       )
     }
@@ -310,7 +323,8 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
           "POST",
           "/appservice/{appserviceId}/ping",
           `/_matrix/client/v1/appservice/${encodeURIComponent(appserviceId)}/ping`,
-          { body: {} },
+          // A 502 says the homeserver cannot reach us: asking again at once changes nothing.
+          { body: {}, once: true },
         ).pipe(Effect.asVoid),
       kick: (roomId, userId, reason) =>
         request("POST", "/rooms/{roomId}/kick", `${room(roomId)}/kick`, { body: { user_id: userId, reason } }).pipe(

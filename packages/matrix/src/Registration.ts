@@ -72,17 +72,18 @@ export interface RegistrationSpec {
   readonly asToken: string
   readonly hsToken: string
   readonly senderLocalpart: string
-  /** The server names of the tenants on this homeserver, with their tenant ids. */
-  readonly tenants: ReadonlyArray<{ readonly id: string; readonly serverName: string }>
+  /** The server names of the tenants on this homeserver, with their tenant ids and whether they join users. */
+  readonly tenants: ReadonlyArray<{ readonly id: string; readonly serverName: string; readonly joinMode: boolean }>
 }
 
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /**
- * The registration YAML the homeserver needs: the aliases of each tenant's rooms as an
- * exclusive namespace (only the reconciler may create them, and the homeserver asks it
- * about unknown ones), every local user as a non-exclusive one (so the bot may join
- * entitled users in `join` mode and hears about their rooms), no rate limit.
+ * The registration YAML the homeserver needs, claiming no more than that: the aliases of
+ * each tenant's rooms as an exclusive namespace (only the reconciler may create them, and
+ * the homeserver asks it about unknown ones); local users, non-exclusively, only on the
+ * servers of tenants in `membershipMode: join` (the bot joins users there as them). The
+ * bot hears of every room it is in without a users namespace. No rate limit.
  */
 export const renderRegistration = (spec: RegistrationSpec): string =>
   stringify({
@@ -93,7 +94,7 @@ export const renderRegistration = (spec: RegistrationSpec): string =>
     sender_localpart: spec.senderLocalpart,
     rate_limited: false,
     namespaces: {
-      users: [...new Set(spec.tenants.map((t) => t.serverName))].map((server) => ({
+      users: [...new Set(spec.tenants.filter((t) => t.joinMode).map((t) => t.serverName))].map((server) => ({
         exclusive: false,
         regex: `@.*:${escapeRegex(server)}`,
       })),

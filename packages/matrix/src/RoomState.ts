@@ -58,6 +58,7 @@ export const decodeRoomState = (roomId: string, body: unknown): Either.Either<Ac
         canonicalAlias: text(aliasContent.alias),
         altAliases,
         encrypted: state.has("m.room.encryption"),
+        successor: text(state.get("m.room.tombstone")?.replacement_room),
       } satisfies ActualRoom
     }),
   )

@@ -1,5 +1,7 @@
 import type { ActualRoom } from "@openmeet-reconciler/core"
+import { isRecord } from "@openmeet-reconciler/core"
 import { Duration, Effect } from "effect"
+import type { RoomEvent } from "./AppService.ts"
 import type { MatrixService } from "./Matrix.ts"
 
 export interface StateCacheOptions {
@@ -24,6 +26,11 @@ export interface StateCacheStats {
 export interface StateCache {
   /** The homeserver's service with reads served from the cache; its writes drop what they change. */
   readonly wrap: (matrix: MatrixService) => MatrixService
+  /**
+   * The events of an appservice transaction: a state event drops its room, a bot's
+   * membership change the joined rooms, a canonical alias event the aliases it names.
+   */
+  readonly onEvents: (events: ReadonlyArray<RoomEvent>) => void
   /** A state event in this room arrived (or the reconciler wrote to it). */
   readonly invalidateRoom: (roomId: string) => void
   /** An alias may have been created (a canonical alias event named it): it is looked up again. */
@@ -61,6 +68,8 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
    */
   const freeAliases = new Map<string, number>()
   let aliasGeneration = 0
+  /** The bots of the homeservers wrapped so far: their own membership changes the joined rooms. */
+  const bots = new Set<string>()
   let hits = 0
   let misses = 0
 
@@ -80,7 +89,28 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
     joinedGeneration += 1
   }
 
+  const clear = () => {
+    for (const roomId of rooms.keys()) invalidateRoom(roomId)
+    invalidateJoined()
+    freeAliases.clear()
+    aliasGeneration += 1
+  }
+
+  const onEvents = (events: ReadonlyArray<RoomEvent>) => {
+    for (const event of events) {
+      if (event.state_key === undefined) continue
+      invalidateRoom(event.room_id)
+      if (event.type === "m.room.member" && bots.has(event.state_key)) invalidateJoined()
+      if (event.type === "m.room.canonical_alias" && isRecord(event.content)) {
+        const { alias, alt_aliases: alt } = event.content
+        if (typeof alias === "string") invalidateAlias(alias)
+        if (Array.isArray(alt)) for (const a of alt) if (typeof a === "string") invalidateAlias(a)
+      }
+    }
+  }
+
   const wrap = (matrix: MatrixService): MatrixService => {
+    bots.add(matrix.botUserId)
     const readRoom = (roomId: string) =>
       Effect.suspend(() => {
         const cached = rooms.get(roomId)
@@ -169,16 +199,12 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
 
   return {
     wrap,
+    onEvents,
     invalidateRoom,
     invalidateJoined,
     invalidateAlias,
     isResolving: (alias) => resolving.has(alias),
-    clear: () => {
-      for (const roomId of rooms.keys()) invalidateRoom(roomId)
-      invalidateJoined()
-      freeAliases.clear()
-      aliasGeneration += 1
-    },
+    clear,
     stats: () => ({ hits, misses, rooms: rooms.size }),
   }
 }

@@ -43,6 +43,7 @@ layer(Live, { excludeTestServices: true })("Matrix service against Synapse", (it
         guestAccess: "forbidden",
         canonicalAlias: alias,
         encrypted: false,
+        successor: undefined,
       })
       expect(room.powerLevels.users).toEqual({ [services.botUserId]: 100, [`@host-${tag}:${s}`]: 99 })
       expect(Object.fromEntries([...room.members.values()].map((m) => [m.userId, [m.membership, m.sender]]))).toEqual({

@@ -1,4 +1,5 @@
 import { createServer } from "node:http"
+import { Telemetry } from "@openmeet-reconciler/core"
 import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeMatrix } from "../src/index.ts"
@@ -42,11 +43,14 @@ describe("rate limits and server errors", () => {
     limited = 1
     const seen: Array<string> = []
     const matrix = await Effect.runPromise(
-      makeMatrix({
-        homeserverUrl: url,
-        asToken: Redacted.make("t"),
-        onRequest: (endpoint, code) => seen.push(`${endpoint} ${code}`),
-      }),
+      Effect.flatMap(Telemetry, (telemetry) =>
+        makeMatrix({ homeserverUrl: url, asToken: Redacted.make("t") }).pipe(
+          Effect.provideService(Telemetry, {
+            ...telemetry,
+            matrixRequest: (endpoint, code) => seen.push(`${endpoint} ${code}`),
+          }),
+        ),
+      ),
     )
     expect(matrix.botUserId).toBe("@bot:example.org")
     expect(hits).toHaveLength(2)

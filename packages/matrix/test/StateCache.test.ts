@@ -17,6 +17,7 @@ const room = (roomId: string, name: string): ActualRoom => ({
   canonicalAlias: undefined,
   altAliases: [],
   encrypted: false,
+  successor: undefined,
 })
 
 const newRoom = {

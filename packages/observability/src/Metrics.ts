@@ -1,59 +1,18 @@
-import { Context, Layer } from "effect"
+import type { TelemetryService } from "@openmeet-reconciler/core"
+import {
+  actionResults,
+  actionTypes,
+  dbQueries,
+  droppedInputs,
+  matrixEndpoints,
+  queueSources,
+  reconcileResults,
+  roomKinds,
+  roomStatuses,
+  Telemetry,
+} from "@openmeet-reconciler/core"
+import { Layer } from "effect"
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client"
-
-/** Label values known in advance: every combination starts at zero, as controller-runtime's do. */
-export const roomKinds = ["event", "group", "orphan"] as const
-export const reconcileResults = ["success", "error", "blocked"] as const
-export const roomStatuses = ["in_sync", "drifted", "missing", "orphan", "blocked", "error"] as const
-export const actionTypes = [
-  "create_room",
-  "set_name",
-  "set_join_rule",
-  "set_history_visibility",
-  "set_guest_access",
-  "set_canonical_alias",
-  "add_alias",
-  "set_power_levels",
-  "archive",
-  "invite",
-  "join",
-  "kick",
-] as const
-/** `held`: stopped by a safety limit; `dry_run`: planned by a daemon that only reports. */
-export const actionResults = ["applied", "failed", "not_attempted", "held", "dry_run"] as const
-export const queueSources = ["change", "retry", "resync"] as const
-/** Endpoint templates of the Matrix requests the reconciler makes (no ids in them). */
-export const matrixEndpoints = [
-  "GET /account/whoami",
-  "GET /capabilities",
-  "GET /joined_rooms",
-  "GET /directory/room/{alias}",
-  "PUT /directory/room/{alias}",
-  "GET /rooms/{roomId}/state",
-  "PUT /rooms/{roomId}/state/m.room.name",
-  "PUT /rooms/{roomId}/state/m.room.join_rules",
-  "PUT /rooms/{roomId}/state/m.room.history_visibility",
-  "PUT /rooms/{roomId}/state/m.room.guest_access",
-  "PUT /rooms/{roomId}/state/m.room.canonical_alias",
-  "PUT /rooms/{roomId}/state/m.room.power_levels",
-  "POST /createRoom",
-  "POST /rooms/{roomId}/invite",
-  "POST /join/{roomId}",
-  "POST /rooms/{roomId}/kick",
-  "POST /appservice/{appserviceId}/ping",
-] as const
-/** Database queries by name: OpenMeet's desired-state queries, the change feed, the reconciler's own tables. */
-export const dbQueries = [
-  "events",
-  "eventAttendees",
-  "groups",
-  "groupMembers",
-  "users",
-  "changes",
-  "poll",
-  "store_read",
-  "store_write",
-] as const
 
 /** Seconds; Synapse answers reads in milliseconds and room creation in a few hundred. */
 const requestBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -63,13 +22,15 @@ const fullSyncBuckets = [0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1200, 3600]
 const queryBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]
 
 /** The reconciler's Prometheus metrics (architecture.md, observability contract), in their own registry. */
-export interface ReconcilerMetrics {
+export interface ReconcilerMetrics extends TelemetryService {
   readonly registry: Registry
+  /** `reconciler_input_dropped_total{source}`: inputs refused and counted (forged NOTIFY payloads, unreadable events). */
+  readonly inputDropped: Counter<"source">
   readonly reconcileTotal: Counter<"kind" | "result">
   readonly reconcileDuration: Histogram<"kind">
   readonly actionsTotal: Counter<"type" | "result">
-  readonly rooms: Gauge<"tenant" | "kind" | "status">
-  readonly pendingHandles: Gauge<"tenant">
+  readonly roomsGauge: Gauge<"tenant" | "kind" | "status">
+  readonly pendingHandlesGauge: Gauge<"tenant">
   readonly destructiveActionsHeld: Gauge
   readonly workqueueDepth: Gauge
   readonly workqueueAdds: Counter<"source">
@@ -81,15 +42,7 @@ export interface ReconcilerMetrics {
   readonly dbQueryDuration: Histogram<"query">
   readonly lastFullSync: Gauge
   readonly fullSyncDuration: Histogram
-  readonly leader: Gauge
-  /** Sets the room gauges of these tenants from counts (combinations absent from `counts` go to zero). */
-  readonly setRooms: (
-    tenants: ReadonlyArray<string>,
-    counts: ReadonlyArray<{ readonly tenant: string; readonly kind: string; readonly status: string }>,
-  ) => void
-  /** Records one Matrix request attempt. `code` is the HTTP status, or `error` when none came back. */
-  readonly observeMatrixRequest: (endpoint: string, code: string, seconds: number) => void
-  readonly observeQuery: (query: string, seconds: number) => void
+  readonly leaderGauge: Gauge
 }
 
 /** Creates the metrics in a fresh registry, with prom-client's process and Node.js metrics. */
@@ -197,6 +150,12 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
     help: "1 when this replica holds the leader lock and applies, else 0.",
     registers,
   })
+  const inputDropped = new Counter({
+    name: "reconciler_input_dropped_total",
+    help: "Inputs refused and counted, by source: forged or oversized NOTIFY payloads, appservice events or requests that cannot be read.",
+    labelNames: ["source"] as const,
+    registers,
+  })
 
   for (const kind of roomKinds) {
     reconcileDuration.zero({ kind })
@@ -206,6 +165,7 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
   for (const source of queueSources) workqueueAdds.inc({ source }, 0)
   for (const endpoint of matrixEndpoints) matrixRequestDuration.zero({ endpoint })
   for (const query of dbQueries) dbQueryDuration.zero({ query })
+  for (const source of droppedInputs) inputDropped.inc({ source }, 0)
   destructiveActionsHeld.set(0)
   workqueueDepth.set(0)
   workqueueRetries.inc(0)
@@ -213,7 +173,7 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
   lastFullSync.set(0)
   leader.set(0)
 
-  const setRooms: ReconcilerMetrics["setRooms"] = (tenants, counts) => {
+  const setRooms: ReconcilerMetrics["rooms"] = (tenants, counts) => {
     const tally = new Map<string, number>()
     for (const { tenant, kind, status } of counts) {
       const key = `${tenant}\u0000${kind}\u0000${status}`
@@ -235,8 +195,8 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
     reconcileTotal,
     reconcileDuration,
     actionsTotal,
-    rooms,
-    pendingHandles,
+    roomsGauge: rooms,
+    pendingHandlesGauge: pendingHandles,
     destructiveActionsHeld,
     workqueueDepth,
     workqueueAdds,
@@ -248,19 +208,34 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
     dbQueryDuration,
     lastFullSync,
     fullSyncDuration,
-    leader,
-    setRooms,
-    observeMatrixRequest: (endpoint, code, seconds) => {
+    leaderGauge: leader,
+    inputDropped,
+    matrixRequest: (endpoint, code, seconds) => {
       matrixRequests.inc({ endpoint, code })
       matrixRequestDuration.observe({ endpoint }, seconds)
       if (code === "429") matrixRateLimited.inc()
     },
-    observeQuery: (query, seconds) => dbQueryDuration.observe({ query }, seconds),
+    query: (query, seconds) => dbQueryDuration.observe({ query }, seconds),
+    queueAdded: (source) => workqueueAdds.inc({ source }),
+    queueTaken: (seconds) => workqueueQueueDuration.observe(seconds),
+    queueRetried: () => workqueueRetries.inc(),
+    queueDepth: (depth) => workqueueDepth.set(depth),
+    reconciled: (kind, result, seconds) => {
+      reconcileTotal.inc({ kind, result })
+      reconcileDuration.observe({ kind }, seconds)
+    },
+    action: (type, result) => actionsTotal.inc({ type, result }),
+    rooms: setRooms,
+    held: (n) => destructiveActionsHeld.set(n),
+    pendingHandles: (tenant, n) => pendingHandles.set({ tenant }, n),
+    fullSync: (seconds) => {
+      lastFullSync.set(Date.now() / 1000)
+      fullSyncDuration.observe(seconds)
+    },
+    leader: (leading) => leader.set(leading ? 1 : 0),
+    dropped: (source) => inputDropped.inc({ source }),
   }
 }
 
-/** The metrics as a service: the daemon provides one registry; the CLI runs without it. */
-export class Metrics extends Context.Tag("@openmeet-reconciler/observability/Metrics")<Metrics, ReconcilerMetrics>() {
-  static readonly layer = (options: { readonly tenants?: ReadonlyArray<string> } = {}) =>
-    Layer.sync(Metrics, () => makeMetrics(options))
-}
+/** The metrics as the program's telemetry: every package records through them. */
+export const telemetryLayer = (metrics: ReconcilerMetrics) => Layer.succeed(Telemetry, metrics)

@@ -1,3 +1,4 @@
 export * from "./Logging.ts"
 export * from "./Metrics.ts"
+export * from "./Timing.ts"
 export * from "./Tracing.ts"

@@ -1,17 +1,18 @@
 import { readFileSync } from "node:fs"
-import { describe, expect, it } from "vitest"
-import { parse } from "yaml"
 import {
   actionResults,
   actionTypes,
   dbQueries,
-  makeMetrics,
+  droppedInputs,
   matrixEndpoints,
   queueSources,
   reconcileResults,
   roomKinds,
   roomStatuses,
-} from "../src/index.ts"
+} from "@openmeet-reconciler/core"
+import { describe, expect, it } from "vitest"
+import { parse } from "yaml"
+import { makeMetrics } from "../src/index.ts"
 
 /**
  * The Grafana dashboard, the Prometheus alerts and the docs against the metrics the
@@ -285,6 +286,7 @@ describe("docs/metrics.md", () => {
       ...queueSources,
       ...matrixEndpoints,
       ...dbQueries,
+      ...droppedInputs,
     ]
     expect(values.filter((value) => !text.includes(`\`${value}\``))).toEqual([])
   })

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import type { RoomKey } from "@openmeet-reconciler/core"
-import { describeWithoutValuesInline, roomKey } from "@openmeet-reconciler/core"
+import { describeWithoutValuesInline, roomKey, Telemetry } from "@openmeet-reconciler/core"
 import { Data, Deferred, Duration, Effect, Either, Queue, Redacted, Schema } from "effect"
 import pg from "pg"
 import type { WatchedTable } from "./ChangeTriggers.ts"
@@ -14,19 +14,30 @@ export interface Change {
   readonly id: string
 }
 
+/** OpenMeet's ids are `serial`: a larger one cannot be a row, and would fail the query of every key batched with it. */
+const maxSerial = 2_147_483_647
+
 const Payload = Schema.Struct({
-  t: Schema.String,
+  t: Schema.String.pipe(Schema.maxLength(255)),
   tb: Schema.Literal("events", "eventAttendees", "groups", "groupMembers", "users", "matrixHandleRegistry"),
-  id: Schema.String.pipe(Schema.pattern(/^[0-9]{1,18}$/)),
+  id: Schema.String.pipe(
+    Schema.pattern(/^[0-9]{1,10}$/),
+    Schema.filter((id) => Number(id) <= maxSerial || `an id above ${maxSerial}`),
+  ),
 })
 const decodePayload = Schema.decodeUnknownEither(Schema.parseJson(Payload))
 
+/** NOTIFY payloads are at most 8000 bytes; the triggers' are a few dozen. */
+const maxPayload = 512
+
 /** Decodes a NOTIFY payload of the triggers; a malformed one is an error message, never a throw. */
 export const decodeChange = (payload: string): Either.Either<Change, string> =>
-  Either.match(decodePayload(payload), {
-    onLeft: (error) => Either.left(describeWithoutValuesInline(error)),
-    onRight: (p) => Either.right({ tenant: p.t, table: p.tb, id: p.id }),
-  })
+  payload.length > maxPayload
+    ? Either.left(`payload of ${payload.length} characters, more than a trigger sends`)
+    : Either.match(decodePayload(payload), {
+        onLeft: (error) => Either.left(describeWithoutValuesInline(error)),
+        onRight: (p) => Either.right({ tenant: p.t, table: p.tb, id: p.id }),
+      })
 
 /** Reading the change feed failed: names the tenant and the query. */
 export class ChangeFeedError extends Data.TaggedError("ChangeFeedError")<{
@@ -165,6 +176,7 @@ export const listenChanges = (options: ListenOptions): Effect.Effect<never> => {
   const session = (reconnected: boolean) =>
     Effect.scoped(
       Effect.gen(function* () {
+        const telemetry = yield* Telemetry
         const notifications = yield* Queue.unbounded<string>()
         const lost = yield* Deferred.make<string>()
         // The client is released even when connecting fails or is interrupted: a connect
@@ -207,7 +219,10 @@ export const listenChanges = (options: ListenOptions): Effect.Effect<never> => {
             for (const payload of batch) {
               const change = decodeChange(payload)
               if (Either.isRight(change)) changes.push(change.right)
-              else yield* Effect.logWarning(`change feed: notification ignored (${change.left})`)
+              else {
+                telemetry.dropped("notify")
+                yield* Effect.logWarning(`change feed: notification ignored (${change.left})`)
+              }
             }
             if (changes.length > 0) yield* options.onChanges(changes)
           }),

@@ -1,0 +1,257 @@
+import type { Action, PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core"
+import { destructiveUnits, formatRoomKey, pendingActions, publicKickReason } from "@openmeet-reconciler/core"
+import type { AliasInUse, MatrixRequestError } from "@openmeet-reconciler/matrix"
+import { describeMatrixError, type Homeservers, Matrix } from "@openmeet-reconciler/matrix"
+import { Effect, Either, Option } from "effect"
+import type { PassOptions, PlanResult } from "./Pass.ts"
+import { homeserverOf } from "./Pass.ts"
+import type { StoreError } from "./Store.ts"
+import { Store } from "./Store.ts"
+
+export type ActionOutcome =
+  | { readonly result: "applied" }
+  | { readonly result: "failed"; readonly error: string }
+  | { readonly result: "not_attempted"; readonly error: string }
+  /** The room's state moved under the plan (its alias was taken meanwhile): the key is planned again. */
+  | { readonly result: "requeued"; readonly error: string }
+
+export interface AppliedAction {
+  readonly key: RoomKey
+  readonly roomId: string | undefined
+  readonly action: PlannedAction
+  readonly outcome: ActionOutcome
+}
+
+export interface ApplyResult {
+  readonly actions: ReadonlyArray<AppliedAction>
+  /** Each room's status after the pass, as recorded. */
+  readonly rooms: ReadonlyArray<RoomPlan>
+  /** Keys whose plan no longer held when applied: plan them again (the loop is level-triggered). */
+  readonly requeue: ReadonlyArray<RoomKey>
+}
+
+const runAction = (roomId: string, action: Action): Effect.Effect<void, MatrixRequestError, Matrix> =>
+  Effect.gen(function* () {
+    const matrix = yield* Matrix
+    switch (action.type) {
+      case "create_room":
+        return
+      case "set_name":
+        return yield* matrix.sendState(roomId, "m.room.name", { name: action.to })
+      case "set_join_rule":
+        return yield* matrix.sendState(roomId, "m.room.join_rules", { join_rule: action.to })
+      case "set_history_visibility":
+        return yield* matrix.sendState(roomId, "m.room.history_visibility", { history_visibility: action.to })
+      case "set_guest_access":
+        return yield* matrix.sendState(roomId, "m.room.guest_access", { guest_access: action.to })
+      case "add_alias":
+        return yield* matrix.addAlias(roomId, action.alias)
+      case "set_canonical_alias":
+        return yield* matrix.sendState(roomId, "m.room.canonical_alias", {
+          alias: action.to,
+          ...(action.altAliases.length > 0 ? { alt_aliases: action.altAliases } : {}),
+        })
+      case "set_power_levels":
+      case "archive":
+      case "unarchive":
+        return yield* matrix.sendState(roomId, "m.room.power_levels", action.content)
+      case "invite":
+        return yield* matrix.invite(roomId, action.user, action.reason)
+      case "join":
+        // A user can only join an invite-only room once invited.
+        yield* matrix.invite(roomId, action.user, action.reason)
+        return yield* matrix.joinAs(roomId, action.user)
+      case "kick":
+        // Every member reads a kick's reason: the rule's detail stays in the audit log.
+        return yield* matrix.kick(roomId, action.user, publicKickReason)
+    }
+  })
+
+/** Writes the audit rows of actions just run, with the trace they ran in. */
+const audit = (actions: ReadonlyArray<AppliedAction>) =>
+  Effect.gen(function* () {
+    const span = yield* Effect.currentSpan.pipe(Effect.option)
+    const traceId = Option.map(span, (s) => s.traceId).pipe(Option.getOrUndefined)
+    yield* (yield* Store).audit(
+      actions.map((a) => ({
+        key: a.key,
+        roomId: a.roomId,
+        action: a.action,
+        result: a.outcome.result,
+        error: a.outcome.result === "applied" ? undefined : a.outcome.error,
+        traceId,
+      })),
+    )
+  })
+
+const each = (
+  room: RoomPlan,
+  roomId: string | undefined,
+  actions: ReadonlyArray<PlannedAction>,
+  outcome: ActionOutcome,
+) => actions.map((action): AppliedAction => ({ key: room.key, roomId, action, outcome }))
+
+/**
+ * Applies one room's actions in order (create → settings → power levels → invites → kicks),
+ * each audited as soon as it ran, so an interruption loses no record of what was done.
+ * The first failure stops the room: later actions may depend on it.
+ */
+const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, StoreError, Matrix | Store> =>
+  Effect.gen(function* () {
+    const matrix = yield* Matrix
+    const store = yield* Store
+    const actions = pendingActions(room)
+    const results: Array<AppliedAction> = []
+    const record = (applied: ReadonlyArray<AppliedAction>) =>
+      audit(applied).pipe(Effect.tap(() => Effect.sync(() => results.push(...applied))))
+    let roomId = room.roomId
+    let remaining = actions
+    const create = actions.find((action) => action.type === "create_room")
+    if (create?.type === "create_room") {
+      // Invites ride along in the creation request: one request makes the whole room.
+      const invites = actions.filter((a) => a.type === "invite")
+      const created = yield* matrix
+        .createRoom({
+          alias: create.alias,
+          name: create.name,
+          joinRule: create.joinRule,
+          historyVisibility: create.historyVisibility,
+          guestAccess: create.guestAccess,
+          users: create.users,
+          invite: invites.flatMap((a) => (a.type === "invite" ? [a.user] : [])),
+        })
+        .pipe(Effect.either)
+      if (Either.isLeft(created)) {
+        const error: MatrixRequestError | AliasInUse = created.left
+        // Someone (an earlier, interrupted run; OpenMeet's lazy creation) made the room meanwhile.
+        if (error._tag === "AliasInUse") {
+          yield* record(each(room, roomId, actions, { result: "requeued", error: `alias ${error.alias} is taken now` }))
+          return results
+        }
+        const message = describeMatrixError(error)
+        yield* record([
+          ...each(room, roomId, [create], { result: "failed", error: message }),
+          ...each(room, roomId, actions.slice(1), { result: "not_attempted", error: message }),
+        ])
+        return results
+      }
+      roomId = created.right
+      // Remembered at once: the next pass finds the room by its record even if the alias changes.
+      yield* store.recordRoom(room.key, roomId, room.alias)
+      yield* record(each(room, roomId, [create, ...invites], { result: "applied" }))
+      remaining = actions.filter((a) => a !== create && a.type !== "invite")
+    }
+    if (roomId === undefined) return results
+    for (const [index, action] of remaining.entries()) {
+      const outcome = yield* runAction(roomId, action).pipe(Effect.either)
+      if (Either.isLeft(outcome)) {
+        const message = describeMatrixError(outcome.left)
+        yield* record([
+          ...each(room, roomId, [action], { result: "failed", error: message }),
+          ...each(room, roomId, remaining.slice(index + 1), {
+            result: "not_attempted",
+            error: `stopped after: ${message}`,
+          }),
+        ])
+        return results
+      }
+      yield* record(each(room, roomId, [action], { result: "applied" }))
+    }
+    return results
+  }).pipe(
+    Effect.withSpan("reconcile.room", {
+      attributes: {
+        "room.key": formatRoomKey(room.key),
+        tenant: room.key.tenant,
+        kind: room.key.kind,
+        actions: pendingActions(room).length,
+      },
+    }),
+  )
+
+/** A room's status once its actions ran: what the next plan would most likely say. */
+const statusAfter = (room: RoomPlan, actions: ReadonlyArray<AppliedAction>): RoomPlan => {
+  const roomId = room.roomId ?? actions.find((a) => a.roomId !== undefined)?.roomId
+  const failed = actions.find((a) => a.outcome.result === "failed")
+  if (failed !== undefined && failed.outcome.result === "failed") {
+    return {
+      ...room,
+      roomId,
+      status: "error",
+      conditions: [
+        ...room.conditions,
+        { type: "error", message: `${failed.action.type} failed: ${failed.outcome.error}` },
+      ],
+    }
+  }
+  if (actions.some((a) => a.outcome.result === "requeued")) return { ...room, roomId }
+  if (room.status === "error" || room.status === "blocked" || room.status === "orphan") return { ...room, roomId }
+  return { ...room, roomId, status: room.actions.some((a) => a.held === true) ? "drifted" : "in_sync" }
+}
+
+/**
+ * Applies a plan: rooms in parallel, each room's actions in order; records rooms, the audit
+ * log (with the trace id) and each room's status in the reconciler's schema. Destructive
+ * units reserved for actions that did not run go back to the budget they came from.
+ */
+export const applyPlan = (
+  result: PlanResult,
+  options: PassOptions,
+): Effect.Effect<ApplyResult, StoreError, Store | Homeservers> =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const startedAt = new Date()
+    for (const { key, roomId, alias } of result.unrecorded) yield* store.recordRoom(key, roomId, alias)
+    const runtimes = new Map(result.scope.tenants.map((r) => [r.tenant.id, r]))
+    let done = 0
+    const toApply = result.plan.rooms.filter((room) => pendingActions(room).length > 0)
+    const perRoom = yield* Effect.forEach(
+      toApply,
+      (room) =>
+        Effect.gen(function* () {
+          const runtime = runtimes.get(room.key.tenant)
+          // Every planned room's tenant has a homeserver; one that went away fails its rooms.
+          const matrix = runtime === undefined ? undefined : yield* homeserverOf(runtime).pipe(Effect.either)
+          if (matrix === undefined || Either.isLeft(matrix)) {
+            const error = matrix === undefined ? "no such tenant" : describeMatrixError(matrix.left)
+            return { room, actions: each(room, room.roomId, pendingActions(room), { result: "not_attempted", error }) }
+          }
+          const actions = yield* applyRoom(room).pipe(Effect.provideService(Matrix, matrix.right))
+          yield* Effect.logInfo(`${formatRoomKey(room.key)}: ${actions.length} action(s)`).pipe(
+            Effect.annotateLogs({ "room.key": formatRoomKey(room.key) }),
+          )
+          yield* options.onProgress?.(++done, toApply.length) ?? Effect.void
+          return { room, actions }
+        }),
+      { concurrency: options.concurrency },
+    )
+    const byKey = new Map(perRoom.map((r) => [formatRoomKey(r.room.key), r.actions]))
+    const rooms = result.plan.rooms.map((room) => statusAfter(room, byKey.get(formatRoomKey(room.key)) ?? []))
+    const actions = perRoom.flatMap((r) => r.actions)
+    yield* refund(result, actions, options)
+    yield* store.recordStatus(rooms, result.completeTenants)
+    const requeue = perRoom.filter((r) => r.actions.some((a) => a.outcome.result === "requeued")).map((r) => r.room.key)
+    if (options.recordPass !== false) {
+      yield* store.recordPass({
+        startedAt,
+        rooms: rooms.length,
+        applied: actions.filter((a) => a.outcome.result === "applied").length,
+        failed: actions.filter((a) => a.outcome.result === "failed" || a.outcome.result === "not_attempted").length,
+      })
+    }
+    return { actions, rooms, requeue }
+  }).pipe(Effect.withSpan("reconcile.apply"))
+
+/** Returns to the shared budget the units reserved for destructive actions that did not run. */
+const refund = (result: PlanResult, actions: ReadonlyArray<AppliedAction>, options: PassOptions) =>
+  Effect.gen(function* () {
+    if (options.budget === undefined) return
+    const unspent = new Map<string, number>()
+    for (const { key, action, outcome } of actions) {
+      if (outcome.result === "applied") continue
+      unspent.set(key.tenant, (unspent.get(key.tenant) ?? 0) + destructiveUnits(action))
+    }
+    for (const [tenant, units] of unspent) {
+      yield* options.budget.refund(tenant, Math.min(units, result.reserved.get(tenant) ?? 0))
+    }
+  })
