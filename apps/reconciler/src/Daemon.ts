@@ -39,15 +39,22 @@ const serve = <R>(app: HttpApp.Default<never, R>, port: number, host: string) =>
     (request) => request.url.includes("access_token="),
   )
 
-/** A standby tells the leader which rooms a transaction it refused changed (the leader reads them again). */
+/**
+ * A standby stores the rooms a transaction changed for the leader (which reads them again)
+ * and so may accept it: true once stored. Without its schema it refuses (503) and the
+ * homeserver sends the transaction again later.
+ */
 const relay = (health: Context.Tag.Service<Health>, events: ReadonlyArray<RoomEvent>) =>
   Effect.gen(function* () {
     const store = yield* Ref.get(health.store)
+    if (Option.isNone(store)) return false
     const rooms = events.flatMap((event) => (event.state_key === undefined ? [] : [event.room_id]))
-    if (Option.isNone(store) || rooms.length === 0) return
-    yield* store.value
-      .relayRooms(rooms)
-      .pipe(Effect.catchAll((error) => Effect.logWarning(`relaying a refused transaction: ${error.message}`)))
+    return yield* store.value.relayRooms(rooms).pipe(
+      Effect.as(true),
+      Effect.catchAll((error) =>
+        Effect.logWarning(`relaying a transaction to the leader: ${error.message}; refused`).pipe(Effect.as(false)),
+      ),
+    )
   })
 
 /** The HTTP side: /metrics, /healthz, /readyz, and the appservice API the homeserver calls. */
@@ -59,13 +66,12 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
       const appservice = appServiceApp(
         { hsToken: settings.registration.hsToken },
         {
-          // A standby answers 503: the homeserver keeps the transaction and sends it again
-          // later; meanwhile the leader hears of its rooms through the reconciler's schema.
+          // A standby hands the transaction to the leader through the reconciler's schema.
           onEvents: (events) =>
             Effect.flatMap(current, (controller) =>
               Option.isSome(controller)
                 ? controller.value.onMatrixEvents(events).pipe(Effect.as(true))
-                : relay(health, events).pipe(Effect.as(false)),
+                : relay(health, events),
             ),
           onAliasQuery: (alias) =>
             Effect.flatMap(current, (controller) =>

@@ -1,5 +1,6 @@
 import { createServer, type Server, Socket } from "node:net"
 import { SqlClient } from "@effect/sql"
+import { isRecord } from "@openmeet-reconciler/core"
 import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant, tenantsB64 } from "@openmeet-reconciler/openmeet"
 import { uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Schema } from "effect"
@@ -7,6 +8,18 @@ import { describe, expect, it } from "vitest"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
 const { services, synapse, db, s, terminate } = harness()
+const bot = services.botUserId
+const appserviceId = "openmeet-bot"
+
+/** A TCP port nothing listens on now. */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer()
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address()
+      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
 
 const start = daemonStarter()
 
@@ -154,6 +167,59 @@ describe("reconciler run: failures", () => {
     expect(switchAt).toBeGreaterThan(0)
     expect(writers.slice(switchAt).every((w) => w === writers[switchAt])).toBe(true)
     expect(appliedTwice(after)).toEqual([])
+  })
+
+  it("a transaction that reaches a standby reaches the leader at once: drift another admin made is put back", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("frel"), s)
+    const mx = (n: number) => `@${tenant.id}.u${n}:${s}`
+    const admin = `@admin-${tenant.id}:${s}`
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 40)
+        for (const id of [1, 2]) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug: "relayed", userId: 1 })
+        yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" })
+      }),
+    )
+    const env = daemonEnv(services, {
+      TENANTS_B64: tenantsB64([tenant]),
+      RECONCILER_POLICY: `defaults:\n  protectedUsers: ["@admin-.*"]\n`,
+    })
+    // The leader listens elsewhere: every transaction goes to the standby, at the registration's url.
+    const leader = start({ ...env, APPSERVICE_PORT: String(await freePort()) })
+    await ready(leader)
+    const standby = start(env)
+    await ready(standby, { standby: true })
+    // The homeserver found nobody at the registration's url while only the leader ran, and
+    // backs off; a ping (as a starting leader does) makes it send again.
+    await synapse.call("POST", `/_matrix/client/v1/appservice/${encodeURIComponent(appserviceId)}/ping`, {})
+    const room = await synapse.resolveAlias(`#event-relayed-${tenant.id}:${s}`)
+    if (room === undefined) throw new Error("the leader made no room")
+    await eventually("u2 to be invited", async () => (await synapse.memberships(room))[mx(2)] === "invite", {
+      daemon: leader,
+    })
+    // A protected admin makes u2 a moderator, which OpenMeet does not say.
+    await synapse.register(`admin-${tenant.id}`)
+    await synapse.inviteAs(bot, room, admin)
+    await synapse.joinAs(admin, room)
+    const levels = await synapse.powerLevels(room)
+    const users = isRecord(levels.users) ? levels.users : {}
+    await synapse.setPowerLevels(room, { ...levels, users: { ...users, [admin]: 100 } })
+    await synapse.setPowerLevels(
+      room,
+      { ...(await synapse.powerLevels(room)), users: { ...users, [admin]: 100, [mx(2)]: 50 } },
+      admin,
+    )
+    // The leader, whose cache still holds the old state, hears of it through the standby.
+    await eventually(
+      "u2's level to be put back by the leader",
+      async () => {
+        const now = await synapse.powerLevels(room)
+        return isRecord(now.users) && now.users[mx(2)] === undefined && now.users[admin] === 100
+      },
+      { daemon: leader, timeoutMs: 20_000 },
+    )
+    expect(leader.log()).toContain("from transactions a standby took")
   })
 
   it("a leader whose lock connection dies steps down at once, then leads again", async () => {

@@ -8,13 +8,13 @@ import { Store } from "./Store.ts"
 import { WorkQueue } from "./WorkQueue.ts"
 
 /**
- * What the leader did not hear: a homeserver sends transactions to the registration's
- * one URL, which may reach a standby (it answers 503, so the homeserver keeps the
- * transaction and retries after a backoff of up to minutes). The standby writes the rooms
- * the refused transaction names into the reconciler's schema; the leader reads them every
- * `every`, drops them from its state cache, queues their keys, and asks each homeserver to
- * ping the appservice, which makes it send what it holds back now. The same ping when the
- * controller starts flushes what piled up while nobody led.
+ * What the leader would not hear: a homeserver sends transactions to the registration's
+ * one URL, which may reach a standby. The standby stores the rooms a transaction names in
+ * the reconciler's schema (`relayed_rooms`) and accepts it (answering 503 instead would
+ * make the homeserver retry that same transaction after a growing backoff, holding back
+ * every later one). The leader takes them every `every`, drops them from its state cache
+ * and queues their keys. When the controller starts, it asks each homeserver to ping the
+ * appservice, which makes one that gave up on it while nobody answered send what it held.
  */
 const make = (every: Schedule.Schedule<unknown>) =>
   Effect.gen(function* () {
@@ -45,13 +45,15 @@ const make = (every: Schedule.Schedule<unknown>) =>
     const relayed = Effect.gen(function* () {
       const rooms = yield* store.takeRelayed
       if (rooms.length === 0) return
+      let queued = 0
       for (const roomId of rooms) {
         config.cache.invalidateRoom(roomId)
         const key = status.keyOfRoom(roomId)
-        if (key !== undefined) yield* queue.add(key, "change")
+        if (key === undefined) continue
+        queued += 1
+        yield* queue.add(key, "change")
       }
-      yield* Effect.logInfo(`${rooms.length} room(s) from transactions a standby refused; asking for them again`)
-      yield* flush
+      yield* Effect.logInfo(`${rooms.length} room(s) from transactions a standby took, ${queued} of them managed`)
     }).pipe(Effect.catchAll((error) => Effect.logWarning(`relayed rooms: ${error.message}`)))
 
     yield* Effect.forkScoped(flush)

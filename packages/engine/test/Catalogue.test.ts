@@ -13,6 +13,7 @@ import type { PlanResult, TenantRuntime } from "../src/index.ts"
 import { applyPlan, planPass, Store } from "../src/index.ts"
 import type { World } from "./catalogue.ts"
 import { shortKey, withPolicy } from "./catalogue.ts"
+import { harmScenarios } from "./harm.ts"
 import { scenarios } from "./scenarios.ts"
 
 const services = testServices()
@@ -41,7 +42,7 @@ const describeActions = (result: PlanResult) => {
 }
 
 describe("scenario catalogue (policy.md, against PostgreSQL and Synapse)", () => {
-  for (const scenario of scenarios) {
+  for (const scenario of [...scenarios, ...harmScenarios]) {
     it(`${scenario.section}: ${scenario.name}`, async () => {
       const tenant = fixtureTenant(uniqueTenantId("sc"), s)
       const tenantRuntime: TenantRuntime = {

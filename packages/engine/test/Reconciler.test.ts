@@ -1,10 +1,19 @@
+import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { defaultPolicy, formatRoomKey, roomKey } from "@openmeet-reconciler/core"
 import { Homeservers } from "@openmeet-reconciler/matrix"
-import { addAttendee, addEvent, addUser, DesiredState, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet"
-import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import {
+  addAttendee,
+  addEvent,
+  addUser,
+  DesiredState,
+  fixtureTenant,
+  resetTenant,
+  setAttendee,
+} from "@openmeet-reconciler/openmeet"
+import { faultyHomeserver, sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Layer, Redacted } from "effect"
-import type { TenantRuntime } from "../src/index.ts"
+import type { PlanResult, TenantRuntime } from "../src/index.ts"
 import { applyPlan, planPass, reconcileAgain, Store } from "../src/index.ts"
 
 const services = testServices()
@@ -126,5 +135,61 @@ layer(Live, { excludeTestServices: true })("reconcile passes", (it) => {
       const result = yield* planPass({ tenants: [runtime], rooms: [key] }, options)
       expect(result.plan.rooms.map((r) => formatRoomKey(r.key))).toEqual([formatRoomKey(key)])
     }),
+  )
+
+  it.effect(
+    "a room whose read fails mid-pass (a homeserver restarting) is never taken for an orphan: no orphan, no kick",
+    () =>
+      Effect.gen(function* () {
+        yield* (yield* Store).migrate
+        const runtime = yield* oneEventTenant("flaky")
+        const evict = { ...runtime, policy: { ...runtime.policy, orphanPolicy: "evict" as const } }
+        yield* addEvent(runtime.tenant, { id: 2, slug: "second" })
+        yield* addAttendee(runtime.tenant, { eventId: 2, userId: 1, status: "confirmed" })
+        yield* applyPlan(yield* planPass({ tenants: [evict], rooms: [] }, options), options)
+        const roomId = yield* Effect.promise(() => synapse.resolveAlias(`#event-room-${runtime.tenant.id}:${s}`))
+        if (roomId === undefined) throw new Error("no room")
+        // The homeserver fails that room's state read for all of a read's five attempts, as
+        // during a restart; the orphan search's read a moment later would succeed.
+        let failures = 0
+        const proxy = yield* Effect.acquireRelease(
+          Effect.promise(() =>
+            faultyHomeserver(
+              services.homeserverUrl,
+              (method, path) => method === "GET" && path.includes(`/rooms/${roomId}/state`) && failures++ < 5,
+            ),
+          ),
+          (p) => Effect.promise(() => p.close()),
+        )
+        const flaky = Homeservers.layer({ homeserverUrl: proxy.url, asToken: Redacted.make(services.asToken) })
+        const result = yield* planPass({ tenants: [evict], rooms: [] }, options).pipe(Effect.provide(flaky))
+        expect(proxy.failed()).toHaveLength(5)
+        const byKey = new Map(result.plan.rooms.map((r) => [formatRoomKey(r.key), r]))
+        expect(byKey.get(`event:${runtime.tenant.id}:1`)?.status).toBe("error")
+        expect(result.plan.rooms.filter((r) => r.key.kind === "orphan")).toEqual([])
+        expect(result.plan.rooms.flatMap((r) => r.actions.filter((a) => a.type === "kick"))).toEqual([])
+      }).pipe(Effect.scoped),
+  )
+
+  it.effect(
+    "a batch or --room pass judges 'the tenant looks empty' on the whole tenant: the last person out of one room is kicked",
+    () =>
+      Effect.gen(function* () {
+        yield* (yield* Store).migrate
+        const runtime = yield* oneEventTenant("lastout")
+        yield* addEvent(runtime.tenant, { id: 2, slug: "busy" })
+        yield* addAttendee(runtime.tenant, { eventId: 2, userId: 1, status: "confirmed" })
+        yield* applyPlan(yield* planPass({ tenants: [runtime], rooms: [] }, options), options)
+        // Event 1 loses everyone entitled (owner none, both attendees rejected); event 2 keeps one.
+        for (const userId of [1, 2]) yield* setAttendee(runtime.tenant, { eventId: 1, userId, status: "rejected" })
+        const one = [roomKey(runtime.tenant.id, "event", "1")]
+        const kicks = (result: PlanResult) =>
+          result.plan.rooms.flatMap((r) => r.actions.filter((a) => a.type === "kick").map((a) => a.held === true))
+        expect(kicks(yield* planPass({ tenants: [runtime], rooms: one }, options))).toEqual([false, false])
+        // A truncated table empties the whole tenant: then every kick is held, however narrow the pass.
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(`DELETE FROM "${runtime.tenant.schema}"."eventAttendees"`)
+        expect(kicks(yield* planPass({ tenants: [runtime], rooms: one }, options))).toEqual([true, true])
+      }),
   )
 })

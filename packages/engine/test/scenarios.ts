@@ -14,7 +14,7 @@ import type { Scenario, World } from "./catalogue.ts"
 type Attendee = readonly [user: number, status: string, role?: string]
 
 /** Event `id` (slug `ev`/`ev<id>`, published, public unless said) with these attendees. */
-const anEvent = async (w: World, attendees: ReadonlyArray<Attendee>, extra: Partial<EventRow> = {}, id = 1) => {
+export const anEvent = async (w: World, attendees: ReadonlyArray<Attendee>, extra: Partial<EventRow> = {}, id = 1) => {
   await w.rows(addEvent(w.tenant, { id, slug: id === 1 ? "ev" : `ev${id}`, ...extra }))
   await w.rows(
     Effect.forEach(
@@ -34,7 +34,7 @@ const aGroup = async (w: World, members: ReadonlyArray<readonly [number, string]
   )
 }
 
-const memberships = async (w: World, kind: "event" | "group" = "event", slug = kind === "event" ? "ev" : "gr") =>
+export const memberships = async (w: World, kind: "event" | "group" = "event", slug = kind === "event" ? "ev" : "gr") =>
   w.synapse.memberships(await w.room(kind, slug))
 
 const users = async (w: World, kind: "event" | "group" = "event", slug = kind === "event" ? "ev" : "gr") =>
@@ -53,7 +53,7 @@ const moderator = async (w: World, n: number) => {
  * A room made outside the reconciler (OpenMeet's lazy creation, a legacy room) with the
  * event's alias and the settings the policy wants, plus `extra` createRoom fields.
  */
-const roomMadeElsewhere = async (w: World, extra: { room_version?: string; encrypted?: boolean } = {}) => {
+export const roomMadeElsewhere = async (w: World, extra: { room_version?: string; encrypted?: boolean } = {}) => {
   const alias = w.alias("event", "ev")
   await w.synapse.call("POST", "/_matrix/client/v3/createRoom", {
     room_alias_name: alias.slice(1, alias.indexOf(":")),

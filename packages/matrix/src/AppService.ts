@@ -23,7 +23,7 @@ const decodeEvent = Schema.decodeUnknownEither(RoomEvent)
 export interface AppServiceHandlers {
   /**
    * The well-formed events of a new transaction (never called twice for one transaction id
-   * that was accepted). False: not accepted now (a standby replica); the homeserver gets 503
+   * that was accepted). False: not accepted now (a standby that cannot hand it on); the homeserver gets 503
    * and sends the transaction again later.
    */
   readonly onEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<boolean>
@@ -126,7 +126,7 @@ export const appServiceApp = (
       }
       yield* Effect.annotateCurrentSpan({ "appservice.events": events.length })
       if (!(yield* handlers.onEvents(events))) {
-        return matrixError(503, "M_UNAVAILABLE", "this replica is not the leader; send the transaction again")
+        return matrixError(503, "M_UNAVAILABLE", "this replica cannot take the transaction now; send it again")
       }
       remember(txnId)
       return HttpServerResponse.unsafeJson({})
