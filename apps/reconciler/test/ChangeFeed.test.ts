@@ -10,7 +10,7 @@ import {
   removeGroupMember,
   resetTenant,
   tenantsB64,
-} from "@openmeet-reconciler/openmeet"
+} from "@openmeet-reconciler/openmeet/testing"
 import { uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"

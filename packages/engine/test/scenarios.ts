@@ -1,4 +1,4 @@
-import type { EventRow, GroupRow } from "@openmeet-reconciler/openmeet"
+import type { EventRow, GroupRow } from "@openmeet-reconciler/openmeet/testing"
 import {
   addAttendee,
   addEvent,
@@ -6,7 +6,7 @@ import {
   addGroupMember,
   removeGroupMember,
   setAttendee,
-} from "@openmeet-reconciler/openmeet"
+} from "@openmeet-reconciler/openmeet/testing"
 import { Effect } from "effect"
 import { expect } from "vitest"
 import type { Scenario, World } from "./catalogue.ts"

@@ -4,7 +4,7 @@ import { describeWithoutValuesInline, roomKey } from "@openmeet-reconciler/core"
 import { Data, Deferred, Duration, Effect, Either, Queue, Redacted, Schema } from "effect"
 import pg from "pg"
 import type { WatchedTable } from "./ChangeTriggers.ts"
-import { describeSqlError } from "./DesiredState.ts"
+import { describeSqlError } from "./SqlErrors.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** One row changed in OpenMeet: its tenant, its table and the entity it belongs to. */

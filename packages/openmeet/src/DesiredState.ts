@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import type { DataProblem, DesiredOutcome, Policy, RoomOutcome, UserFacts } from "@openmeet-reconciler/core"
 import { desiredEventRoom, desiredGroupRoom } from "@openmeet-reconciler/core"
 import { Context, Data, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { describeSqlError } from "./SqlErrors.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** The desired state of every managed room of one tenant (or of the rooms asked for). */
@@ -131,12 +132,6 @@ const UserRow = Schema.Struct({
   statusId: Schema.NullOr(Schema.Number),
   handle: Schema.NullOr(Schema.String),
 })
-
-/** The driver's own words: SqlError says only "Failed to execute statement", its cause says why. */
-export const describeSqlError = (error: unknown): string => {
-  if (!(error instanceof Error)) return String(error)
-  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
-}
 
 /** Decodes rows one by one: a malformed row becomes a problem, the rest are kept. */
 const decodeRows = <A, I>(

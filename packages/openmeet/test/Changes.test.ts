@@ -3,26 +3,28 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import type { RoomKey } from "@openmeet-reconciler/core"
 import { formatRoomKey } from "@openmeet-reconciler/core"
-import { sqlLayer, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
-import type { Duration, Scope } from "effect"
-import { Effect, Either, Option, Queue, Redacted } from "effect"
-import type { Change } from "../src/index.ts"
 import {
   addAttendee,
   addEvent,
   addGroup,
   addGroupMember,
   addUser,
-  decodeChange,
   fixtureTenant,
+  removeGroupMember,
+  resetTenant,
+  setGroupMemberRole,
+} from "@openmeet-reconciler/openmeet/testing"
+import { sqlLayer, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import type { Duration, Scope } from "effect"
+import { Effect, Either, Option, Queue, Redacted } from "effect"
+import type { Change } from "../src/index.ts"
+import {
+  decodeChange,
   initialWatermark,
   installTriggers,
   keysForChanges,
   listenChanges,
   pollChanges,
-  removeGroupMember,
-  resetTenant,
-  setGroupMemberRole,
   triggersInstalled,
   uninstallTriggers,
 } from "../src/index.ts"

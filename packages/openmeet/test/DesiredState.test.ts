@@ -2,9 +2,17 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import type { DesiredOutcome } from "@openmeet-reconciler/core"
 import { defaultPolicy, formatRoomKey } from "@openmeet-reconciler/core"
+import {
+  addAttendee,
+  addEvent,
+  addUser,
+  fixtureTenant,
+  resetTenant,
+  seedTenant,
+} from "@openmeet-reconciler/openmeet/testing"
 import { sqlLayer, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Layer, Tracer } from "effect"
-import { addAttendee, addEvent, addUser, DesiredState, fixtureTenant, resetTenant, seedTenant } from "../src/index.ts"
+import { DesiredState } from "../src/index.ts"
 
 const services = testServices()
 const Sql = sqlLayer(services.databaseUrl)
