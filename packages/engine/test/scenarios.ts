@@ -113,10 +113,10 @@ export const scenarios: ReadonlyArray<Scenario> = [
     section: "§2 rooms",
     name: "draft event with an existing room: managed like a published one",
     setup: (w) => anEvent(w, [[1, "confirmed"]]),
-    change: (w) =>
-      w.sql(
-        `UPDATE $s.events SET status = 'draft' WHERE id = 1; INSERT INTO $s."eventAttendees" ("eventId", "userId", status) VALUES (1, 2, 'confirmed')`,
-      ),
+    change: async (w) => {
+      await w.sql(`UPDATE $s.events SET status = 'draft' WHERE id = 1`)
+      await w.rows(addAttendee(w.tenant, { eventId: 1, userId: 2, status: "confirmed" }))
+    },
     actions: (w) => ({ "event:1": [`invite ${w.mx(2)}`] }),
   },
   {

@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import { registryDdl, tenantDdl } from "./OpenMeetSchema.ts"
+import { fixtureUlid } from "./Fixture.ts"
+import { registryDdl, tenantDdl, tenantSeedDml, userStatuses } from "./OpenMeetSchema.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** How big a tenant to build; everything else follows from the seed. */
@@ -74,7 +75,9 @@ const chunked = <T>(rows: ReadonlyArray<T>, size: number): Array<ReadonlyArray<T
 export const createOpenMeetSchema = (tenant: Tenant): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    for (const statement of [...registryDdl, ...tenantDdl(tenant.schema)]) yield* sql.unsafe(statement)
+    for (const statement of [...registryDdl, ...tenantDdl(tenant.schema), ...tenantSeedDml(tenant.schema)]) {
+      yield* sql.unsafe(statement)
+    }
   })
 
 /**
@@ -116,13 +119,14 @@ export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError,
       const id = i + 1
       return {
         id,
+        ulid: fixtureUlid(id),
         slug: `user-${id}`,
         email: `user${id}@${tenant.id || "public"}.example`,
         firstName: `First${id}`,
         lastName: `Last${id}`,
         statusId: rnd.weighted([
-          [1, 95],
-          [2, 5],
+          [userStatuses.active, 95],
+          [userStatuses.inactive, 5],
         ]),
         roleId: 2,
         isShadowAccount: false,
