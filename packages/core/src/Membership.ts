@@ -8,7 +8,21 @@ export interface MembershipOutcome {
   readonly actions: ReadonlyArray<Action>
   /** Users left alone on purpose that an operator should know about (bans). */
   readonly banned: ReadonlyArray<string>
+  /** Visitors left in the room (`publicRoomVisitors: keep`). */
+  readonly visitors: ReadonlyArray<string>
 }
+
+/**
+ * A visitor: in a public room without any row for it (entitling, excluding or undecided),
+ * kept when the tenant keeps visitors. OpenMeet's public rooms are open to anyone on the
+ * server; an invite there grants nothing the join rule does not.
+ */
+export const isVisitor = (desired: DesiredRoom, context: RoomContext, userId: string): boolean =>
+  desired.joinRule === "public" &&
+  context.policy.publicRoomVisitors === "keep" &&
+  !desired.members.has(userId) &&
+  !desired.excluded.has(userId) &&
+  !desired.undecided.has(userId)
 
 /** The membership table of policy.md §3, for every managed user of one room. */
 export const planMembership = (
@@ -22,6 +36,7 @@ export const planMembership = (
   const admissions: Array<Action> = []
   const kicks: Array<Action> = []
   const banned: Array<string> = []
+  const visitors: Array<string> = []
 
   for (const member of desired.members.values()) {
     if (isProtected(context, member.userId)) continue
@@ -59,8 +74,14 @@ export const planMembership = (
   for (const actual of room?.members.values() ?? []) {
     if (actual.membership !== "invite" && actual.membership !== "join") continue
     if (desired.members.has(actual.userId) || isProtected(context, actual.userId)) continue
+    // A row the reconciler cannot decide leaves its user as found.
+    if (desired.undecided.has(actual.userId)) continue
+    if (isVisitor(desired, context, actual.userId)) {
+      visitors.push(actual.userId)
+      continue
+    }
     const rule = desired.excluded.get(actual.userId) ?? `not entitled to ${desired.key.kind} ${desired.key.entityId}`
     kicks.push({ type: "kick", user: actual.userId, reason: rule })
   }
-  return { actions: [...admissions, ...kicks], banned }
+  return { actions: [...admissions, ...kicks], banned, visitors }
 }

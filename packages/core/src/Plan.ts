@@ -6,8 +6,11 @@ import { formatRoomKey } from "./RoomKey.ts"
 export type RoomStatus = "in_sync" | "drifted" | "missing" | "orphan" | "blocked" | "error"
 
 export interface Condition {
-  /** `blocked` and `error` need an operator; the others are informational. */
-  readonly type: "blocked" | "error" | "banned" | "encrypted"
+  /**
+   * `blocked` and `error` need an operator; the others are informational (`undecided`:
+   * a row that could not be decided, its user left as found).
+   */
+  readonly type: "blocked" | "error" | "banned" | "encrypted" | "undecided"
   readonly message: string
 }
 
@@ -26,6 +29,8 @@ export interface RoomPlan {
   readonly memberCount: number
   /** Users the database entitles (0 when the desired state failed or the room is an orphan). */
   readonly entitledCount: number
+  /** Visitors left in the public room (`publicRoomVisitors: keep`); absent when none. */
+  readonly visitors?: number
 }
 
 /** The plan for a whole pass: every room looked at, in key order. */
@@ -44,6 +49,8 @@ export interface PlanSummary {
   readonly actions: Readonly<Partial<Record<ActionType, number>>>
   /** Actions a safety limit holds back (counted in `actions` too). */
   readonly held: number
+  /** Visitors left in public rooms, over all rooms. */
+  readonly visitors: number
 }
 
 export const summarize = (plan: Plan): PlanSummary => {
@@ -67,6 +74,7 @@ export const summarize = (plan: Plan): PlanSummary => {
     errors: count("error"),
     actions: ordered,
     held: plan.rooms.reduce((n, room) => n + room.actions.filter((a) => a.held === true).length, 0),
+    visitors: plan.rooms.reduce((n, room) => n + (room.visitors ?? 0), 0),
   }
 }
 

@@ -57,7 +57,7 @@ export const botPowerProblems = (room: ActualRoom, context: RoomContext): Readon
 
 /**
  * The desired `users` map: entitled users at their role's level (capped below the bot),
- * protected users and users the bot cannot change as found, everyone else removed.
+ * protected and undecided users and users the bot cannot change as found, everyone else removed.
  */
 export const planPowerLevels = (room: ActualRoom, desired: DesiredRoom, context: RoomContext): PowerLevelsOutcome => {
   const bot = levelOf(room, context.botUserId)
@@ -72,7 +72,7 @@ export const planPowerLevels = (room: ActualRoom, desired: DesiredRoom, context:
   const wanted = (userId: string): number => Math.min(desired.members.get(userId)?.level ?? 0, cap)
 
   for (const [userId, value] of Object.entries(current)) {
-    const unmanaged = isProtected(context, userId) || infiniteCreators.includes(userId)
+    const unmanaged = isProtected(context, userId) || infiniteCreators.includes(userId) || desired.undecided.has(userId)
     const from = numberOr(value, usersDefault)
     const to = unmanaged ? from : wanted(userId)
     if (to !== from && from >= bot) {

@@ -38,10 +38,13 @@ const EventRow = Schema.Struct({
   matrixRoomId: Schema.NullOr(Schema.String),
 })
 
-/** An attendee or group member row; `parentId` is its event or group. */
+/**
+ * An attendee or group member row; `parentId` is its event or group. OpenMeet allows NULL
+ * in every column of `"groupMembers"`.
+ */
 const MemberRow = Schema.Struct({
   id: Schema.String,
-  parentId: Schema.String,
+  parentId: Schema.NullOr(Schema.String),
   userId: Schema.NullOr(Schema.String),
   status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   roleId: Schema.NullOr(Schema.String),
@@ -49,31 +52,12 @@ const MemberRow = Schema.Struct({
 })
 type MemberRow = typeof MemberRow.Type
 
-interface MemberFacts {
-  readonly id: string
-  readonly userId: string
-  readonly status?: string | null
-  readonly role: string | null
-}
-
-/** Member rows by event or group, with the problems that fail that room. */
-const byParent = (rows: ReadonlyArray<MemberRow>, tenant: string, table: string, roleTable: string) => {
-  const out = new Map<string, { rows: Array<MemberFacts>; problems: Array<DataProblem> }>()
+/** Member rows by event or group; a row of no event or group belongs to no room. */
+const byParent = (rows: ReadonlyArray<MemberRow>): ReadonlyMap<string, ReadonlyArray<MemberRow>> => {
+  const out = new Map<string, Array<MemberRow>>()
   for (const row of rows) {
-    const entry = out.get(row.parentId) ?? { rows: [], problems: [] }
-    out.set(row.parentId, entry)
-    if (row.userId === null) {
-      entry.problems.push({ tenant, table, id: row.id, message: "userId is NULL" })
-      continue
-    }
-    // A role id that points at no role is an unknown role, not the default one.
-    const role = row.roleId !== null && row.role === null ? `<missing ${roleTable} id ${row.roleId}>` : row.role
-    entry.rows.push({
-      id: row.id,
-      userId: row.userId,
-      role,
-      ...(row.status === undefined ? {} : { status: row.status }),
-    })
+    if (row.parentId === null) continue
+    out.set(row.parentId, [...(out.get(row.parentId) ?? []), row])
   }
   return out
 }
@@ -131,6 +115,7 @@ const UserRow = Schema.Struct({
   id: Schema.String,
   statusId: Schema.NullOr(Schema.Number),
   handle: Schema.NullOr(Schema.String),
+  missing: Schema.Boolean,
 })
 
 /** Decodes rows one by one: a malformed row becomes a problem, the rest are kept. */
@@ -239,17 +224,19 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
                   FROM ${t("groupMembers")} m LEFT JOIN ${t("groupRoles")} r ON r.id = m."groupRoleId"
                   WHERE ${groups("m.groupId")} ORDER BY m.id`,
               ),
-              // Every user a selected row points at, with their handle for this tenant.
+              // Every user id a selected row points at, with its handle for this tenant: from
+              // the registry even when `users` has no such row, since the handle is the identity.
               run(
                 "users",
-                sql`SELECT u.id::text AS id,
+                sql`SELECT ids.id::text AS id,
                          CASE WHEN u."deletedAt" IS NULL THEN u."statusId" END AS "statusId",
-                         h.handle
-                  FROM ${t("users")} u
-                  LEFT JOIN public."matrixHandleRegistry" h ON h."tenantId" = ${tenant.id} AND h."userId" = u.id
-                  WHERE u.id IN (SELECT a."userId" FROM ${t("eventAttendees")} a WHERE ${events("a.eventId")}
-                                 UNION SELECT e."userId" FROM ${t("events")} e WHERE ${events("e.id")}
-                                 UNION SELECT m."userId" FROM ${t("groupMembers")} m WHERE ${groups("m.groupId")})`,
+                         h.handle, u.id IS NULL AS missing
+                  FROM (SELECT a."userId" AS id FROM ${t("eventAttendees")} a WHERE ${events("a.eventId")}
+                        UNION SELECT e."userId" FROM ${t("events")} e WHERE ${events("e.id")}
+                        UNION SELECT m."userId" FROM ${t("groupMembers")} m WHERE ${groups("m.groupId")}) ids
+                  LEFT JOIN ${t("users")} u ON u.id = ids.id
+                  LEFT JOIN public."matrixHandleRegistry" h ON h."tenantId" = ${tenant.id} AND h."userId" = ids.id
+                  WHERE ids.id IS NOT NULL`,
               ),
             ],
             { concurrency: "unbounded" },
@@ -261,32 +248,31 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
           const members = decodeRows(MemberRow, memberRows, tenant.id, "groupMembers")
           const users = decodeRows(UserRow, userRows, tenant.id, "users")
           const userFacts = withHandleConflicts(users.rows)
-          const attendeesByEvent = byParent(attendees.rows, tenant.id, "eventAttendees", "eventRoles")
-          const membersByGroup = byParent(members.rows, tenant.id, "groupMembers", "groupRoles")
+          const attendeesByEvent = byParent(attendees.rows)
+          const membersByGroup = byParent(members.rows)
           const facts = { tenant: tenant.id, serverName: tenant.serverName }
 
           const pending = new Set<string>()
           const rooms: Array<DesiredOutcome> = []
-          const collect = (result: RoomOutcome, extra: ReadonlyArray<DataProblem> | undefined) => {
+          const collect = (result: RoomOutcome) => {
             for (const userId of result.pendingHandles) pending.add(userId)
-            rooms.push(withProblems(result.outcome, extra ?? []))
+            rooms.push(result.outcome)
           }
           for (const event of eventsRead.rows) {
-            const rows = attendeesByEvent.get(event.id)
-            collect(
-              desiredEventRoom(
-                facts,
-                event,
-                (rows?.rows ?? []).map((a) => ({ ...a, status: a.status ?? null })),
-                userFacts,
-                policy,
-              ),
-              rows?.problems,
+            // "eventAttendees"."userId" is NOT NULL in OpenMeet; a NULL could name no one anyway.
+            const rows = (attendeesByEvent.get(event.id) ?? []).flatMap(({ id, userId, status, role, roleId }) =>
+              userId === null ? [] : [{ id, userId, status: status ?? null, role, roleId }],
             )
+            collect(desiredEventRoom(facts, event, rows, userFacts, policy))
           }
           for (const group of groupsRead.rows) {
-            const rows = membersByGroup.get(group.id)
-            collect(desiredGroupRoom(facts, group, rows?.rows ?? [], userFacts, policy), rows?.problems)
+            const rows = (membersByGroup.get(group.id) ?? []).map(({ id, userId, role, roleId }) => ({
+              id,
+              userId,
+              role,
+              roleId,
+            }))
+            collect(desiredGroupRoom(facts, group, rows, userFacts, policy))
           }
 
           // Two events (or groups) with one slug would claim one alias: neither is acted on.
