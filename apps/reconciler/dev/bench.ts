@@ -10,7 +10,8 @@ import { PgClient } from "@effect/sql-pg"
 import { defaultPolicy, Telemetry } from "@openmeet-reconciler/core"
 import { applyPlan, planPass, Store } from "@openmeet-reconciler/engine"
 import { Homeservers, loadRegistration, makeStateCache } from "@openmeet-reconciler/matrix"
-import { DesiredState, dropTenantDdl, fixtureTenant, registryDdl, seedTenant } from "@openmeet-reconciler/openmeet"
+import { DesiredState } from "@openmeet-reconciler/openmeet"
+import { dropTenantDdl, fixtureTenant, registryDdl, seedTenant } from "@openmeet-reconciler/openmeet/testing"
 import { Config, Effect, Layer, Logger, LogLevel } from "effect"
 
 const sizes = process.argv

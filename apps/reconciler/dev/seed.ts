@@ -7,7 +7,8 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { dropTenantDdl, parseTenantsB64, registryDdl, seedTenant } from "@openmeet-reconciler/openmeet"
+import { parseTenantsB64 } from "@openmeet-reconciler/openmeet"
+import { dropTenantDdl, registryDdl, seedTenant } from "@openmeet-reconciler/openmeet/testing"
 import { Config, Console, Effect, Either } from "effect"
 
 const events = Number(process.argv[2] ?? "40")

@@ -9,6 +9,7 @@ import {
   parseRoomKey,
   planToJson,
   planToText,
+  serverOf,
 } from "@openmeet-reconciler/core"
 import type { PassOptions, PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
 import { planPass, reconcileAgain, Store, withLeaderLock } from "@openmeet-reconciler/engine"
@@ -294,7 +295,7 @@ const explain = Command.make(
         const isUser = args.subject.startsWith("@")
         let scope: Scope
         if (isUser) {
-          const server = args.subject.slice(args.subject.indexOf(":") + 1)
+          const server = serverOf(args.subject)
           const tenants = runtimes.filter((r) => r.tenant.serverName === server)
           if (!args.subject.includes(":") || tenants.length === 0) {
             return yield* new SettingsError({

@@ -31,6 +31,7 @@ const Overrides = Schema.Struct({
   maxDestructivePerRoom: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
   maxDestructiveRoomFraction: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   orphanPolicy: Schema.optional(Schema.Literal("report", "archive", "evict")),
+  publicRoomVisitors: Schema.optional(Schema.Literal("keep", "remove")),
 })
 type Overrides = typeof Overrides.Type
 
@@ -72,6 +73,7 @@ const applyOverrides = (base: Policy, o: Overrides, where: string): Either.Eithe
     respectKicks: o.respectKicks ?? base.respectKicks,
     protectedUsers: [...base.protectedUsers, ...protectedUsers],
     orphanPolicy: o.orphanPolicy ?? base.orphanPolicy,
+    publicRoomVisitors: o.publicRoomVisitors ?? base.publicRoomVisitors,
     limits: {
       maxDestructivePerPass: o.maxDestructivePerPass ?? base.limits.maxDestructivePerPass,
       maxDestructivePerRoom: o.maxDestructivePerRoom ?? base.limits.maxDestructivePerRoom,

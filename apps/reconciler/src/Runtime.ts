@@ -1,11 +1,9 @@
 import { PgClient } from "@effect/sql-pg"
-import type { DbQuery } from "@openmeet-reconciler/core"
-import { dbQueries, Telemetry } from "@openmeet-reconciler/core"
 import { Store } from "@openmeet-reconciler/engine"
 import type { StateCache } from "@openmeet-reconciler/matrix"
 import { Homeservers } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
-import { Effect, Layer, Option } from "effect"
+import { Layer, Option } from "effect"
 import type { Settings } from "./Settings.ts"
 
 export const pgLayer = (url: Settings["databaseUrl"]) =>
@@ -16,25 +14,12 @@ export interface RuntimeOptions {
   readonly cache?: StateCache
 }
 
-const isDbQuery = (name: string): name is DbQuery => dbQueries.some((query) => query === name)
-
-/** OpenMeet's desired state, its query timings recorded in the program's telemetry. */
-const desiredStateLayer = Layer.unwrapEffect(
-  Effect.map(Telemetry, (telemetry) =>
-    DesiredState.layerWith({
-      onQuery: (query, seconds) => {
-        if (isDbQuery(query)) telemetry.query(query, seconds)
-      },
-    }),
-  ),
-)
-
 /**
  * Production wiring: OpenMeet's PostgreSQL (read only), the reconciler's own schema
  * (in the same database, one pool, unless RECONCILER_DATABASE_URL), and the homeserver.
  */
 export const databaseLayer = (settings: Settings) => {
-  const desired = desiredStateLayer
+  const desired = DesiredState.layer
   return Option.match(settings.reconcilerDatabaseUrl, {
     onNone: () => Layer.merge(desired, Store.layer(settings.schema)).pipe(Layer.provide(pgLayer(settings.databaseUrl))),
     onSome: (url) =>

@@ -10,7 +10,7 @@ import {
   removeGroupMember,
   resetTenant,
   tenantsB64,
-} from "@openmeet-reconciler/openmeet"
+} from "@openmeet-reconciler/openmeet/testing"
 import { uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
@@ -30,7 +30,8 @@ const seed = async (prefix: string): Promise<Tenant> => {
       for (const id of [1, 2, 3, 4]) yield* addUser(tenant, { id })
       yield* addEvent(tenant, { id: 1, slug: "rsvp", userId: 1 })
       yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" })
-      yield* addGroup(tenant, { id: 1, slug: "members" })
+      // Invite-only: in a public group, a removed member would stay as a visitor.
+      yield* addGroup(tenant, { id: 1, slug: "members", visibility: "private" })
       yield* addGroupMember(tenant, { groupId: 1, userId: 1, role: "owner" })
       yield* addGroupMember(tenant, { groupId: 1, userId: 3, role: "member" })
     }),

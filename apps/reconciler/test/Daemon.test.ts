@@ -1,5 +1,12 @@
 import { isRecord } from "@openmeet-reconciler/core"
-import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant, tenantsB64 } from "@openmeet-reconciler/openmeet"
+import {
+  addAttendee,
+  addEvent,
+  addUser,
+  fixtureTenant,
+  resetTenant,
+  tenantsB64,
+} from "@openmeet-reconciler/openmeet/testing"
 import { uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"

@@ -12,7 +12,7 @@ import {
   setAttendee,
   setGroupMemberRole,
   tenantsB64,
-} from "@openmeet-reconciler/openmeet"
+} from "@openmeet-reconciler/openmeet/testing"
 import { secondHomeserver, sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, ManagedRuntime } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
@@ -93,6 +93,7 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
         errors: 0,
         actions: { create_room: 1, set_power_levels: 1, invite: 2, kick: 1 },
         held: 0,
+        visitors: 0,
       },
       rooms: [
         {
@@ -113,6 +114,7 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
             { type: "kick", user: mx(4), reason: "attendee status rejected is not entitled" },
           ],
           conditions: [],
+          visitors: 0,
         },
         {
           key: `event:${tenant.id}:2`,
@@ -136,6 +138,7 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
             { type: "invite", user: mx(2), reason: "event owner" },
           ],
           conditions: [],
+          visitors: 0,
         },
       ],
     })
@@ -188,6 +191,7 @@ describe("plan and apply against real PostgreSQL and Synapse", () => {
             {
               user: mx(4),
               entitled: false,
+              standing: "excluded",
               rule: "attendee status rejected is not entitled",
               desiredLevel: null,
               membership: "leave",

@@ -1,7 +1,14 @@
 import { createServer, type Server, Socket } from "node:net"
 import { SqlClient } from "@effect/sql"
 import { isRecord } from "@openmeet-reconciler/core"
-import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant, tenantsB64 } from "@openmeet-reconciler/openmeet"
+import {
+  addAttendee,
+  addEvent,
+  addUser,
+  fixtureTenant,
+  resetTenant,
+  tenantsB64,
+} from "@openmeet-reconciler/openmeet/testing"
 import { uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"

@@ -1,5 +1,12 @@
 import { createServer } from "node:http"
-import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant, tenantsB64 } from "@openmeet-reconciler/openmeet"
+import {
+  addAttendee,
+  addEvent,
+  addUser,
+  fixtureTenant,
+  resetTenant,
+  tenantsB64,
+} from "@openmeet-reconciler/openmeet/testing"
 import { sqlLayer, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, ManagedRuntime } from "effect"
 import { afterAll, describe, expect, it } from "vitest"

@@ -27,6 +27,14 @@ export interface DesiredRoom {
   readonly members: ReadonlyMap<string, DesiredMember>
   /** Users the database knows but does not entitle, with the rule that excludes them. */
   readonly excluded: ReadonlyMap<string, string>
+  /**
+   * Users a row cannot be decided for (an unknown role or status label, a role id with no
+   * role, a handle that does not name one user): their membership and level stay as found.
+   * Matrix id → the row's problem, formatted.
+   */
+  readonly undecided: ReadonlyMap<string, string>
+  /** Every row that could not be decided, each shown as an `undecided` condition (policy.md §5). */
+  readonly undecidedRows: ReadonlyArray<DataProblem>
 }
 
 /** A problem with OpenMeet's data, named by tenant, table and row id. */

@@ -8,13 +8,21 @@ export interface EventFacts extends EntityFacts {
   readonly ownerId: string | null
 }
 
-/** An `"eventAttendees"` row with its role's name. */
+/** An `"eventAttendees"` row with its role's name (NULL when no `"eventRoles"` row has its role id). */
 export interface AttendeeFacts {
   readonly id: string
   readonly userId: string
   readonly status: string | null
   readonly role: string | null
+  /** `"roleId"` as found: it has no foreign key, so it can name a role that does not exist. */
+  readonly roleId?: string | null
 }
+
+/** Why an attendee row without a role name cannot be decided. */
+const missingRole = (attendee: AttendeeFacts): string =>
+  attendee.roleId === undefined || attendee.roleId === null
+    ? "roleId is NULL"
+    : `role id ${attendee.roleId} names no eventRoles row`
 
 /** policy.md §2–4 for one event: its room, who is entitled to it, and at which level. */
 export const desiredEventRoom = (
@@ -28,19 +36,24 @@ export const desiredEventRoom = (
   const ownerId = event.ownerId
   let ownerHasRow = false
   for (const attendee of attendees) {
-    const status: AttendeeStatus | undefined =
-      attendee.status !== null && oneOf(attendeeStatuses, attendee.status) ? attendee.status : undefined
-    const roleText = attendee.role ?? "participant"
-    const role: EventRole | undefined = oneOf(eventRoles, roleText) ? roleText : undefined
-    if (status === undefined) {
-      room.problem("eventAttendees", attendee.id, `unknown status ${JSON.stringify(attendee.status)}`)
-    }
-    if (role === undefined) room.problem("eventAttendees", attendee.id, `unknown role ${JSON.stringify(attendee.role)}`)
     const isOwner = attendee.userId === ownerId
     if (isOwner) ownerHasRow = true
     const matrixId = room.matrixIdOf("eventAttendees", attendee.id, attendee.userId)
-    if (status === undefined || role === undefined || matrixId === undefined) continue
-    const byStatus = policy.eventEntitledStatuses.has(status)
+    if (matrixId === undefined) continue
+    // A role or status the reconciler cannot read costs this user only: left as found.
+    if (attendee.role === null || !oneOf(eventRoles, attendee.role)) {
+      const why = attendee.role === null ? missingRole(attendee) : `unknown role ${JSON.stringify(attendee.role)}`
+      room.undecide("eventAttendees", attendee.id, why, matrixId)
+      continue
+    }
+    const role: EventRole = attendee.role
+    if (attendee.status !== null && !oneOf(attendeeStatuses, attendee.status)) {
+      room.undecide("eventAttendees", attendee.id, `unknown status ${JSON.stringify(attendee.status)}`, matrixId)
+      continue
+    }
+    // NULL is a status OpenMeet leaves on some rows: it entitles no one by itself.
+    const status: AttendeeStatus | null = attendee.status
+    const byStatus = status !== null && policy.eventEntitledStatuses.has(status)
     const byRole = (role === "host" || role === "moderator") && status !== "rejected"
     if (!room.isActive(attendee.userId)) {
       room.exclude(matrixId, "user is not active in OpenMeet")
@@ -53,7 +66,7 @@ export const desiredEventRoom = (
           : `attendee status ${status}${roleNote}`
       room.entitle({ userId: matrixId, level: policy.eventLevels[role], reason })
     } else {
-      room.exclude(matrixId, `attendee status ${status} is not entitled`)
+      room.exclude(matrixId, `attendee status ${status ?? "NULL"} is not entitled`)
     }
   }
   if (ownerId !== null && !ownerHasRow) {

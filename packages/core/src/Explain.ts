@@ -1,16 +1,26 @@
 import { isPowerLevelsWrite } from "./Action.ts"
 import type { ActualRoom } from "./Actual.ts"
 import type { DesiredRoom } from "./Desired.ts"
+import { isVisitor } from "./Membership.ts"
 import type { RoomPlan } from "./Plan.ts"
 import type { RoomContext } from "./Policy.ts"
 import { isProtected } from "./Policy.ts"
 import { levelOf } from "./PowerLevels.ts"
 import { formatRoomKey } from "./RoomKey.ts"
 
+/**
+ * Where a user stands: `entitled`; `excluded` by their own row; `undecided` (their row
+ * cannot be decided, so they are left as found); `visitor` (in a public room without any
+ * row, kept); `not_entitled` (no row, or the room is not open to visitors); `protected`;
+ * `unknown` when the room's desired state could not be computed.
+ */
+export type Standing = "entitled" | "excluded" | "undecided" | "visitor" | "not_entitled" | "protected" | "unknown"
+
 /** Why one user's membership and level in one room are what they are, or will be. */
 export interface MemberExplanation {
   readonly user: string
   readonly entitled: boolean
+  readonly standing: Standing
   /** The rule that decides: the entitling reason, the excluding one, or why the user is left alone. */
   readonly rule: string
   /** The level the policy wants, when entitled. */
@@ -42,6 +52,7 @@ export const explainRoom = (
   const users = new Set<string>([
     ...(desired?.members.keys() ?? []),
     ...(desired?.excluded.keys() ?? []),
+    ...(desired?.undecided.keys() ?? []),
     ...(actual?.members.keys() ?? []),
   ])
   const members = [...users]
@@ -50,6 +61,20 @@ export const explainRoom = (
     .map((user): MemberExplanation => {
       const entitled = desired?.members.get(user)
       const isProt = isProtected(context, user)
+      const membership = actual?.members.get(user)?.membership ?? null
+      const standing: Standing = isProt
+        ? "protected"
+        : desired === undefined
+          ? "unknown"
+          : entitled !== undefined
+            ? "entitled"
+            : desired.excluded.has(user)
+              ? "excluded"
+              : desired.undecided.has(user)
+                ? "undecided"
+                : (membership === "join" || membership === "invite") && isVisitor(desired, context, user)
+                  ? "visitor"
+                  : "not_entitled"
       const rule = isProt
         ? user === context.botUserId
           ? "the appservice bot (protected)"
@@ -60,7 +85,11 @@ export const explainRoom = (
           desired?.excluded.get(user) ??
           (desired === undefined
             ? "the room's desired state is unknown (see conditions)"
-            : `not entitled to ${plan.key.kind} ${plan.key.entityId}`))
+            : desired.undecided.has(user)
+              ? `their row cannot be decided (${desired.undecided.get(user)})`
+              : standing === "visitor"
+                ? "visitor: in the public room without an attendee or member row (publicRoomVisitors: keep)"
+                : `not entitled to ${plan.key.kind} ${plan.key.entityId}`))
       const actions = plan.actions
         .filter(
           (a) =>
@@ -74,9 +103,10 @@ export const explainRoom = (
       return {
         user,
         entitled: entitled !== undefined,
+        standing,
         rule,
         desiredLevel: entitled?.level ?? null,
-        membership: actual?.members.get(user)?.membership ?? null,
+        membership,
         level: actual === undefined ? null : levelOf(actual, user),
         protected: isProt,
         actions,
@@ -101,9 +131,15 @@ export const explanationToText = (subject: string, rooms: ReadonlyArray<RoomExpl
     for (const c of room.conditions) lines.push(`    ! ${c.type}: ${c.message}`)
     for (const m of room.members) {
       const now = m.membership === null ? "not in the room" : `${m.membership}, level ${m.level ?? 0}`
-      const want = m.entitled ? `should be in at level ${m.desiredLevel ?? 0}` : "should not be in"
+      const want = m.entitled
+        ? `should be in at level ${m.desiredLevel ?? 0}`
+        : m.protected || m.standing === "undecided"
+          ? "left as is"
+          : m.standing === "visitor"
+            ? "may stay, at the room's default level"
+            : "should not be in"
       const todo = m.actions.length > 0 ? ` → ${m.actions.join(", ")}` : ""
-      lines.push(`    ${m.user}: ${now}; ${m.protected ? "left as is" : want} — ${m.rule}${todo}`)
+      lines.push(`    ${m.user}: ${now}; ${want} — ${m.rule}${todo}`)
     }
     lines.push("")
   }

@@ -11,7 +11,21 @@ export interface MembershipOutcome {
   readonly banned: ReadonlyArray<string>
   /** Why users who should go cannot be removed (Synapse refuses a kick of a user not below the bot). */
   readonly cannotRemove: ReadonlyArray<string>
+  /** Visitors left in the room (`publicRoomVisitors: keep`). */
+  readonly visitors: ReadonlyArray<string>
 }
+
+/**
+ * A visitor: in a public room without any row for it (entitling, excluding or undecided),
+ * kept when the tenant keeps visitors. OpenMeet's public rooms are open to anyone on the
+ * server; an invite there grants nothing the join rule does not.
+ */
+export const isVisitor = (desired: DesiredRoom, context: RoomContext, userId: string): boolean =>
+  desired.joinRule === "public" &&
+  context.policy.publicRoomVisitors === "keep" &&
+  !desired.members.has(userId) &&
+  !desired.excluded.has(userId) &&
+  !desired.undecided.has(userId)
 
 /** The membership table of policy.md §3, for every managed user of one room. */
 export const planMembership = (
@@ -26,6 +40,7 @@ export const planMembership = (
   const kicks: Array<Action> = []
   const banned: Array<string> = []
   const cannotRemove: Array<string> = []
+  const visitors: Array<string> = []
 
   for (const member of desired.members.values()) {
     if (isProtected(context, member.userId)) continue
@@ -63,6 +78,12 @@ export const planMembership = (
   for (const actual of room?.members.values() ?? []) {
     if (actual.membership !== "invite" && actual.membership !== "join") continue
     if (desired.members.has(actual.userId) || isProtected(context, actual.userId)) continue
+    // A row the reconciler cannot decide leaves its user as found.
+    if (desired.undecided.has(actual.userId)) continue
+    if (isVisitor(desired, context, actual.userId)) {
+      visitors.push(actual.userId)
+      continue
+    }
     if (room !== undefined && !botMayRemove(room, context, actual.userId)) {
       cannotRemove.push(
         `cannot remove ${actual.userId}: their level ${levelOf(room, actual.userId)} is not below the bot's ${levelOf(room, botUserId)}`,
@@ -72,5 +93,5 @@ export const planMembership = (
     const rule = desired.excluded.get(actual.userId) ?? `not entitled to ${desired.key.kind} ${desired.key.entityId}`
     kicks.push({ type: "kick", user: actual.userId, reason: rule })
   }
-  return { actions: [...admissions, ...kicks], banned, cannotRemove }
+  return { actions: [...admissions, ...kicks], banned, cannotRemove, visitors }
 }

@@ -6,12 +6,13 @@ import { formatRoomKey } from "./RoomKey.ts"
 export const roomStatuses = ["in_sync", "drifted", "missing", "orphan", "blocked", "error"] as const
 export type RoomStatus = (typeof roomStatuses)[number]
 
-export const conditionTypes = ["blocked", "error", "banned", "encrypted", "stray_room"] as const
+export const conditionTypes = ["blocked", "error", "banned", "encrypted", "stray_room", "undecided"] as const
 
 export interface Condition {
   /**
    * `blocked` and `error` need an operator; the others are informational (`stray_room`:
-   * another room carries this key's alias and is left alone).
+   * another room carries this key's alias and is left alone; `undecided`: a row that
+   * could not be decided, its user left as found).
    */
   readonly type: (typeof conditionTypes)[number]
   readonly message: string
@@ -32,6 +33,8 @@ export interface RoomPlan {
   readonly memberCount: number
   /** Users the database entitles (0 when the desired state failed or the room is an orphan). */
   readonly entitledCount: number
+  /** Visitors left in the public room (`publicRoomVisitors: keep`); absent when none. */
+  readonly visitors?: number
 }
 
 /** The plan for a whole pass: every room looked at, in key order. */
@@ -50,6 +53,8 @@ export interface PlanSummary {
   readonly actions: Readonly<Partial<Record<ActionType, number>>>
   /** Actions a safety limit holds back (counted in `actions` too). */
   readonly held: number
+  /** Visitors left in public rooms, over all rooms. */
+  readonly visitors: number
 }
 
 export const summarize = (plan: Plan): PlanSummary => {
@@ -73,6 +78,7 @@ export const summarize = (plan: Plan): PlanSummary => {
     errors: count("error"),
     actions: ordered,
     held: plan.rooms.reduce((n, room) => n + room.actions.filter((a) => a.held === true).length, 0),
+    visitors: plan.rooms.reduce((n, room) => n + (room.visitors ?? 0), 0),
   }
 }
 

@@ -27,6 +27,7 @@ const roomJson = (room: RoomPlan): Record<string, unknown> => ({
   status: room.status,
   actions: room.actions.map(actionToJson),
   conditions: room.conditions,
+  visitors: room.visitors ?? 0,
 })
 
 /** The plan as the `plan --output json` document. */
@@ -127,8 +128,12 @@ export const planToText = (plan: Plan): string => {
       : total === 0
         ? `No changes to apply, but ${attention} room${attention === 1 ? " needs" : "s need"} a person (${summary.blocked} blocked, ${summary.errors} with errors: see above).`
         : `Plan: ${total} action${total === 1 ? "" : "s"} (${byType.join(", ")}) in ${summary.drifted + summary.missing} room${summary.drifted + summary.missing === 1 ? "" : "s"}.`
+  const visitors =
+    summary.visitors > 0
+      ? ` ${summary.visitors} visitor${summary.visitors === 1 ? "" : "s"} (no attendee or member row) left in public rooms.`
+      : ""
   lines.push(
-    `${head}${summary.held > 0 ? ` ${summary.held} held by safety limits.` : ""} Rooms: ${summary.rooms} managed, ${summary.inSync} in sync, ${summary.drifted} drifted, ${summary.missing} missing, ${summary.blocked} blocked, ${summary.errors} with errors.`,
+    `${head}${summary.held > 0 ? ` ${summary.held} held by safety limits.` : ""} Rooms: ${summary.rooms} managed, ${summary.inSync} in sync, ${summary.drifted} drifted, ${summary.missing} missing, ${summary.blocked} blocked, ${summary.errors} with errors.${visitors}`,
   )
   return lines.join("\n")
 }

@@ -20,6 +20,10 @@ import { roomKey } from "./RoomKey.ts"
 /** The highest level a user gets in a room the bot creates (the bot has 100). */
 const creationCap = 99
 
+/** One condition per row that could not be decided; the room's status is what the rest says. */
+const undecidedConditions = (desired: DesiredRoom): Array<Condition> =>
+  desired.undecidedRows.map((problem) => ({ type: "undecided", message: formatDataProblem(problem) }))
+
 const createRoom = (desired: DesiredRoom, context: RoomContext): RoomPlan => {
   const users: Record<string, number> = {}
   for (const member of desired.members.values()) {
@@ -43,7 +47,7 @@ const createRoom = (desired: DesiredRoom, context: RoomContext): RoomPlan => {
     roomId: undefined,
     status: "missing",
     actions: [create, ...actions],
-    conditions: [],
+    conditions: undecidedConditions(desired),
     memberCount: 0,
     entitledCount: desired.members.size,
   }
@@ -156,7 +160,12 @@ const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext
   const powerProblems = [...invalidLevels(room.powerLevels), ...botPowerProblems(room, context)]
   if (powerProblems.length > 0) {
     const blocked = powerProblems.map((message): Condition => ({ type: "blocked", message }))
-    return { ...base, status: "blocked", actions: [], conditions: [...blocked, ...conditions] }
+    return {
+      ...base,
+      status: "blocked",
+      actions: [],
+      conditions: [...blocked, ...conditions, ...undecidedConditions(desired)],
+    }
   }
   const levels = planPowerLevels(room, desired, context, {
     archivedByReconciler: facts.archivedByReconciler === true,
@@ -192,10 +201,12 @@ const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext
     ...levels.blocked.map((message): Condition => ({ type: "blocked", message })),
     ...membership.cannotRemove.map((message): Condition => ({ type: "blocked", message })),
     ...membership.banned.map((user): Condition => ({ type: "banned", message: `${user} is banned; left alone` })),
+    ...undecidedConditions(desired),
   )
   const isBlocked = conditions.some((c) => c.type === "blocked")
   const status = isBlocked ? "blocked" : actions.length > 0 ? "drifted" : "in_sync"
-  return { ...base, status, actions, conditions }
+  const visitors = membership.visitors.length > 0 ? { visitors: membership.visitors.length } : {}
+  return { ...base, status, actions, conditions, ...visitors }
 }
 
 /**

@@ -42,6 +42,11 @@ export interface Policy {
   readonly limits: Limits
   /** What to do with a room in our namespace whose event or group is gone. */
   readonly orphanPolicy: "report" | "archive" | "evict"
+  /**
+   * Users in a public room without any attendee or member row (visitors): `keep` leaves
+   * them as OpenMeet does (its rooms are open), `remove` kicks them.
+   */
+  readonly publicRoomVisitors: "keep" | "remove"
 }
 
 /** A compiled user-id pattern; a `RegExp` is one, so is a linear-time RE2 matcher. */
@@ -70,6 +75,7 @@ export const defaultPolicy: Policy = {
   protectedUsers: [],
   limits: { maxDestructivePerPass: 100, maxDestructivePerRoom: 5, maxDestructiveRoomFraction: 0.2 },
   orphanPolicy: "report",
+  publicRoomVisitors: "keep",
 }
 
 /** What the planner needs to know about the tenant a room belongs to. */

@@ -125,9 +125,9 @@ export interface PowerLevelsFacts {
 
 /**
  * The desired `users` map: entitled users at their role's level (capped below the bot),
- * protected users and users the bot cannot change as found, everyone else removed.
- * Entries are compared as Synapse reads them (`"50"` is 50) and written back as found
- * when their level does not change.
+ * protected and undecided users and users the bot cannot change as found, everyone else
+ * removed. Entries are compared as Synapse reads them (`"50"` is 50) and written back as
+ * found when their level does not change.
  */
 export const planPowerLevels = (
   room: ActualRoom,
@@ -147,7 +147,7 @@ export const planPowerLevels = (
   const wanted = (userId: string): number => Math.min(desired.members.get(userId)?.level ?? usersDefault, cap)
 
   for (const [userId, value] of Object.entries(current)) {
-    const unmanaged = isProtected(context, userId) || infiniteCreators.includes(userId)
+    const unmanaged = isProtected(context, userId) || infiniteCreators.includes(userId) || desired.undecided.has(userId)
     const from = levelOr(value, usersDefault)
     const to = unmanaged ? from : wanted(userId)
     if (to !== from && from >= bot) {

@@ -1,4 +1,5 @@
 import type { DataProblem, DesiredMember, DesiredOutcome, JoinRule } from "./Desired.ts"
+import { formatDataProblem } from "./Desired.ts"
 import { isValidLocalpart, userIdOf } from "./MatrixId.ts"
 import type { Policy, Visibility } from "./Policy.ts"
 import { visibilities } from "./Policy.ts"
@@ -22,6 +23,8 @@ export interface UserFacts {
   readonly handle: string | null
   /** Set when the handle cannot identify this user alone (another user has it too). */
   readonly conflict?: string
+  /** Rows point at this id, but `users` has no such row (the handle comes from the registry alone). */
+  readonly missing?: boolean
 }
 
 export interface TenantFacts {
@@ -40,8 +43,9 @@ export const oneOf = <T extends string>(values: ReadonlyArray<T>, value: string)
 
 /**
  * Collects what one entity's rows say about its room: the alias and settings from the
- * entity row, entitled and excluded users from its member rows, and every problem
- * with the data, named by tenant, table and row id. Any problem fails the room.
+ * entity row, entitled, excluded and undecided users from its member rows. A problem
+ * with the entity row fails the room; a member row that cannot be decided costs only
+ * its user, who is left as found (policy.md §5).
  */
 export const roomBuilder = <S extends string>(
   tenant: TenantFacts,
@@ -80,39 +84,78 @@ export const roomBuilder = <S extends string>(
 
   const members = new Map<string, DesiredMember>()
   const excluded = new Map<string, string>()
+  const undecided = new Map<string, string>()
+  const undecidedRows: Array<DataProblem> = []
   const pendingHandles: Array<string> = []
+
+  /**
+   * A row that cannot be decided. Tied to a Matrix id, that user is left as found (whatever
+   * other rows say). Tied to none, it entitles no one; and since identity comes only from
+   * the registry, no one in Matrix can be its user: nobody else is spared or removed for it.
+   */
+  const undecide = (rowTable: string, rowId: string, message: string, matrixId: string | undefined): void => {
+    const problem: DataProblem = {
+      tenant: tenant.tenant,
+      table: rowTable,
+      id: rowId,
+      message: `${message}; ${matrixId === undefined ? "it names no Matrix user and entitles no one" : `${matrixId} is left as is`}`,
+    }
+    undecidedRows.push(problem)
+    if (matrixId === undefined) return
+    if (!undecided.has(matrixId)) undecided.set(matrixId, formatDataProblem(problem))
+    members.delete(matrixId)
+    excluded.delete(matrixId)
+  }
 
   return {
     status,
     problem,
-    /** Resolves a user to a Matrix id, recording why not when it cannot. */
+    undecide,
+    /** Resolves a user to a Matrix id; when it cannot, records why (pending, or an undecided row). */
     matrixIdOf: (rowTable: string, rowId: string, userId: string): string | undefined => {
       const user = users.get(userId)
-      if (user === undefined) {
-        problem(rowTable, rowId, `points at user ${userId}, which does not exist`)
+      const missing = `points at user ${userId}, which does not exist`
+      if (user === undefined || (user.missing === true && user.handle === null)) {
+        undecide(rowTable, rowId, missing, undefined)
         return undefined
       }
       if (user.handle === null) {
         pendingHandles.push(userId)
         return undefined
       }
+      // The user the row is about is whoever holds the handle's Matrix id, if anyone does.
+      const named = userIdOf(user.handle, tenant.serverName)
+      if (user.missing === true) {
+        undecide(rowTable, rowId, `${missing} (the registry gives it handle ${JSON.stringify(user.handle)})`, named)
+        return undefined
+      }
       if (user.conflict !== undefined) {
-        problem("matrixHandleRegistry", `user ${userId}`, user.conflict)
+        undecide("matrixHandleRegistry", `user ${userId}`, user.conflict, named)
         return undefined
       }
       if (!isValidLocalpart(user.handle)) {
-        problem(
+        undecide(
           "matrixHandleRegistry",
           `user ${userId}`,
           `handle ${JSON.stringify(user.handle)} is not a valid Matrix localpart`,
+          named,
         )
         return undefined
       }
-      return userIdOf(user.handle, tenant.serverName)
+      return named
     },
     isActive: (userId: string): boolean => users.get(userId)?.statusId === 1,
-    entitle: (member: DesiredMember) => members.set(member.userId, member),
-    exclude: (matrixId: string, reason: string) => excluded.set(matrixId, reason),
+    /** Entitles a user; of two entitling rows, the higher level wins. An undecided user stays undecided. */
+    entitle: (member: DesiredMember) => {
+      if (undecided.has(member.userId) || (members.get(member.userId)?.level ?? -1) >= member.level) return
+      members.set(member.userId, member)
+      excluded.delete(member.userId)
+    },
+    /** Excludes a user no other row entitles or leaves undecided; the first rule found is kept. */
+    exclude: (matrixId: string, reason: string) => {
+      if (members.has(matrixId) || undecided.has(matrixId) || excluded.has(matrixId)) return
+      excluded.set(matrixId, reason)
+    },
     /** The outcome: failed when any problem was found, else the desired room. */
     finish: (settings: {
       readonly name: string
@@ -140,6 +183,8 @@ export const roomBuilder = <S extends string>(
             roomIdHint: entity.matrixRoomId === null || entity.matrixRoomId === "" ? undefined : entity.matrixRoomId,
             members,
             excluded,
+            undecided,
+            undecidedRows,
           },
         },
         pendingHandles,

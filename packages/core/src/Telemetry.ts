@@ -1,4 +1,4 @@
-import { Context } from "effect"
+import { Context, Effect } from "effect"
 import type { ActionType } from "./Action.ts"
 import type { RoomStatus } from "./Plan.ts"
 
@@ -106,3 +106,17 @@ const silent: TelemetryService = {
 export class Telemetry extends Context.Reference<Telemetry>()("@openmeet-reconciler/core/Telemetry", {
   defaultValue: () => silent,
 }) {}
+
+/** Records the effect's duration as `reconciler_db_query_duration_seconds{query}`, whatever its outcome. */
+export const timed =
+  (query: DbQuery) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Telemetry, (telemetry) =>
+      Effect.suspend(() => {
+        const started = performance.now()
+        return Effect.ensuring(
+          effect,
+          Effect.sync(() => telemetry.query(query, (performance.now() - started) / 1000)),
+        )
+      }),
+    )

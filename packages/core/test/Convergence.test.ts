@@ -1,7 +1,16 @@
 import { FastCheck as fc } from "effect"
 import { describe, expect, it } from "vitest"
 import type { Action, ActualMember, ActualRoom, DesiredRoom, Membership, RoomContext } from "../src/index.ts"
-import { isPowerLevelsWrite, isProtected, levelOf, namedLevel, parseLevel, planRoom, stateLevel } from "../src/index.ts"
+import {
+  isPowerLevelsWrite,
+  isProtected,
+  isVisitor,
+  levelOf,
+  namedLevel,
+  parseLevel,
+  planRoom,
+  stateLevel,
+} from "../src/index.ts"
 import { actualRoom, bot, context, defaultPowerLevels, desiredRoom, u } from "./fixtures.ts"
 
 /** Synapse's verdict on a request the bot sends: undefined when accepted, else why it is refused (403/400). */
@@ -108,20 +117,33 @@ const people = ["ann", "bob", "carl", "dora", "eve", "fred", "gina", "admin"].ma
 const everyone = [...people, "@remote:elsewhere.org"]
 const levels = [0, 0, 0, 25, 50, 75, 99, 100]
 
+/** What the database says about each person: entitled (at a level), excluded, undecided, or nothing. */
 const arbitraryDesired: fc.Arbitrary<DesiredRoom> = fc
   .record({
-    entitled: fc.subarray(people),
+    standing: fc.array(fc.constantFrom("entitled", "entitled", "excluded", "undecided", "none"), {
+      minLength: people.length,
+      maxLength: people.length,
+    }),
     levels: fc.array(fc.constantFrom(...levels), { minLength: people.length, maxLength: people.length }),
     name: fc.constantFrom("Party", "Meetup"),
     joinRule: fc.constantFrom("public" as const, "invite" as const),
     archived: fc.boolean(),
   })
-  .map(({ entitled, levels: chosen, name, joinRule, archived }) =>
-    desiredRoom(
-      entitled.map((user, i) => [user, chosen[i] ?? 0] as const),
-      { name, joinRule, archived },
-    ),
-  )
+  .map(({ standing, levels: chosen, name, joinRule, archived }) => {
+    const who = (wanted: string) => people.filter((_, i) => standing[i] === wanted)
+    const undecided = who("undecided")
+    return desiredRoom(
+      people.flatMap((user, i) => (standing[i] === "entitled" ? [[user, chosen[i] ?? 0] as const] : [])),
+      {
+        name,
+        joinRule,
+        archived,
+        excluded: new Map(who("excluded").map((user) => [user, "attendee status rejected is not entitled"])),
+        undecided: new Map(undecided.map((user) => [user, "unknown role"])),
+        undecidedRows: undecided.map((user) => ({ tenant: "t1", table: "eventAttendees", id: user, message: "?" })),
+      },
+    )
+  })
 
 const membershipWithSender: fc.Arbitrary<readonly [Membership, "self" | "bot" | "other"]> = fc.oneof(
   fc.constant(["join", "self"] as const),
@@ -173,12 +195,13 @@ const arbitraryContext: fc.Arbitrary<RoomContext> = fc
     membershipMode: fc.constantFrom("invite" as const, "join" as const),
     respectLeave: fc.boolean(),
     respectKicks: fc.boolean(),
+    publicRoomVisitors: fc.constantFrom("keep" as const, "remove" as const),
   })
   .map((policy) => context({ ...policy, protectedUsers: [/^@admin:/] }))
 
 const touchesUser = (action: Action, user: string): boolean =>
   ("user" in action && action.user === user) ||
-  (action.type === "set_power_levels" && user in action.changes) ||
+  ((action.type === "set_power_levels" || action.type === "archive") && user in action.changes) ||
   (action.type === "create_room" && user in action.users)
 
 describe("planner properties", () => {
@@ -203,11 +226,14 @@ describe("planner properties", () => {
         const after = simulate(actual, first.actions, ctx)
         const botLevel = levelOf(after, ctx.botUserId)
         for (const user of everyone) {
-          if (isProtected(ctx, user)) continue
+          if (isProtected(ctx, user) || desired.undecided.has(user)) continue
           const membership = after.members.get(user)?.membership
           const entitled = desired.members.get(user)
           if (entitled === undefined) {
-            expect(membership === "join" || membership === "invite").toBe(false)
+            // A visitor (public room, no row at all, keep) stays as they were; the rest are out.
+            const before = actual?.members.get(user)?.membership
+            const stays = isVisitor(desired, ctx, user) ? before : undefined
+            expect(membership === "join" || membership === "invite").toBe(stays === "join" || stays === "invite")
             expect(levelOf(after, user)).toBe(0)
           } else {
             const leftAlone = membership === "leave" || membership === "ban"
@@ -216,6 +242,25 @@ describe("planner properties", () => {
             expect(levelOf(after, user)).toBe(Math.min(entitled.level, cap))
           }
         }
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it("no action ever touches a user whose row cannot be decided: membership and level stay as found", () => {
+    fc.assert(
+      fc.property(arbitraryDesired, arbitraryActual, arbitraryContext, (desired, actual, ctx) => {
+        const result = planRoom({ _tag: "Desired", room: desired }, actual, ctx)
+        for (const user of desired.undecided.keys()) {
+          for (const action of result?.actions ?? []) expect(touchesUser(action, user)).toBe(false)
+          if (result === undefined || result.status === "blocked") continue
+          const after = simulate(actual, result.actions, ctx)
+          expect(after.members.get(user)).toEqual(actual?.members.get(user))
+          expect(levelOf(after, user)).toBe(actual === undefined ? 0 : levelOf(actual, user))
+        }
+        expect(result?.conditions.filter((c) => c.type === "undecided").length ?? 0).toBe(
+          result === undefined ? 0 : desired.undecidedRows.length,
+        )
       }),
       { numRuns: 500 },
     )

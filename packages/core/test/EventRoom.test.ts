@@ -210,48 +210,146 @@ describe("event room identity and settings (policy.md §2)", () => {
   })
 })
 
-describe("bad input fails the room, naming tenant, table and id (policy.md §5)", () => {
-  const cases: ReadonlyArray<[string, RoomOutcome, string]> = [
+describe("OpenMeet's NULLs and legacy labels are decisions, not errors (docs/policy.md §3)", () => {
+  it("a participant with a NULL status is not entitled; a host or moderator with one is", () => {
+    const result = room(
+      desiredEventRoom(
+        tenant,
+        event(),
+        [attendee("1", null), attendee("2", null, "host"), attendee("3", null, "moderator")],
+        users(user("1"), user("2"), user("3")),
+        defaultPolicy,
+      ),
+    )
+    expect(result.excluded.get(mx("1"))).toBe("attendee status NULL is not entitled")
+    expect(result.members.get(mx("2"))).toEqual({ userId: mx("2"), level: 99, reason: "role host" })
+    expect(result.members.get(mx("3"))).toEqual({ userId: mx("3"), level: 50, reason: "role moderator" })
+    expect(result.undecidedRows).toEqual([])
+  })
+
+  it("the owner with a NULL-status row is still entitled as owner", () => {
+    const result = room(
+      desiredEventRoom(tenant, event({ ownerId: "1" }), [attendee("1", null, "host")], users(user("1")), defaultPolicy),
+    )
+    expect(result.members.get(mx("1"))).toEqual({ userId: mx("1"), level: 99, reason: "event owner, role host" })
+  })
+
+  it("maybe is not entitled by default, and is when eventEntitledStatuses says so", () => {
+    const rows = [attendee("1", "maybe")]
+    expect(room(desiredEventRoom(tenant, event(), rows, users(user("1")), defaultPolicy)).members.size).toBe(0)
+    const policy = { ...defaultPolicy, eventEntitledStatuses: new Set(["confirmed", "maybe"] as const) }
+    expect(room(desiredEventRoom(tenant, event(), rows, users(user("1")), policy)).members.get(mx("1"))?.reason).toBe(
+      "attendee status maybe",
+    )
+  })
+
+  it("a NULL visibility never opens a room: invite-only", () => {
+    expect(room(desiredEventRoom(tenant, event({ visibility: null }), [], users(), defaultPolicy)).joinRule).toBe(
+      "invite",
+    )
+  })
+
+  it("a NULL event status is treated like draft: no room created, an existing one managed, not archived", () => {
+    const result = room(desiredEventRoom(tenant, event({ status: null }), [], users(), defaultPolicy))
+    expect([result.mayCreate, result.archived, result.name]).toEqual([false, false, "Party"])
+  })
+})
+
+describe("a row that cannot be decided costs only its user (policy.md §5)", () => {
+  /** The room with ann (user 1) entitled beside the undecided row of user 2. */
+  const withBadRow = (bad: AttendeeFacts, userFacts: UserFacts = user("2")) =>
+    room(
+      desiredEventRoom(tenant, event(), [attendee("1", "confirmed"), bad], users(user("1"), userFacts), defaultPolicy),
+    )
+
+  const cases: ReadonlyArray<[string, AttendeeFacts, UserFacts | undefined, string, string | undefined]> = [
     [
-      "unknown attendee status",
-      desiredEventRoom(tenant, event(), [attendee("1", "checked_in")], users(user("1")), defaultPolicy),
-      'eventAttendees a1: unknown status "checked_in"',
+      "an unknown attendee status",
+      attendee("2", "checked_in"),
+      undefined,
+      'eventAttendees id a2: unknown status "checked_in"',
+      mx("2"),
     ],
     [
-      "unknown role",
-      desiredEventRoom(tenant, event(), [attendee("1", "confirmed", "vip")], users(user("1")), defaultPolicy),
-      'eventAttendees a1: unknown role "vip"',
+      "an unknown role name",
+      attendee("2", "confirmed", "vip"),
+      undefined,
+      'eventAttendees id a2: unknown role "vip"',
+      mx("2"),
     ],
     [
-      "a row pointing at a missing user",
-      desiredEventRoom(tenant, event(), [attendee("1", "confirmed")], users(), defaultPolicy),
-      "eventAttendees a1: points at user 1, which does not exist",
+      "a role id with no role behind it",
+      { ...attendee("2", "confirmed", null), roleId: "999" },
+      undefined,
+      "eventAttendees id a2: role id 999 names no eventRoles row",
+      mx("2"),
     ],
     [
       "a handle that is not a Matrix localpart",
-      desiredEventRoom(
-        tenant,
-        event(),
-        [attendee("1", "confirmed")],
-        users(user("1", { handle: "Ann Smith" })),
-        defaultPolicy,
-      ),
-      'matrixHandleRegistry user 1: handle "Ann Smith" is not a valid Matrix localpart',
+      attendee("2", "rejected"),
+      user("2", { handle: "Ann Smith" }),
+      'matrixHandleRegistry id user 2: handle "Ann Smith" is not a valid Matrix localpart',
+      "@Ann Smith:example.org",
     ],
     [
       "a handle another user has too",
+      attendee("2", "rejected"),
+      user("2", { conflict: 'handle "user2" is shared with user 3' }),
+      'matrixHandleRegistry id user 2: handle "user2" is shared with user 3',
+      mx("2"),
+    ],
+    [
+      "a row pointing at a user that does not exist, whose handle the registry has",
+      attendee("2", "rejected"),
+      user("2", { missing: true, statusId: null }),
+      'eventAttendees id a2: points at user 2, which does not exist (the registry gives it handle "user2")',
+      mx("2"),
+    ],
+    [
+      "a row pointing at a user that does not exist, without a handle: entitles no one",
+      attendee("2", "confirmed"),
+      user("2", { missing: true, statusId: null, handle: null }),
+      "eventAttendees id a2: points at user 2, which does not exist; it names no Matrix user and entitles no one",
+      undefined,
+    ],
+  ]
+  for (const [name, row, userFacts, message, leftAsIs] of cases) {
+    it(name, () => {
+      const result = withBadRow(row, userFacts)
+      expect(result.members.get(mx("1"))?.reason).toBe("attendee status confirmed")
+      expect(result.undecidedRows.map((p) => `${p.table} id ${p.id}: ${p.message}`)).toEqual([
+        leftAsIs === undefined ? message : `${message}; ${leftAsIs} is left as is`,
+      ])
+      expect(result.undecidedRows.every((p) => p.tenant === "t1")).toBe(true)
+      expect([...result.undecided.keys()]).toEqual(leftAsIs === undefined ? [] : [leftAsIs])
+      expect(result.members.has(mx("2")) || result.excluded.has(mx("2"))).toBe(false)
+    })
+  }
+
+  it("the owner whose row cannot be decided is left as found too", () => {
+    const result = room(
       desiredEventRoom(
         tenant,
-        event(),
-        [attendee("1", "confirmed")],
-        users(user("1", { conflict: 'handle "user1" is shared with user 2' })),
+        event({ ownerId: "1" }),
+        [attendee("1", "confirmed", "vip")],
+        users(user("1")),
         defaultPolicy,
       ),
-      'matrixHandleRegistry user 1: handle "user1" is shared with user 2',
-    ],
+    )
+    expect([result.members.size, [...result.undecided.keys()]]).toEqual([0, [mx("1")]])
+  })
+})
+
+describe("bad entity rows fail the room, naming tenant, table and id (policy.md §5)", () => {
+  const cases: ReadonlyArray<[string, RoomOutcome, string]> = [
     [
       "a NULL slug",
       desiredEventRoom(tenant, event({ slug: null }), [], users(), defaultPolicy),
+      "events 42: slug is NULL or empty",
+    ],
+    [
+      "an empty slug",
+      desiredEventRoom(tenant, event({ slug: "" }), [], users(), defaultPolicy),
       "events 42: slug is NULL or empty",
     ],
     [
@@ -263,6 +361,11 @@ describe("bad input fails the room, naming tenant, table and id (policy.md §5)"
       "an unknown event status",
       desiredEventRoom(tenant, event({ status: "archived" }), [], users(), defaultPolicy),
       'events 42: unknown status "archived"',
+    ],
+    [
+      "an unknown visibility",
+      desiredEventRoom(tenant, event({ visibility: "members" }), [], users(), defaultPolicy),
+      'events 42: unknown visibility "members"',
     ],
   ]
   for (const [name, outcome, message] of cases) {

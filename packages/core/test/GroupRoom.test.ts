@@ -19,7 +19,11 @@ const user = (id: string, overrides: Partial<UserFacts> = {}): UserFacts => ({
   ...overrides,
 })
 const users = (...list: ReadonlyArray<UserFacts>) => new Map(list.map((x) => [x.id, x]))
-const member = (userId: string, role: string | null): GroupMemberFacts => ({ id: `m${userId}`, userId, role })
+const member = (userId: string | null, role: string | null, id = `m${userId}`): GroupMemberFacts => ({
+  id,
+  userId,
+  role,
+})
 const mx = (id: string) => `@user${id}:example.org`
 
 const room = (outcome: RoomOutcome): DesiredRoom => {
@@ -97,14 +101,6 @@ describe("group room identity and settings (policy.md §2)", () => {
     )
   })
 
-  it("an unknown role fails the room, naming tenant, table and row", () => {
-    const outcome = desiredGroupRoom(tenant, group(), [member("1", "founder")], users(user("1")), defaultPolicy)
-    expect(outcome.outcome).toMatchObject({
-      _tag: "Failed",
-      problems: [{ tenant: "t1", table: "groupMembers", id: "m1", message: 'unknown role "founder"' }],
-    })
-  })
-
   it("an unknown status fails the room (groups have no cancelled)", () => {
     const outcome = desiredGroupRoom(tenant, group({ status: "cancelled" }), [], users(), defaultPolicy)
     expect(outcome.outcome).toMatchObject({
@@ -112,4 +108,82 @@ describe("group room identity and settings (policy.md §2)", () => {
       problems: [{ table: "groups", id: "7", message: 'unknown status "cancelled"' }],
     })
   })
+})
+
+describe("OpenMeet's messy member rows (docs/policy.md §3, §5)", () => {
+  it("a row with a NULL role is not an entitlement", () => {
+    const result = room(desiredGroupRoom(tenant, group(), [member("1", null)], users(user("1")), defaultPolicy))
+    expect(result.members.size).toBe(0)
+    expect(result.excluded.get(mx("1"))).toBe("group member row m1 has no role (NULL), not an entitlement")
+    expect(result.undecidedRows).toEqual([])
+  })
+
+  it("a row with a NULL user entitles no one and troubles no one", () => {
+    const result = room(
+      desiredGroupRoom(
+        tenant,
+        group(),
+        [member(null, "owner", "m9"), member("1", "member")],
+        users(user("1")),
+        defaultPolicy,
+      ),
+    )
+    expect([...result.members.keys()]).toEqual([mx("1")])
+    expect([result.excluded.size, result.undecidedRows.length]).toEqual([0, 0])
+  })
+
+  it("duplicate rows of one user: the highest role counts, whatever the order", () => {
+    const rows = [
+      member("1", "guest", "m1"),
+      member("1", "admin", "m2"),
+      member("1", null, "m3"),
+      member("1", "member", "m4"),
+    ]
+    for (const order of [rows, [...rows].reverse()]) {
+      const result = room(desiredGroupRoom(tenant, group(), order, users(user("1")), defaultPolicy))
+      expect(result.members.get(mx("1"))).toEqual({ userId: mx("1"), level: 75, reason: "group role admin" })
+    }
+  })
+
+  it("a guest row beside a NULL-role row: still a pending request", () => {
+    const result = room(
+      desiredGroupRoom(
+        tenant,
+        group(),
+        [member("1", null, "m1"), member("1", "guest", "m2")],
+        users(user("1")),
+        defaultPolicy,
+      ),
+    )
+    expect(result.excluded.get(mx("1"))).toBe("group role guest is a pending request, not entitled")
+  })
+
+  const undecidable: ReadonlyArray<[string, GroupMemberFacts, string]> = [
+    ["an unknown role label", member("2", "founder"), 'unknown role "founder"'],
+    [
+      "a role id with no role behind it",
+      { ...member("2", null), roleId: "77" },
+      "group role id 77 names no groupRoles row",
+    ],
+  ]
+  for (const [name, row, message] of undecidable) {
+    it(`${name}: that user is left as found, the others are reconciled`, () => {
+      const result = room(
+        desiredGroupRoom(
+          tenant,
+          group(),
+          [member("1", "owner"), row, member("2", "member", "m2b")],
+          users(user("1"), user("2")),
+          defaultPolicy,
+        ),
+      )
+      expect([...result.members.keys()]).toEqual([mx("1")])
+      expect(result.undecidedRows).toEqual([
+        { tenant: "t1", table: "groupMembers", id: "m2", message: `${message}; ${mx("2")} is left as is` },
+      ])
+      expect(result.undecided.get(mx("2"))).toBe(
+        `tenant "t1", groupMembers id m2: ${message}; ${mx("2")} is left as is`,
+      )
+    })
+  }
 })

@@ -1,17 +1,9 @@
 import { describe, expect, it } from "vitest"
-import type { Action, DesiredOutcome, RoomPlan } from "../src/index.ts"
+import type { DesiredOutcome, RoomPlan } from "../src/index.ts"
 import { destructiveUnits, parseLevel, planOrphan, planRoom, roomKey } from "../src/index.ts"
-import { actualRoom, alias, bot, context, defaultPowerLevels, desiredRoom, u } from "./fixtures.ts"
+import { actualRoom, alias, bot, context, defaultPowerLevels, desiredRoom, plan, types, u } from "./fixtures.ts"
 
 const desired = (room = desiredRoom([])): DesiredOutcome => ({ _tag: "Desired", room })
-
-const plan = (...args: Parameters<typeof planRoom>): RoomPlan => {
-  const result = planRoom(...args)
-  if (result === undefined) throw new Error("expected a plan")
-  return result
-}
-
-const types = (actions: ReadonlyArray<Action>) => actions.map((a) => ("user" in a ? `${a.type} ${a.user}` : a.type))
 
 describe("which rooms exist (policy.md §2)", () => {
   it("creates a missing room with its alias, settings and levels in one action, then invites", () => {
@@ -189,10 +181,12 @@ describe("membership (policy.md §3)", () => {
     { name: "knocking and entitled: invite", entitled: true, member: [ann, "knock"], expected: [`invite ${ann}`] },
     { name: "knocking, not entitled: nothing", entitled: false, member: [ann, "knock"], expected: [] },
   ]
+  // In an invite-only room: in a public one, a user without any row is a visitor (below).
+  const invite = { joinRule: "invite" } as const
   for (const c of cases) {
     it(c.name, () => {
-      const room = desiredRoom(c.entitled ? [[ann, 0]] : [])
-      const result = plan(desired(room), actualRoom(c.member ? [c.member] : []), context(c.policy))
+      const room = desiredRoom(c.entitled ? [[ann, 0]] : [], invite)
+      const result = plan(desired(room), actualRoom(c.member ? [c.member] : [], {}, invite), context(c.policy))
       expect(types(result.actions)).toEqual(c.expected)
     })
   }
@@ -203,13 +197,17 @@ describe("membership (policy.md §3)", () => {
   })
 
   it("names the rule in a kick's reason", () => {
-    const room = desiredRoom([], { excluded: new Map([[ann, "attendee status rejected is not entitled"]]) })
+    const room = desiredRoom([], { ...invite, excluded: new Map([[ann, "attendee status rejected is not entitled"]]) })
     const result = plan(
       desired(room),
-      actualRoom([
-        [ann, "join"],
-        [u("bob"), "join"],
-      ]),
+      actualRoom(
+        [
+          [ann, "join"],
+          [u("bob"), "join"],
+        ],
+        {},
+        invite,
+      ),
       context(),
     )
     expect(result.actions).toEqual([
@@ -236,12 +234,15 @@ describe("membership (policy.md §3)", () => {
   it("orders actions: settings, power levels, invites, kicks", () => {
     const result = plan(
       desired(
-        desiredRoom([
-          [u("mod"), 50],
-          [ann, 0],
-        ]),
+        desiredRoom(
+          [
+            [u("mod"), 50],
+            [ann, 0],
+          ],
+          invite,
+        ),
       ),
-      actualRoom([[u("gone"), "join"]], { [u("gone")]: 50 }, { name: "Old" }),
+      actualRoom([[u("gone"), "join"]], { [u("gone")]: 50 }, { ...invite, name: "Old" }),
       context(),
     )
     expect(types(result.actions)).toEqual([
@@ -449,14 +450,16 @@ describe("cancelled events, slug changes and orphans (policy.md §2)", () => {
 
 describe("what Synapse would refuse is a condition, never a request (policy.md §4, §5)", () => {
   it("never kicks a user at or above the bot's level: blocked 'cannot remove', the room's other actions still run", () => {
+    // Invite-only: in a public room users with no row are visitors, left alone anyway.
     const actual = actualRoom(
       [
         [u("boss"), "join"],
         [u("eve"), "join"],
       ],
       { [u("boss")]: 100 },
+      { joinRule: "invite" },
     )
-    const result = plan(desired(desiredRoom([[u("ann"), 0]])), actual, context())
+    const result = plan(desired(desiredRoom([[u("ann"), 0]], { joinRule: "invite" })), actual, context())
     expect(types(result.actions)).toEqual([`invite ${u("ann")}`, `kick ${u("eve")}`])
     expect(result.status).toBe("blocked")
     expect(result.conditions).toEqual([

@@ -1,4 +1,5 @@
 import type {
+  Action,
   ActualMember,
   ActualRoom,
   DesiredMember,
@@ -6,8 +7,9 @@ import type {
   Membership,
   Policy,
   RoomContext,
+  RoomPlan,
 } from "../src/index.ts"
-import { defaultPolicy, roomKey } from "../src/index.ts"
+import { defaultPolicy, planRoom, roomKey } from "../src/index.ts"
 
 export const server = "example.org"
 export const bot = `@openmeet-bot:${server}`
@@ -42,6 +44,8 @@ export const desiredRoom = (
     ]),
   ),
   excluded: new Map(),
+  undecided: new Map(),
+  undecidedRows: [],
   ...overrides,
 })
 
@@ -83,3 +87,14 @@ export const actualRoom = (
   successor: undefined,
   ...overrides,
 })
+
+/** The plan for one room; fails the test when nothing is managed for it. */
+export const plan = (...args: Parameters<typeof planRoom>): RoomPlan => {
+  const result = planRoom(...args)
+  if (result === undefined) throw new Error("expected a plan")
+  return result
+}
+
+/** Actions as `type` or `type user`, for compact expectations. */
+export const types = (actions: ReadonlyArray<Action>) =>
+  actions.map((a) => ("user" in a ? `${a.type} ${a.user}` : a.type))

@@ -1,5 +1,5 @@
 import type { SqlClient } from "@effect/sql"
-import { timed } from "@openmeet-reconciler/observability"
+import { timed } from "@openmeet-reconciler/core"
 import type { Change, Tenant, Watermark } from "@openmeet-reconciler/openmeet"
 import {
   initialWatermark,

@@ -4,7 +4,7 @@ import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, Matrix } from "@openmeet-reconciler/matrix"
 import { Effect } from "effect"
 import { aliasOf, keyOf } from "./Pass.ts"
-import type { RoomRecord } from "./Store.ts"
+import type { RoomRecord } from "./StoreSchema.ts"
 
 /** What a pass knows before looking at single rooms. */
 export interface PassState {

@@ -1,133 +1,17 @@
 import { hostname } from "node:os"
 import { SqlClient } from "@effect/sql"
-import type { Condition, PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core"
-import { actionToJson, conditionTypes, formatRoomKey } from "@openmeet-reconciler/core"
-import { timed } from "@openmeet-reconciler/observability"
+import type { RoomKey, RoomPlan } from "@openmeet-reconciler/core"
+import { actionToJson, formatRoomKey, timed } from "@openmeet-reconciler/core"
 import { describeSqlError } from "@openmeet-reconciler/openmeet"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
+import type { AuditEntry, RoomRecord, StatusReport } from "./StoreSchema.ts"
+import { AttentionRow, CountRow, KeyOfRoomRow, LastArchiveRow, migrations, PassRow, RecordRow } from "./StoreSchema.ts"
 
 /** The reconciler's own tables could not be read or written. */
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly operation: string
   readonly message: string
 }> {}
-
-/** What the reconciler remembers of a key's room: the first place it looks for it. */
-export interface RoomRecord {
-  readonly key: string
-  readonly roomId: string
-  /** Every alias the room had, oldest first (slugs change; old links keep working). */
-  readonly aliases: ReadonlyArray<string>
-}
-
-/** One applied (or failed) action, for the audit log. */
-export interface AuditEntry {
-  readonly key: RoomKey
-  readonly roomId: string | undefined
-  readonly action: PlannedAction
-  readonly result: "applied" | "failed" | "not_attempted" | "requeued"
-  readonly error: string | undefined
-  readonly traceId: string | undefined
-}
-
-export interface StatusReport {
-  readonly rooms: ReadonlyArray<{
-    readonly tenant: string
-    readonly kind: string
-    readonly status: string
-    readonly count: number
-  }>
-  readonly attention: ReadonlyArray<{
-    readonly key: string
-    readonly roomId: string | null
-    readonly status: string
-    readonly conditions: ReadonlyArray<Condition>
-    readonly updatedAt: string
-  }>
-  readonly lastPass: Option.Option<{
-    readonly startedAt: string
-    readonly finishedAt: string
-    readonly rooms: number
-    readonly applied: number
-    readonly failed: number
-  }>
-}
-
-/** Ordered migrations of the reconciler's schema; append only, never edit one that shipped. */
-const migrations: ReadonlyArray<(schema: string) => ReadonlyArray<string>> = [
-  (s) => [
-    `CREATE TABLE IF NOT EXISTS ${s}.rooms (
-      key text PRIMARY KEY,
-      tenant text NOT NULL,
-      kind text NOT NULL,
-      entity_id text NOT NULL,
-      room_id text,
-      aliases text[] NOT NULL DEFAULT '{}',
-      status text,
-      conditions jsonb NOT NULL DEFAULT '[]',
-      created_at timestamptz NOT NULL DEFAULT now(),
-      updated_at timestamptz NOT NULL DEFAULT now()
-    )`,
-    `CREATE INDEX IF NOT EXISTS rooms_room_id ON ${s}.rooms (room_id)`,
-    `CREATE TABLE IF NOT EXISTS ${s}.audit_log (
-      id bigserial PRIMARY KEY,
-      at timestamptz NOT NULL DEFAULT now(),
-      key text NOT NULL,
-      room_id text,
-      action text NOT NULL,
-      detail jsonb NOT NULL,
-      reason text,
-      result text NOT NULL,
-      error text,
-      trace_id text
-    )`,
-    `CREATE INDEX IF NOT EXISTS audit_log_key_at ON ${s}.audit_log (key, at DESC)`,
-    `CREATE TABLE IF NOT EXISTS ${s}.passes (
-      id bigserial PRIMARY KEY,
-      started_at timestamptz NOT NULL,
-      finished_at timestamptz NOT NULL,
-      rooms integer NOT NULL,
-      applied integer NOT NULL,
-      failed integer NOT NULL
-    )`,
-  ],
-  // Which process wrote each audit row: with several replicas, the audit log shows one writer at a time.
-  (s) => [`ALTER TABLE ${s}.audit_log ADD COLUMN IF NOT EXISTS writer text`],
-  // Whether the reconciler archived a room is the last archive or unarchive applied to it.
-  (s) => [`CREATE INDEX IF NOT EXISTS audit_log_room_at ON ${s}.audit_log (room_id, at DESC)`],
-  // Rooms named by transactions a standby refused: the leader reads them at once.
-  (s) => [
-    `CREATE TABLE IF NOT EXISTS ${s}.relayed_rooms (
-      id bigserial PRIMARY KEY,
-      room_id text NOT NULL,
-      at timestamptz NOT NULL DEFAULT now()
-    )`,
-  ],
-]
-
-const KeyOfRoomRow = Schema.Struct({ roomId: Schema.String, key: Schema.String })
-const LastArchiveRow = Schema.Struct({ roomId: Schema.String, action: Schema.String })
-const RecordRow = Schema.Struct({ key: Schema.String, roomId: Schema.String, aliases: Schema.Array(Schema.String) })
-const CountRow = Schema.Struct({
-  tenant: Schema.String,
-  kind: Schema.String,
-  status: Schema.String,
-  count: Schema.Number,
-})
-const AttentionRow = Schema.Struct({
-  key: Schema.String,
-  roomId: Schema.NullOr(Schema.String),
-  status: Schema.String,
-  conditions: Schema.Array(Schema.Struct({ type: Schema.Literal(...conditionTypes), message: Schema.String })),
-  updatedAt: Schema.String,
-})
-const PassRow = Schema.Struct({
-  startedAt: Schema.String,
-  finishedAt: Schema.String,
-  rooms: Schema.Number,
-  applied: Schema.Number,
-  failed: Schema.Number,
-})
 
 /** The reconciler's own tables (RECONCILER_SCHEMA): room records, status, the audit log. */
 export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<

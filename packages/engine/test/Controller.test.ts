@@ -4,15 +4,15 @@ import { expect, layer } from "@effect/vitest"
 import { defaultPolicy } from "@openmeet-reconciler/core"
 import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
 import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
+import { DesiredState } from "@openmeet-reconciler/openmeet"
 import {
   addAttendee,
   addEvent,
   addUser,
-  DesiredState,
   fixtureTenant,
   resetTenant,
   setAttendee,
-} from "@openmeet-reconciler/openmeet"
+} from "@openmeet-reconciler/openmeet/testing"
 import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"

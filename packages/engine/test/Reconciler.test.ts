@@ -2,15 +2,15 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { defaultPolicy, formatRoomKey, roomKey } from "@openmeet-reconciler/core"
 import { Homeservers } from "@openmeet-reconciler/matrix"
+import { DesiredState } from "@openmeet-reconciler/openmeet"
 import {
   addAttendee,
   addEvent,
   addUser,
-  DesiredState,
   fixtureTenant,
   resetTenant,
   setAttendee,
-} from "@openmeet-reconciler/openmeet"
+} from "@openmeet-reconciler/openmeet/testing"
 import { faultyHomeserver, sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Layer, Redacted } from "effect"
 import type { PlanResult, TenantRuntime } from "../src/index.ts"
@@ -176,7 +176,9 @@ layer(Live, { excludeTestServices: true })("reconcile passes", (it) => {
     () =>
       Effect.gen(function* () {
         yield* (yield* Store).migrate
-        const runtime = yield* oneEventTenant("lastout")
+        const base = yield* oneEventTenant("lastout")
+        // Users without any row would be visitors of a public room, kept whatever happens.
+        const runtime = { ...base, policy: { ...base.policy, publicRoomVisitors: "remove" as const } }
         yield* addEvent(runtime.tenant, { id: 2, slug: "busy" })
         yield* addAttendee(runtime.tenant, { eventId: 2, userId: 1, status: "confirmed" })
         yield* applyPlan(yield* planPass({ tenants: [runtime], rooms: [] }, options), options)

@@ -110,11 +110,16 @@ export const harmScenarios: ReadonlyArray<Scenario> = [
   {
     section: "§4 levels",
     name: "a user at the bot's level who should go is never sent a kick: blocked, the rest of the room still runs",
+    // Invite-only: in a public room a user with no row is a visitor, left alone anyway.
     setup: (w) =>
-      anEvent(w, [
-        [1, "confirmed"],
-        [2, "confirmed"],
-      ]),
+      anEvent(
+        w,
+        [
+          [1, "confirmed"],
+          [2, "confirmed"],
+        ],
+        { visibility: "private" },
+      ),
     change: async (w) => {
       // A legacy host at 100 with no row any more, a rejected attendee, a new RSVP.
       const roomId = await w.room("event", "ev")

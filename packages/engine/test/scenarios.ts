@@ -1,4 +1,4 @@
-import type { EventRow, GroupRow } from "@openmeet-reconciler/openmeet"
+import type { EventRow, GroupRow } from "@openmeet-reconciler/openmeet/testing"
 import {
   addAttendee,
   addEvent,
@@ -6,7 +6,7 @@ import {
   addGroupMember,
   removeGroupMember,
   setAttendee,
-} from "@openmeet-reconciler/openmeet"
+} from "@openmeet-reconciler/openmeet/testing"
 import { Effect } from "effect"
 import { expect } from "vitest"
 import type { Scenario, World } from "./catalogue.ts"
@@ -113,10 +113,10 @@ export const scenarios: ReadonlyArray<Scenario> = [
     section: "§2 rooms",
     name: "draft event with an existing room: managed like a published one",
     setup: (w) => anEvent(w, [[1, "confirmed"]]),
-    change: (w) =>
-      w.sql(
-        `UPDATE $s.events SET status = 'draft' WHERE id = 1; INSERT INTO $s."eventAttendees" ("eventId", "userId", status) VALUES (1, 2, 'confirmed')`,
-      ),
+    change: async (w) => {
+      await w.sql(`UPDATE $s.events SET status = 'draft' WHERE id = 1`)
+      await w.rows(addAttendee(w.tenant, { eventId: 1, userId: 2, status: "confirmed" }))
+    },
     actions: (w) => ({ "event:1": [`invite ${w.mx(2)}`] }),
   },
   {
@@ -195,8 +195,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
     setup: (w) => anEvent(w, [[1, "confirmed"]]),
     change: async (w) => {
       await w.sql(`DELETE FROM $s.events WHERE id = 1`)
-      await w.sql(`INSERT INTO $s."eventRoles" (id, name) VALUES (998, 'vip')`)
-      await anEvent(w, [[2, "confirmed", "vip"]], {}, 2)
+      await anEvent(w, [[2, "confirmed"]], { slug: "has space" }, 2)
     },
     actions: () => ({ orphan: [], "event:2": [] }),
     statuses: () => ({ orphan: "orphan", "event:2": "error" }),
@@ -390,7 +389,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
   {
     section: "§3 membership",
     name: "kicked by a human moderator: not invited again (respectKicks)",
-    setup: (w) => anEvent(w, [[1, "confirmed"]]),
+    setup: (w) => anEvent(w, [[1, "confirmed"]], { visibility: "private" }),
     change: async (w) => {
       await moderator(w, 9)
       await w.synapse.kickAs(w.mx(9), await w.room("event", "ev"), w.mx(1))
@@ -481,12 +480,16 @@ export const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     section: "§3 membership",
-    name: "group member removed (row deleted): kicked",
+    name: "group member removed (row deleted), private group: kicked",
     setup: (w) =>
-      aGroup(w, [
-        [1, "owner"],
-        [2, "member"],
-      ]),
+      aGroup(
+        w,
+        [
+          [1, "owner"],
+          [2, "member"],
+        ],
+        { visibility: "private" },
+      ),
     change: (w) => w.rows(removeGroupMember(w.tenant, { groupId: 1, userId: 2 })),
     actions: (w) => ({ "group:1": [`kick ${w.mx(2)}`] }),
   },
@@ -503,6 +506,163 @@ export const scenarios: ReadonlyArray<Scenario> = [
       await w.levels(roomId, { users: { [admin]: 100 } })
     },
     actions: () => ({ "event:1": [] }),
+  },
+
+  // ── OpenMeet's messy rows (docs/policy.md §3): decisions, not errors ─────────
+  {
+    section: "§3 messy rows",
+    name: "attendee status NULL: not entitled, kicked; a host with a NULL status is still in; the room is reconciled",
+    setup: (w) =>
+      anEvent(
+        w,
+        [
+          [1, "confirmed"],
+          [2, "confirmed"],
+        ],
+        { visibility: "private" },
+      ),
+    change: async (w) => {
+      await w.sql(`UPDATE $s."eventAttendees" SET status = NULL WHERE "userId" = 2`)
+      await w.rows(addAttendee(w.tenant, { eventId: 1, userId: 3, status: null, role: "host" }))
+    },
+    actions: (w) => ({ "event:1": ["set_power_levels", `invite ${w.mx(3)}`, `kick ${w.mx(2)}`] }),
+    statuses: () => ({ "event:1": "drifted" }),
+    after: async (w) => {
+      expect(await memberships(w)).toMatchObject({ [w.mx(1)]: "invite", [w.mx(2)]: "leave", [w.mx(3)]: "invite" })
+      expect(await users(w)).toEqual({ [w.bot]: 100, [w.mx(3)]: 99 })
+    },
+  },
+  {
+    section: "§3 messy rows",
+    name: "maybe is not entitled by default; eventEntitledStatuses can make it so",
+    converge: false,
+    policy: { eventEntitledStatuses: new Set(["confirmed", "maybe"] as const) },
+    setup: async (w) => {
+      await anEvent(w, [[1, "maybe"]])
+      await anEvent(w, [[2, "maybe"]], {}, 2)
+    },
+    actions: (w) => ({
+      "event:1": ["create_room", `invite ${w.mx(1)}`],
+      "event:2": ["create_room", `invite ${w.mx(2)}`],
+    }),
+  },
+  {
+    section: "§3 messy rows",
+    name: "group members: a NULL role is no entitlement, duplicates take the highest role, rows without user or group count for no one",
+    converge: false,
+    setup: async (w) => {
+      await aGroup(
+        w,
+        [
+          [1, "owner"],
+          [2, "member"],
+          [2, "admin"],
+          [2, "guest"],
+        ],
+        { visibility: "private" },
+      )
+      await w.rows(
+        Effect.all([
+          addGroupMember(w.tenant, { groupId: 1, userId: 3, role: null }),
+          addGroupMember(w.tenant, { groupId: 1, userId: null, role: "owner" }),
+          addGroupMember(w.tenant, { groupId: null, userId: 4, role: "owner" }),
+        ]),
+      )
+    },
+    actions: (w) => ({ "group:1": ["create_room", `invite ${w.mx(1)}`, `invite ${w.mx(2)}`] }),
+    after: async (w) => expect(await users(w, "group")).toEqual({ [w.bot]: 100, [w.mx(1)]: 99, [w.mx(2)]: 75 }),
+  },
+  {
+    section: "§3 messy rows",
+    name: "a group member whose row loses its role (NULL) is removed, with the row named",
+    setup: (w) =>
+      aGroup(
+        w,
+        [
+          [1, "owner"],
+          [2, "moderator"],
+        ],
+        { visibility: "private" },
+      ),
+    change: (w) => w.sql(`UPDATE $s."groupMembers" SET "groupRoleId" = NULL WHERE "userId" = 2`),
+    actions: (w) => ({ "group:1": ["set_power_levels", `kick ${w.mx(2)}`] }),
+    after: async (w) => expect(await users(w, "group")).toEqual({ [w.bot]: 100, [w.mx(1)]: 99 }),
+  },
+  {
+    section: "§2 messy rows",
+    name: "legacy visibility authenticated and a NULL visibility: invite-only rooms",
+    converge: false,
+    setup: async (w) => {
+      await anEvent(w, [[1, "confirmed"]], { visibility: "authenticated" })
+      await anEvent(w, [[2, "confirmed"]], { visibility: null }, 2)
+      await aGroup(w, [[3, "member"]], { visibility: "authenticated" })
+    },
+    actions: (w) => ({
+      "event:1": ["create_room", `invite ${w.mx(1)}`],
+      "event:2": ["create_room", `invite ${w.mx(2)}`],
+      "group:1": ["create_room", `invite ${w.mx(3)}`],
+    }),
+    after: async (w) => {
+      for (const [kind, slug] of [
+        ["event", "ev"],
+        ["event", "ev2"],
+        ["group", "gr"],
+      ] as const) {
+        const state = await w.synapse.state(await w.room(kind, slug))
+        expect(state.find((e) => e.type === "m.room.join_rules")?.content).toEqual({ join_rule: "invite" })
+      }
+    },
+  },
+
+  // ── §3 Visitors in public rooms (publicRoomVisitors) ────────────────────────
+  {
+    section: "§3 visitors",
+    name: "a local user without any row joins a public event room: kept (keep), their level removed; an inactive attendee is still removed",
+    setup: (w) =>
+      anEvent(w, [
+        [1, "confirmed"],
+        [2, "confirmed"],
+      ]),
+    change: async (w) => {
+      const roomId = await w.room("event", "ev")
+      await w.register(9)
+      await w.synapse.joinAs(w.mx(9), roomId)
+      await w.levels(roomId, { users: { [w.mx(9)]: 50 } })
+      await w.sql(`UPDATE $s.users SET "statusId" = 2 WHERE id = 2`)
+    },
+    actions: (w) => ({ "event:1": ["set_power_levels", `kick ${w.mx(2)}`] }),
+    after: async (w) => {
+      expect(await memberships(w)).toMatchObject({ [w.mx(9)]: "join", [w.mx(2)]: "leave" })
+      expect(await users(w)).toEqual({ [w.bot]: 100 })
+    },
+  },
+  {
+    section: "§3 visitors",
+    name: "publicRoomVisitors remove: the visitor is kicked",
+    policy: { publicRoomVisitors: "remove" },
+    setup: (w) => anEvent(w, [[1, "confirmed"]]),
+    change: async (w) => {
+      await w.register(9)
+      await w.synapse.joinAs(w.mx(9), await w.room("event", "ev"))
+    },
+    actions: (w) => ({ "event:1": [`kick ${w.mx(9)}`] }),
+    after: async (w) => expect((await memberships(w))[w.mx(9)]).toBe("leave"),
+  },
+  {
+    section: "§3 visitors",
+    name: "group member removed (row deleted), public group: stays as a visitor (keep)",
+    setup: (w) =>
+      aGroup(w, [
+        [1, "owner"],
+        [2, "member"],
+      ]),
+    change: async (w) => {
+      await w.register(2)
+      await w.synapse.joinAs(w.mx(2), await w.room("group", "gr"))
+      await w.rows(removeGroupMember(w.tenant, { groupId: 1, userId: 2 }))
+    },
+    actions: () => ({ "group:1": [] }),
+    after: async (w) => expect((await memberships(w, "group"))[w.mx(2)]).toBe("join"),
   },
 
   // ── §4 Power levels ─────────────────────────────────────────────────────────
@@ -566,16 +726,16 @@ export const scenarios: ReadonlyArray<Scenario> = [
   // ── §5 Safety ───────────────────────────────────────────────────────────────
   {
     section: "§5 safety",
-    name: "a room whose desired state failed is skipped, never emptied",
+    name: "a room whose desired state failed (an event visibility added after us) is skipped, never emptied",
     setup: (w) =>
       anEvent(w, [
         [1, "confirmed"],
         [2, "confirmed"],
       ]),
-    change: (w) =>
-      w.sql(
-        `INSERT INTO $s."eventRoles" (id, name) VALUES (999, 'vip'); UPDATE $s."eventAttendees" SET "roleId" = 999 WHERE "userId" = 2`,
-      ),
+    change: async (w) => {
+      await w.sql(`ALTER TYPE $s."events_visibility_enum" ADD VALUE 'members'`)
+      await w.sql(`UPDATE $s.events SET visibility = 'members'; UPDATE $s."eventAttendees" SET status = 'rejected'`)
+    },
     actions: () => ({ "event:1": [] }),
     statuses: () => ({ "event:1": "error" }),
     after: async (w) => expect(await memberships(w)).toMatchObject({ [w.mx(1)]: "invite", [w.mx(2)]: "invite" }),
@@ -584,10 +744,14 @@ export const scenarios: ReadonlyArray<Scenario> = [
     section: "§5 safety",
     name: "a tenant that should be empty while its rooms are not: kicks held",
     setup: (w) =>
-      anEvent(w, [
-        [1, "confirmed"],
-        [2, "confirmed"],
-      ]),
+      anEvent(
+        w,
+        [
+          [1, "confirmed"],
+          [2, "confirmed"],
+        ],
+        { visibility: "private" },
+      ),
     change: (w) => w.sql(`DELETE FROM $s."eventAttendees"`),
     actions: (w) => ({ "event:1": [`kick ${w.mx(1)} (held)`, `kick ${w.mx(2)} (held)`] }),
     after: async (w) => expect(await memberships(w)).toMatchObject({ [w.mx(1)]: "invite", [w.mx(2)]: "invite" }),
@@ -618,5 +782,56 @@ export const scenarios: ReadonlyArray<Scenario> = [
       ),
     change: (w) => w.sql(`UPDATE $s."eventAttendees" SET status = 'rejected' WHERE "userId" > 1`),
     actions: (w) => ({ "event:1": [2, 3, 4, 5, 6, 7, 8].map((n) => `kick ${w.mx(n)}`) }),
+  },
+  {
+    section: "§5 undecided rows",
+    name: "a role id with no role behind it costs only that user: left as found, everyone else reconciled",
+    setup: (w) =>
+      anEvent(
+        w,
+        [
+          [1, "confirmed"],
+          [2, "confirmed", "moderator"],
+          [4, "confirmed"],
+        ],
+        { visibility: "private" },
+      ),
+    change: async (w) => {
+      await w.sql(`UPDATE $s."eventAttendees" SET "roleId" = 4242 WHERE "userId" = 2`)
+      await w.rows(setAttendee(w.tenant, { eventId: 1, userId: 1, status: "rejected" }))
+      await w.rows(addAttendee(w.tenant, { eventId: 1, userId: 3, status: "confirmed" }))
+    },
+    actions: (w) => ({ "event:1": [`invite ${w.mx(3)}`, `kick ${w.mx(1)}`] }),
+    statuses: () => ({ "event:1": "drifted" }),
+    conditions: () => ({ "event:1": ["undecided"] }),
+    after: async (w) => {
+      expect(await memberships(w)).toMatchObject({ [w.mx(1)]: "leave", [w.mx(2)]: "invite", [w.mx(3)]: "invite" })
+      expect(await users(w)).toEqual({ [w.bot]: 100, [w.mx(2)]: 50 })
+    },
+  },
+  {
+    section: "§5 undecided rows",
+    name: "an attendee status added after us: that user is not kicked, not invited, keeps their level",
+    setup: (w) =>
+      anEvent(
+        w,
+        [
+          [1, "confirmed"],
+          [2, "confirmed", "moderator"],
+        ],
+        { visibility: "private" },
+      ),
+    change: async (w) => {
+      await w.sql(`ALTER TYPE $s."eventAttendees_status_enum" ADD VALUE 'checked_in'`)
+      await w.sql(`UPDATE $s."eventAttendees" SET status = 'checked_in' WHERE "userId" = 2`)
+      await w.rows(addAttendee(w.tenant, { eventId: 1, userId: 3, status: "checked_in" }))
+    },
+    actions: () => ({ "event:1": [] }),
+    statuses: () => ({ "event:1": "in_sync" }),
+    conditions: () => ({ "event:1": ["undecided", "undecided"] }),
+    after: async (w) => {
+      expect(await memberships(w)).toEqual({ [w.bot]: "join", [w.mx(1)]: "invite", [w.mx(2)]: "invite" })
+      expect(await users(w)).toEqual({ [w.bot]: 100, [w.mx(2)]: 50 })
+    },
   },
 ]

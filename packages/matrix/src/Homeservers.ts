@@ -1,3 +1,4 @@
+import { serverOf } from "@openmeet-reconciler/core"
 import { Context, Effect, Layer, Redacted } from "effect"
 import type { MatrixConfig, MatrixService } from "./Matrix.ts"
 import { makeMatrix } from "./Matrix.ts"
@@ -66,7 +67,7 @@ export class Homeservers extends Context.Tag("@openmeet-reconciler/matrix/Homese
           forServer: (serverName, own) =>
             Effect.gen(function* () {
               const primary = yield* connect(main)
-              const mainServerName = primary.botUserId.slice(primary.botUserId.indexOf(":") + 1)
+              const mainServerName = serverOf(primary.botUserId)
               if (mainServerName === serverName) return primary
               if (own === undefined) return yield* new NoHomeserver({ serverName, mainServerName })
               return yield* connect(own)

@@ -1,4 +1,3 @@
 export * from "./Logging.ts"
 export * from "./Metrics.ts"
-export * from "./Timing.ts"
 export * from "./Tracing.ts"

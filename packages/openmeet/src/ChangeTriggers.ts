@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Data, Effect, Schema } from "effect"
-import { describeSqlError } from "./DesiredState.ts"
+import { describeSqlError } from "./SqlErrors.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** The tables whose changes matter, and the column naming the entity each row belongs to. */

@@ -4,7 +4,7 @@ import { describeWithoutValuesInline, roomKey, Telemetry } from "@openmeet-recon
 import { Data, Deferred, Duration, Effect, Either, Queue, Redacted, Schema } from "effect"
 import pg from "pg"
 import type { WatchedTable } from "./ChangeTriggers.ts"
-import { describeSqlError } from "./DesiredState.ts"
+import { describeSqlError } from "./SqlErrors.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** One row changed in OpenMeet: its tenant, its table and the entity it belongs to. */
@@ -116,7 +116,9 @@ export const pollChanges = (tenant: Tenant, watermark: Watermark, overlap: Durat
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const since = (watermark - BigInt(Math.round(Duration.toMillis(overlap) * 1000))).toString()
-    const after = sql`"updatedAt" > timestamptz 'epoch' + ${since}::bigint * interval '1 microsecond'`
+    // OpenMeet's columns are `timestamp without time zone` holding UTC: compared with a
+    // timestamp (not a timestamptz), no session time zone shifts them, and the index serves.
+    const after = sql`"updatedAt" > timestamp 'epoch' + ${since}::bigint * interval '1 microsecond'`
     const micros = sql`(extract(epoch FROM "updatedAt") * 1000000)::bigint`
     const changed = (table: string, column: string) =>
       sql`SELECT ${table}::text AS tb, ${sql(column)}::text AS id, ${micros} AS at FROM ${t(sql, tenant, table)}

@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import type { DataProblem, DesiredOutcome, Policy, RoomOutcome, UserFacts } from "@openmeet-reconciler/core"
-import { desiredEventRoom, desiredGroupRoom } from "@openmeet-reconciler/core"
+import type { DataProblem, DbQuery, DesiredOutcome, Policy, RoomOutcome, UserFacts } from "@openmeet-reconciler/core"
+import { desiredEventRoom, desiredGroupRoom, timed } from "@openmeet-reconciler/core"
 import { Context, Data, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { describeSqlError } from "./SqlErrors.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** The desired state of every managed room of one tenant (or of the rooms asked for). */
@@ -37,10 +38,13 @@ const EventRow = Schema.Struct({
   matrixRoomId: Schema.NullOr(Schema.String),
 })
 
-/** An attendee or group member row; `parentId` is its event or group. */
+/**
+ * An attendee or group member row; `parentId` is its event or group. OpenMeet allows NULL
+ * in every column of `"groupMembers"`.
+ */
 const MemberRow = Schema.Struct({
   id: Schema.String,
-  parentId: Schema.String,
+  parentId: Schema.NullOr(Schema.String),
   userId: Schema.NullOr(Schema.String),
   status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   roleId: Schema.NullOr(Schema.String),
@@ -48,31 +52,12 @@ const MemberRow = Schema.Struct({
 })
 type MemberRow = typeof MemberRow.Type
 
-interface MemberFacts {
-  readonly id: string
-  readonly userId: string
-  readonly status?: string | null
-  readonly role: string | null
-}
-
-/** Member rows by event or group, with the problems that fail that room. */
-const byParent = (rows: ReadonlyArray<MemberRow>, tenant: string, table: string, roleTable: string) => {
-  const out = new Map<string, { rows: Array<MemberFacts>; problems: Array<DataProblem> }>()
+/** Member rows by event or group; a row of no event or group belongs to no room. */
+const byParent = (rows: ReadonlyArray<MemberRow>): ReadonlyMap<string, ReadonlyArray<MemberRow>> => {
+  const out = new Map<string, Array<MemberRow>>()
   for (const row of rows) {
-    const entry = out.get(row.parentId) ?? { rows: [], problems: [] }
-    out.set(row.parentId, entry)
-    if (row.userId === null) {
-      entry.problems.push({ tenant, table, id: row.id, message: "userId is NULL" })
-      continue
-    }
-    // A role id that points at no role is an unknown role, not the default one.
-    const role = row.roleId !== null && row.role === null ? `<missing ${roleTable} id ${row.roleId}>` : row.role
-    entry.rows.push({
-      id: row.id,
-      userId: row.userId,
-      role,
-      ...(row.status === undefined ? {} : { status: row.status }),
-    })
+    if (row.parentId === null) continue
+    out.set(row.parentId, [...(out.get(row.parentId) ?? []), row])
   }
   return out
 }
@@ -130,13 +115,8 @@ const UserRow = Schema.Struct({
   id: Schema.String,
   statusId: Schema.NullOr(Schema.Number),
   handle: Schema.NullOr(Schema.String),
+  missing: Schema.Boolean,
 })
-
-/** The driver's own words: SqlError says only "Failed to execute statement", its cause says why. */
-export const describeSqlError = (error: unknown): string => {
-  if (!(error instanceof Error)) return String(error)
-  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message
-}
 
 /** Decodes rows one by one: a malformed row becomes a problem, the rest are kept. */
 const decodeRows = <A, I>(
@@ -176,10 +156,6 @@ export interface ExistingEntities {
 const EntityRow = Schema.Struct({ kind: Schema.String, id: Schema.String, slug: Schema.NullOr(Schema.String) })
 const EntitledRow = Schema.Struct({ entitled: Schema.Boolean })
 
-export interface DesiredStateOptions {
-  readonly onQuery?: (query: string, seconds: number) => void
-}
-
 /** Reads OpenMeet's database and computes desired rooms (policy.md), a fixed number of queries per tenant. */
 export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/DesiredState")<
   DesiredState,
@@ -207,205 +183,199 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
     readonly hasEntitledUsers: (tenant: Tenant, policy: Policy) => Effect.Effect<boolean, DesiredStateError>
   }
 >() {
-  /**
-   * Over the SqlClient in context (OpenMeet's database; SELECT suffices); `onQuery` hears
-   * each query's name and duration (the daemon's metrics).
-   */
-  static readonly layerWith = (options: DesiredStateOptions) =>
-    Layer.effect(
-      DesiredState,
-      Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        const forTenant = Effect.fn("DesiredState.forTenant")(function* (
-          tenant: Tenant,
-          policy: Policy,
-          filter?: DesiredFilter,
-        ) {
-          yield* Effect.annotateCurrentSpan({ tenant: tenant.id })
-          const t = (name: string) => sql(`${tenant.schema}.${name}`)
-          /** The filter as SQL: every row without one, none for an empty list. */
-          const only = (column: string, ids: ReadonlyArray<string> | undefined) =>
-            ids === undefined ? sql`true` : ids.length === 0 ? sql`false` : sql.in(column, ids.map(Number))
-          const events = (column: string) => only(column, filter?.eventIds)
-          const groups = (column: string) => only(column, filter?.groupIds)
-          const run = <A>(query: string, effect: Effect.Effect<A, unknown>) =>
-            Effect.suspend(() => {
-              const started = performance.now()
-              return effect.pipe(
-                Effect.ensuring(Effect.sync(() => options.onQuery?.(query, (performance.now() - started) / 1000))),
-              )
-            }).pipe(
-              Effect.mapError(
-                (error) => new DesiredStateError({ tenant: tenant.id, query, message: describeSqlError(error) }),
-              ),
-              Effect.withSpan(`DesiredState.query ${query}`, { attributes: { tenant: tenant.id, query } }),
-            )
+  /** Over the SqlClient in context (OpenMeet's database; SELECT suffices); query timings go to Telemetry. */
+  static readonly layer = Layer.effect(
+    DesiredState,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const forTenant = Effect.fn("DesiredState.forTenant")(function* (
+        tenant: Tenant,
+        policy: Policy,
+        filter?: DesiredFilter,
+      ) {
+        yield* Effect.annotateCurrentSpan({ tenant: tenant.id })
+        const t = (name: string) => sql(`${tenant.schema}.${name}`)
+        /** The filter as SQL: every row without one, none for an empty list. */
+        const only = (column: string, ids: ReadonlyArray<string> | undefined) =>
+          ids === undefined ? sql`true` : ids.length === 0 ? sql`false` : sql.in(column, ids.map(Number))
+        const events = (column: string) => only(column, filter?.eventIds)
+        const groups = (column: string) => only(column, filter?.groupIds)
+        const run = <A>(query: DbQuery, effect: Effect.Effect<A, unknown>) =>
+          effect.pipe(
+            timed(query),
+            Effect.mapError(
+              (error) => new DesiredStateError({ tenant: tenant.id, query, message: describeSqlError(error) }),
+            ),
+            Effect.withSpan(`DesiredState.query ${query}`, { attributes: { tenant: tenant.id, query } }),
+          )
 
-          // Five set-based queries per tenant, however many events and groups it has.
-          const [eventRows, attendeeRows, groupRows, memberRows, userRows] = yield* Effect.all(
-            [
-              run(
-                "events",
-                sql`SELECT e.id::text AS id, e.slug, e.name, e.status::text AS status, e.visibility::text AS visibility,
+        // Five set-based queries per tenant, however many events and groups it has.
+        const [eventRows, attendeeRows, groupRows, memberRows, userRows] = yield* Effect.all(
+          [
+            run(
+              "events",
+              sql`SELECT e.id::text AS id, e.slug, e.name, e.status::text AS status, e.visibility::text AS visibility,
                          e."userId"::text AS "ownerId", e."matrixRoomId" AS "matrixRoomId"
                   FROM ${t("events")} e WHERE ${events("e.id")} ORDER BY e.id`,
-              ),
-              run(
-                "eventAttendees",
-                sql`SELECT a.id::text AS id, a."eventId"::text AS "parentId", a."userId"::text AS "userId",
+            ),
+            run(
+              "eventAttendees",
+              sql`SELECT a.id::text AS id, a."eventId"::text AS "parentId", a."userId"::text AS "userId",
                          a.status::text AS status, a."roleId"::text AS "roleId", r.name AS role
                   FROM ${t("eventAttendees")} a LEFT JOIN ${t("eventRoles")} r ON r.id = a."roleId"
                   WHERE ${events("a.eventId")} ORDER BY a.id`,
-              ),
-              run(
-                "groups",
-                sql`SELECT g.id::text AS id, g.slug, g.name, g.status::text AS status, g.visibility::text AS visibility,
+            ),
+            run(
+              "groups",
+              sql`SELECT g.id::text AS id, g.slug, g.name, g.status::text AS status, g.visibility::text AS visibility,
                          g."matrixRoomId" AS "matrixRoomId"
                   FROM ${t("groups")} g WHERE ${groups("g.id")} ORDER BY g.id`,
-              ),
-              run(
-                "groupMembers",
-                sql`SELECT m.id::text AS id, m."groupId"::text AS "parentId", m."userId"::text AS "userId",
+            ),
+            run(
+              "groupMembers",
+              sql`SELECT m.id::text AS id, m."groupId"::text AS "parentId", m."userId"::text AS "userId",
                          m."groupRoleId"::text AS "roleId", r.name AS role
                   FROM ${t("groupMembers")} m LEFT JOIN ${t("groupRoles")} r ON r.id = m."groupRoleId"
                   WHERE ${groups("m.groupId")} ORDER BY m.id`,
-              ),
-              // Every user a selected row points at, with their handle for this tenant.
-              run(
-                "users",
-                sql`SELECT u.id::text AS id,
+            ),
+            // Every user id a selected row points at, with its handle for this tenant: from
+            // the registry even when `users` has no such row, since the handle is the identity.
+            run(
+              "users",
+              sql`SELECT ids.id::text AS id,
                          CASE WHEN u."deletedAt" IS NULL THEN u."statusId" END AS "statusId",
-                         h.handle
-                  FROM ${t("users")} u
-                  LEFT JOIN public."matrixHandleRegistry" h ON h."tenantId" = ${tenant.id} AND h."userId" = u.id
-                  WHERE u.id IN (SELECT a."userId" FROM ${t("eventAttendees")} a WHERE ${events("a.eventId")}
-                                 UNION SELECT e."userId" FROM ${t("events")} e WHERE ${events("e.id")}
-                                 UNION SELECT m."userId" FROM ${t("groupMembers")} m WHERE ${groups("m.groupId")})`,
-              ),
-            ],
-            { concurrency: "unbounded" },
+                         h.handle, u.id IS NULL AS missing
+                  FROM (SELECT a."userId" AS id FROM ${t("eventAttendees")} a WHERE ${events("a.eventId")}
+                        UNION SELECT e."userId" FROM ${t("events")} e WHERE ${events("e.id")}
+                        UNION SELECT m."userId" FROM ${t("groupMembers")} m WHERE ${groups("m.groupId")}) ids
+                  LEFT JOIN ${t("users")} u ON u.id = ids.id
+                  LEFT JOIN public."matrixHandleRegistry" h ON h."tenantId" = ${tenant.id} AND h."userId" = ids.id
+                  WHERE ids.id IS NOT NULL`,
+            ),
+          ],
+          { concurrency: "unbounded" },
+        )
+
+        const eventsRead = decodeRows(EventRow, eventRows, tenant.id, "events")
+        const attendees = decodeRows(MemberRow, attendeeRows, tenant.id, "eventAttendees")
+        const groupsRead = decodeRows(GroupRow, groupRows, tenant.id, "groups")
+        const members = decodeRows(MemberRow, memberRows, tenant.id, "groupMembers")
+        const users = decodeRows(UserRow, userRows, tenant.id, "users")
+        const userFacts = withHandleConflicts(users.rows)
+        const attendeesByEvent = byParent(attendees.rows)
+        const membersByGroup = byParent(members.rows)
+        const facts = { tenant: tenant.id, serverName: tenant.serverName }
+
+        const pending = new Set<string>()
+        const rooms: Array<DesiredOutcome> = []
+        const collect = (result: RoomOutcome) => {
+          for (const userId of result.pendingHandles) pending.add(userId)
+          rooms.push(result.outcome)
+        }
+        for (const event of eventsRead.rows) {
+          // "eventAttendees"."userId" is NOT NULL in OpenMeet; a NULL could name no one anyway.
+          const rows = (attendeesByEvent.get(event.id) ?? []).flatMap(({ id, userId, status, role, roleId }) =>
+            userId === null ? [] : [{ id, userId, status: status ?? null, role, roleId }],
           )
+          collect(desiredEventRoom(facts, event, rows, userFacts, policy))
+        }
+        for (const group of groupsRead.rows) {
+          const rows = (membersByGroup.get(group.id) ?? []).map(({ id, userId, role, roleId }) => ({
+            id,
+            userId,
+            role,
+            roleId,
+          }))
+          collect(desiredGroupRoom(facts, group, rows, userFacts, policy))
+        }
 
-          const eventsRead = decodeRows(EventRow, eventRows, tenant.id, "events")
-          const attendees = decodeRows(MemberRow, attendeeRows, tenant.id, "eventAttendees")
-          const groupsRead = decodeRows(GroupRow, groupRows, tenant.id, "groups")
-          const members = decodeRows(MemberRow, memberRows, tenant.id, "groupMembers")
-          const users = decodeRows(UserRow, userRows, tenant.id, "users")
-          const userFacts = withHandleConflicts(users.rows)
-          const attendeesByEvent = byParent(attendees.rows, tenant.id, "eventAttendees", "eventRoles")
-          const membersByGroup = byParent(members.rows, tenant.id, "groupMembers", "groupRoles")
-          const facts = { tenant: tenant.id, serverName: tenant.serverName }
-
-          const pending = new Set<string>()
-          const rooms: Array<DesiredOutcome> = []
-          const collect = (result: RoomOutcome, extra: ReadonlyArray<DataProblem> | undefined) => {
-            for (const userId of result.pendingHandles) pending.add(userId)
-            rooms.push(withProblems(result.outcome, extra ?? []))
-          }
-          for (const event of eventsRead.rows) {
-            const rows = attendeesByEvent.get(event.id)
-            collect(
-              desiredEventRoom(
-                facts,
-                event,
-                (rows?.rows ?? []).map((a) => ({ ...a, status: a.status ?? null })),
-                userFacts,
-                policy,
-              ),
-              rows?.problems,
-            )
-          }
-          for (const group of groupsRead.rows) {
-            const rows = membersByGroup.get(group.id)
-            collect(desiredGroupRoom(facts, group, rows?.rows ?? [], userFacts, policy), rows?.problems)
-          }
-
-          // Two events (or groups) with one slug would claim one alias: neither is acted on.
-          for (const [table, rows] of [
-            ["events", eventsRead.rows],
-            ["groups", groupsRead.rows],
-          ] as const) {
-            for (const [slug, ids] of duplicates(rows.map((r) => [r.slug, r.id] as const))) {
-              const kind = table === "events" ? "event" : "group"
-              for (const [index, outcome] of rooms.entries()) {
-                const key = outcome._tag === "Desired" ? outcome.room.key : outcome.key
-                if (key.kind !== kind || !ids.includes(key.entityId)) continue
-                rooms[index] = withProblems(outcome, [
-                  {
-                    tenant: tenant.id,
-                    table,
-                    id: key.entityId,
-                    message: `slug ${JSON.stringify(slug)} is also used by ${table} id ${ids.filter((id) => id !== key.entityId).join(", ")}`,
-                  },
-                ])
-              }
+        // Two events (or groups) with one slug would claim one alias: neither is acted on.
+        for (const [table, rows] of [
+          ["events", eventsRead.rows],
+          ["groups", groupsRead.rows],
+        ] as const) {
+          for (const [slug, ids] of duplicates(rows.map((r) => [r.slug, r.id] as const))) {
+            const kind = table === "events" ? "event" : "group"
+            for (const [index, outcome] of rooms.entries()) {
+              const key = outcome._tag === "Desired" ? outcome.room.key : outcome.key
+              if (key.kind !== kind || !ids.includes(key.entityId)) continue
+              rooms[index] = withProblems(outcome, [
+                {
+                  tenant: tenant.id,
+                  table,
+                  id: key.entityId,
+                  message: `slug ${JSON.stringify(slug)} is also used by ${table} id ${ids.filter((id) => id !== key.entityId).join(", ")}`,
+                },
+              ])
             }
           }
+        }
 
-          // An unreadable member or user row could belong to any room: no room of the
-          // tenant may then be planned as if the row did not exist.
-          const unreadable = [...attendees.problems, ...members.problems, ...users.problems]
-          return {
-            tenant,
-            rooms: unreadable.length === 0 ? rooms : rooms.map((outcome) => withProblems(outcome, unreadable)),
-            pendingHandles: pending.size,
-            problems: [...eventsRead.problems, ...groupsRead.problems, ...unreadable],
-          } satisfies TenantDesired
-        })
-        const entityIdBySlug = (tenant: Tenant, kind: "event" | "group", slug: string) =>
-          sql<{
-            id: string
-          }>`SELECT id::text AS id FROM ${sql(`${tenant.schema}.${kind === "event" ? "events" : "groups"}`)}
+        // An unreadable member or user row could belong to any room: no room of the
+        // tenant may then be planned as if the row did not exist.
+        const unreadable = [...attendees.problems, ...members.problems, ...users.problems]
+        return {
+          tenant,
+          rooms: unreadable.length === 0 ? rooms : rooms.map((outcome) => withProblems(outcome, unreadable)),
+          pendingHandles: pending.size,
+          problems: [...eventsRead.problems, ...groupsRead.problems, ...unreadable],
+        } satisfies TenantDesired
+      })
+      const entityIdBySlug = (tenant: Tenant, kind: "event" | "group", slug: string) =>
+        sql<{
+          id: string
+        }>`SELECT id::text AS id FROM ${sql(`${tenant.schema}.${kind === "event" ? "events" : "groups"}`)}
             WHERE slug = ${slug} LIMIT 1`.pipe(
-            Effect.map((rows) => rows[0]?.id),
-            Effect.mapError(
-              (error) =>
-                new DesiredStateError({
-                  tenant: tenant.id,
-                  query: `${kind} by slug`,
-                  message: describeSqlError(error),
-                }),
-            ),
-            Effect.withSpan("DesiredState.query slug", { attributes: { tenant: tenant.id } }),
-          )
-        const failed = (tenant: Tenant, query: string) => (error: unknown) =>
-          new DesiredStateError({ tenant: tenant.id, query, message: describeSqlError(error) })
-        const entitiesExist = (tenant: Tenant, lookup: EntityLookup) =>
-          Effect.gen(function* () {
-            const t = (name: string) => sql(`${tenant.schema}.${name}`)
-            const of = (kind: "event" | "group") => ({
-              ids: lookup.ids.filter((e) => e.kind === kind && /^[0-9]{1,9}$/.test(e.id)).map((e) => Number(e.id)),
-              slugs: lookup.slugs.filter((e) => e.kind === kind).map((e) => e.slug),
-            })
-            const events = of("event")
-            const groups = of("group")
-            // Array parameters: however many rooms are looked up, the statement has four.
-            const rows = yield* sql`
+          Effect.map((rows) => rows[0]?.id),
+          Effect.mapError(
+            (error) =>
+              new DesiredStateError({
+                tenant: tenant.id,
+                query: `${kind} by slug`,
+                message: describeSqlError(error),
+              }),
+          ),
+          Effect.withSpan("DesiredState.query slug", { attributes: { tenant: tenant.id } }),
+        )
+      const failed = (tenant: Tenant, query: string) => (error: unknown) =>
+        new DesiredStateError({ tenant: tenant.id, query, message: describeSqlError(error) })
+      const entitiesExist = (tenant: Tenant, lookup: EntityLookup) =>
+        Effect.gen(function* () {
+          const t = (name: string) => sql(`${tenant.schema}.${name}`)
+          const of = (kind: "event" | "group") => ({
+            ids: lookup.ids.filter((e) => e.kind === kind && /^[0-9]{1,9}$/.test(e.id)).map((e) => Number(e.id)),
+            slugs: lookup.slugs.filter((e) => e.kind === kind).map((e) => e.slug),
+          })
+          const events = of("event")
+          const groups = of("group")
+          // Array parameters: however many rooms are looked up, the statement has four.
+          const rows = yield* sql`
               SELECT 'event' AS kind, e.id::text AS id, e.slug FROM ${t("events")} e
                 WHERE e.id = ANY(${sql`${events.ids}::int[]`}) OR e.slug = ANY(${sql`${events.slugs}::text[]`})
               UNION ALL
               SELECT 'group', g.id::text, g.slug FROM ${t("groups")} g
                 WHERE g.id = ANY(${sql`${groups.ids}::int[]`}) OR g.slug = ANY(${sql`${groups.slugs}::text[]`})`
-            const found = yield* Schema.decodeUnknown(Schema.Array(EntityRow))(rows)
-            const ids = new Set<string>()
-            const slugs = new Map<string, string>()
-            for (const row of found) {
-              ids.add(`${row.kind}:${row.id}`)
-              if (row.slug !== null) slugs.set(`${row.kind}:${row.slug}`, row.id)
-            }
-            return { ids, slugs } satisfies ExistingEntities
-          }).pipe(
-            Effect.mapError(failed(tenant, "entities")),
-            Effect.withSpan("DesiredState.query entities", { attributes: { tenant: tenant.id, query: "entities" } }),
-          )
-        const hasEntitledUsers = (tenant: Tenant, policy: Policy) =>
-          Effect.gen(function* () {
-            const t = (name: string) => sql(`${tenant.schema}.${name}`)
-            // policy.md §3 as SQL, for an answer about the whole tenant in one round trip.
-            const person = (column: string) => sql`JOIN ${t("users")} u ON u.id = ${sql(column)}
+          const found = yield* Schema.decodeUnknown(Schema.Array(EntityRow))(rows)
+          const ids = new Set<string>()
+          const slugs = new Map<string, string>()
+          for (const row of found) {
+            ids.add(`${row.kind}:${row.id}`)
+            if (row.slug !== null) slugs.set(`${row.kind}:${row.slug}`, row.id)
+          }
+          return { ids, slugs } satisfies ExistingEntities
+        }).pipe(
+          timed("entities"),
+          Effect.mapError(failed(tenant, "entities")),
+          Effect.withSpan("DesiredState.query entities", { attributes: { tenant: tenant.id, query: "entities" } }),
+        )
+      const hasEntitledUsers = (tenant: Tenant, policy: Policy) =>
+        Effect.gen(function* () {
+          const t = (name: string) => sql(`${tenant.schema}.${name}`)
+          // policy.md §3 as SQL, for an answer about the whole tenant in one round trip.
+          const person = (column: string) => sql`JOIN ${t("users")} u ON u.id = ${sql(column)}
                 AND u."statusId" = 1 AND u."deletedAt" IS NULL
               JOIN public."matrixHandleRegistry" h ON h."tenantId" = ${tenant.id} AND h."userId" = u.id`
-            const rows = yield* sql`SELECT EXISTS (
+          const rows = yield* sql`SELECT EXISTS (
                 SELECT 1 FROM ${t("eventAttendees")} a ${person("a.userId")}
                   LEFT JOIN ${t("eventRoles")} r ON r.id = a."roleId"
                   WHERE a.status::text = ANY(${sql`${[...policy.eventEntitledStatuses]}::text[]`})
@@ -417,14 +387,14 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
                   JOIN ${t("groupRoles")} r ON r.id = m."groupRoleId"
                   WHERE r.name::text IN ('owner', 'admin', 'moderator', 'member')
               ) AS entitled`
-            const [row] = yield* Schema.decodeUnknown(Schema.Array(EntitledRow))(rows)
-            return row?.entitled === true
-          }).pipe(
-            Effect.mapError(failed(tenant, "entitled")),
-            Effect.withSpan("DesiredState.query entitled", { attributes: { tenant: tenant.id, query: "entitled" } }),
-          )
-        return { forTenant, entityIdBySlug, entitiesExist, hasEntitledUsers }
-      }),
-    )
-  static readonly layer = DesiredState.layerWith({})
+          const [row] = yield* Schema.decodeUnknown(Schema.Array(EntitledRow))(rows)
+          return row?.entitled === true
+        }).pipe(
+          timed("entitled"),
+          Effect.mapError(failed(tenant, "entitled")),
+          Effect.withSpan("DesiredState.query entitled", { attributes: { tenant: tenant.id, query: "entitled" } }),
+        )
+      return { forTenant, entityIdBySlug, entitiesExist, hasEntitledUsers }
+    }),
+  )
 }

@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import { registryDdl, tenantDdl } from "./OpenMeetSchema.ts"
+import { fixtureUlid } from "./Fixture.ts"
+import { registryDdl, tenantDdl, tenantSeedDml, userStatuses } from "./OpenMeetSchema.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
 /** How big a tenant to build; everything else follows from the seed. */
@@ -74,13 +75,21 @@ const chunked = <T>(rows: ReadonlyArray<T>, size: number): Array<ReadonlyArray<T
 export const createOpenMeetSchema = (tenant: Tenant): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    for (const statement of [...registryDdl, ...tenantDdl(tenant.schema)]) yield* sql.unsafe(statement)
+    for (const statement of [...registryDdl, ...tenantDdl(tenant.schema), ...tenantSeedDml(tenant.schema)]) {
+      yield* sql.unsafe(statement)
+    }
   })
+
+/** A role id no `"eventRoles"` row has: `"roleId"` has no foreign key in OpenMeet. */
+export const danglingRoleId = 999
 
 /**
  * Builds a realistic tenant: users (some inactive, some without handles), events in
  * every status and visibility, attendees in every status and role, groups and members.
  * Role ids are shuffled per tenant, as in OpenMeet where they differ between tenants.
+ * It has OpenMeet's messy rows too: NULL statuses, visibilities and roles, legacy labels,
+ * attendees whose role id names no role, duplicate group members, member rows without
+ * a user or a group.
  */
 export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function* () {
@@ -116,13 +125,15 @@ export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError,
       const id = i + 1
       return {
         id,
+        ulid: fixtureUlid(id),
         slug: `user-${id}`,
         email: `user${id}@${tenant.id || "public"}.example`,
         firstName: `First${id}`,
         lastName: `Last${id}`,
-        statusId: rnd.weighted([
-          [1, 95],
-          [2, 5],
+        statusId: rnd.weighted<number | null>([
+          [userStatuses.active, 95],
+          [userStatuses.inactive, 4],
+          [null, 1],
         ]),
         roleId: 2,
         isShadowAccount: false,
@@ -153,32 +164,42 @@ export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError,
         ["draft", 10],
         ["pending", 10],
       ]),
-      visibility: rnd.weighted([
+      visibility: rnd.weighted<string | null>([
         ["public", 50],
-        ["unlisted", 20],
-        ["private", 30],
+        ["unlisted", 15],
+        ["authenticated", 5],
+        ["private", 28],
+        [null, 2],
       ]),
       createdById: pickUser(),
       matrixRoomId: null,
     }))
     yield* insert("groups", groups)
-    const groupMembers = groups.flatMap((group) => {
-      const memberIds = new Set([group.createdById, ...Array.from({ length: rnd.int(15) }, pickUser)])
-      return [...memberIds].map((userId) => ({
-        userId,
-        groupId: group.id,
-        groupRoleId: groupRoleId.get(
-          userId === group.createdById
-            ? "owner"
-            : rnd.weighted([
-                ["member", 70],
-                ["guest", 10],
-                ["moderator", 10],
-                ["admin", 10],
-              ]),
-        ),
-      }))
-    })
+    const groupMembers: Array<{ userId: number | null; groupId: number | null; groupRoleId: number | null }> =
+      groups.flatMap((group) => {
+        const memberIds = new Set([group.createdById, ...Array.from({ length: rnd.int(15) }, pickUser)])
+        return [...memberIds].flatMap((userId) => {
+          const role =
+            userId === group.createdById
+              ? "owner"
+              : rnd.weighted<string | null>([
+                  ["member", 68],
+                  ["guest", 10],
+                  ["moderator", 10],
+                  ["admin", 10],
+                  [null, 2],
+                ])
+          const row = { userId, groupId: group.id, groupRoleId: role === null ? null : (groupRoleId.get(role) ?? null) }
+          // Nothing stops OpenMeet from keeping a second row for the same member.
+          const duplicate = rnd.next() < 0.05 ? [{ ...row, groupRoleId: groupRoleId.get("member") ?? null }] : []
+          return [row, ...duplicate]
+        })
+      })
+    // Rows that belong to no one: a member without a user, a member of no group.
+    groupMembers.push(
+      { userId: null, groupId: 1, groupRoleId: groupRoleId.get("member") ?? null },
+      { userId: pickUser(), groupId: null, groupRoleId: groupRoleId.get("owner") ?? null },
+    )
     yield* insert("groupMembers", groupMembers)
 
     const events = Array.from({ length: spec.events }, (_, i) => ({
@@ -192,11 +213,12 @@ export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError,
         ["pending", 5],
         [null, 5],
       ]),
-      visibility: rnd.weighted([
+      visibility: rnd.weighted<string | null>([
         ["public", 45],
         ["unlisted", 20],
         ["authenticated", 5],
-        ["private", 30],
+        ["private", 28],
+        [null, 2],
       ]),
       userId: pickUser(),
       groupId: rnd.next() < 0.4 ? 1 + rnd.int(groupCount) : null,
@@ -211,8 +233,9 @@ export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError,
       return [...attendeeIds].map((userId) => ({
         eventId: event.id,
         userId,
-        status: rnd.weighted([
-          ["confirmed", 50],
+        // OpenMeet leaves the status NULL on some rows.
+        status: rnd.weighted<string | null>([
+          ["confirmed", 48],
           ["attended", 5],
           ["cancelled", 5],
           ["rejected", 5],
@@ -220,18 +243,23 @@ export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError,
           ["maybe", 5],
           ["pending", 10],
           ["waitlist", 15],
+          [null, 2],
         ]),
-        roleId: eventRoleId.get(
-          userId === event.userId
-            ? "host"
-            : rnd.weighted([
-                ["participant", 80],
-                ["speaker", 5],
-                ["moderator", 5],
-                ["host", 5],
-                ["guest", 5],
-              ]),
-        ),
+        // Now and then a role id that names no role: the row cannot be decided.
+        roleId:
+          rnd.next() < 0.01
+            ? danglingRoleId
+            : eventRoleId.get(
+                userId === event.userId
+                  ? "host"
+                  : rnd.weighted([
+                      ["participant", 80],
+                      ["speaker", 5],
+                      ["moderator", 5],
+                      ["host", 5],
+                      ["guest", 5],
+                    ]),
+              ),
       }))
     })
     yield* insert("eventAttendees", attendees)

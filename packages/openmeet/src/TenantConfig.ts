@@ -1,5 +1,5 @@
 import { describeWithoutValues, parsePosition } from "@openmeet-reconciler/core"
-import { Data, Effect, Either, Redacted, Schema } from "effect"
+import { Data, Either, Redacted, Schema } from "effect"
 
 /** The part of one OpenMeet tenant config the reconciler uses; other fields are ignored. */
 const TenantJson = Schema.Struct({
@@ -99,17 +99,3 @@ export const parseTenantsB64 = (b64: string): Either.Either<ReadonlyArray<Tenant
 /** Base64 of a tenant list, the form OpenMeet reads from TENANTS_B64. */
 export const encodeTenantsB64 = (tenants: ReadonlyArray<Record<string, unknown>>): string =>
   Buffer.from(JSON.stringify(tenants), "utf8").toString("base64")
-
-export const selectTenants = (
-  tenants: ReadonlyArray<Tenant>,
-  wanted: ReadonlyArray<string>,
-): Effect.Effect<ReadonlyArray<Tenant>, TenantConfigError> => {
-  const unknown = wanted.filter((id) => !tenants.some((tenant) => tenant.id === id))
-  return unknown.length > 0
-    ? Effect.fail(
-        new TenantConfigError({
-          message: `unknown tenant ${unknown.map((id) => JSON.stringify(id)).join(", ")}; configured: ${tenants.map((t) => JSON.stringify(t.id)).join(", ")}`,
-        }),
-      )
-    : Effect.succeed(wanted.length === 0 ? tenants : tenants.filter((tenant) => wanted.includes(tenant.id)))
-}

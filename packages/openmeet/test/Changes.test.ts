@@ -3,26 +3,28 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import type { RoomKey } from "@openmeet-reconciler/core"
 import { formatRoomKey } from "@openmeet-reconciler/core"
-import { sqlLayer, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
-import type { Duration, Scope } from "effect"
-import { Effect, Either, Option, Queue, Redacted } from "effect"
-import type { Change } from "../src/index.ts"
 import {
   addAttendee,
   addEvent,
   addGroup,
   addGroupMember,
   addUser,
-  decodeChange,
   fixtureTenant,
+  removeGroupMember,
+  resetTenant,
+  setGroupMemberRole,
+} from "@openmeet-reconciler/openmeet/testing"
+import { sqlLayer, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import type { Duration, Scope } from "effect"
+import { Effect, Either, Option, Queue, Redacted } from "effect"
+import type { Change } from "../src/index.ts"
+import {
+  decodeChange,
   initialWatermark,
   installTriggers,
   keysForChanges,
   listenChanges,
   pollChanges,
-  removeGroupMember,
-  resetTenant,
-  setGroupMemberRole,
   triggersInstalled,
   uninstallTriggers,
 } from "../src/index.ts"
@@ -407,6 +409,24 @@ layer(sqlLayer(services.databaseUrl), { excludeTestServices: true })("the databa
       yield* removeGroupMember(tenant, { groupId: 1, userId: 2 })
       yield* sql`DELETE FROM ${sql(`${tenant.schema}.eventAttendees`)} WHERE "userId" = 3`
       expect((yield* pollChanges(tenant, first.watermark, "0 millis")).changes).toEqual([])
+    }),
+  )
+
+  it.effect("polls OpenMeet's UTC timestamps (without time zone) whatever the session's time zone", () =>
+    Effect.gen(function* () {
+      const tenant = yield* seeded("cftz")
+      const sql = yield* SqlClient.SqlClient
+      const start = yield* initialWatermark
+      // OpenMeet writes UTC into `timestamp` columns, whatever zone its readers are in.
+      yield* sql`UPDATE ${sql(`${tenant.schema}.events`)} SET "updatedAt" = now() AT TIME ZONE 'UTC' WHERE id = 2`
+      const separator = services.databaseUrl.includes("?") ? "&" : "?"
+      const farEast = `${services.databaseUrl}${separator}options=${encodeURIComponent("-c TimeZone=Pacific/Kiritimati")}`
+      const polled = yield* pollChanges(tenant, start, "0 millis").pipe(Effect.provide(sqlLayer(farEast)))
+      expect(polled.changes.map((c) => `${c.table}:${c.id}`)).toEqual(["events:2"])
+      // And a session west of UTC does not see it again after the watermark it returned.
+      const farWest = `${services.databaseUrl}${separator}options=${encodeURIComponent("-c TimeZone=Pacific/Honolulu")}`
+      const again = yield* pollChanges(tenant, polled.watermark, "0 millis").pipe(Effect.provide(sqlLayer(farWest)))
+      expect(again.changes).toEqual([])
     }),
   )
 })
