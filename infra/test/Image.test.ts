@@ -125,6 +125,19 @@ describe("Dockerfile", () => {
     ])
     expect(problems).toEqual([])
   })
+  it("copies each source of the deps stage to the same path (infra/systemd/install.sh copies them so)", () => {
+    const moved = of(stages()[0] ?? [], "COPY").flatMap((copy) => {
+      const args = copy.getArguments().map((a) => a.getValue())
+      const destination = args[args.length - 1] ?? ""
+      return args.slice(0, -1).flatMap((source) => {
+        const target = destination.endsWith("/")
+          ? `${destination}${statSync(repoPath(source)).isDirectory() ? "" : basename(source)}`
+          : destination
+        return target.replace(/^\.\//, "").replace(/\/$/, "") === source ? [] : [`${source} -> ${destination}`]
+      })
+    })
+    expect(moved).toEqual([])
+  })
 })
 
 describe("the deps stage, replayed without Docker", () => {

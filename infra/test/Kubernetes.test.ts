@@ -156,8 +156,15 @@ const find = (kind: string): Manifest => {
   return found
 }
 
+/** The object of a kind in the overlay, as its model (validated above). */
+const model = <T>(kind: string, make: (object: Manifest) => T | undefined): T => {
+  const made = make(find(kind))
+  if (made === undefined) throw new Error(`the overlay's ${kind} is not one`)
+  return made
+}
+
 // The parts of the objects the assertions read, as the schemas (validated first) define them.
-const deployment = new Deployment(Deployment.is(find("Deployment")) ? find("Deployment") : undefined)
+const deployment = model("Deployment", (o) => (Deployment.is(o) ? new Deployment(o) : undefined))
 const podSpec = deployment.spec?.template.spec
 const container = podSpec?.containers[0]
 
@@ -291,8 +298,8 @@ describe("the deployment", () => {
 
 describe("monitoring", () => {
   it("the ServiceMonitor scrapes the Service's http port as job openmeet-reconciler", () => {
-    const monitor = new ServiceMonitor(ServiceMonitor.is(find("ServiceMonitor")) ? find("ServiceMonitor") : undefined)
-    const service = new Service(Service.is(find("Service")) ? find("Service") : undefined)
+    const monitor = model("ServiceMonitor", (o) => (ServiceMonitor.is(o) ? new ServiceMonitor(o) : undefined))
+    const service = model("Service", (o) => (Service.is(o) ? new Service(o) : undefined))
     expect(service.metadata?.labels).toMatchObject(monitor.spec?.selector.matchLabels ?? { none: "" })
     expect(service.spec?.ports?.map((p) => p.name)).toContain(monitor.spec?.endpoints?.[0]?.port)
     expect(monitor.spec?.endpoints?.[0]?.path).toBe("/metrics")
@@ -312,6 +319,6 @@ describe("monitoring", () => {
 
 /** The ConfigMap's settings. */
 function settings(): Record<string, string> {
-  const configMap = new ConfigMap(ConfigMap.is(find("ConfigMap")) ? find("ConfigMap") : undefined)
+  const configMap = model("ConfigMap", (o) => (ConfigMap.is(o) ? new ConfigMap(o) : undefined))
   return { ...(configMap.data ?? {}) }
 }
