@@ -264,8 +264,11 @@ export const renderSettingsTable = (): string => {
     ].join(""),
   ])
   const header = ["setting", "default", "read by", "meaning"]
-  const line = (cells: ReadonlyArray<string>) => `| ${cells.join(" | ")} |`
-  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n")
+  // Columns padded to their widest cell, as the repository's formatter writes tables.
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    `| ${cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(" | ")} |`
+  return [line(header), line(widths.map((width) => "-".repeat(width))), ...rows.map(line)].join("\n")
 }
 
 /** The markers around a generated table in a Markdown file. */

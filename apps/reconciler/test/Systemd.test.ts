@@ -62,10 +62,42 @@ const environmentFile = (text: string): Record<string, string> =>
       .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
   )
 
-const analyze = (() => {
-  const run = spawnSync("bash", [join(repo, "infra/dev/systemd-analyze.sh")], { encoding: "utf8" })
+const tool = (...args: ReadonlyArray<string>) => {
+  const run = spawnSync("bash", [join(repo, "infra/dev/systemd-analyze.sh"), ...args], { encoding: "utf8" })
   return run.status === 0 ? { path: run.stdout.trim() } : { reason: run.stderr.trim() }
-})()
+}
+const analyze = tool()
+const strace = tool("--strace")
+
+/** The system calls a `systemd-analyze syscall-filter` group holds, its nested groups expanded. */
+const syscallGroup = (
+  analyzer: string,
+  group: string,
+  seen = new Map<string, ReadonlySet<string>>(),
+): ReadonlySet<string> => {
+  const known = seen.get(group)
+  if (known !== undefined) return known
+  const names = new Set<string>()
+  const lines = execFileSync(analyzer, ["syscall-filter", group], { encoding: "utf8" }).split("\n").slice(1)
+  for (const line of lines.map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))) {
+    if (line.startsWith("@")) for (const name of syscallGroup(analyzer, line, seen)) names.add(name)
+    else names.add(line)
+  }
+  seen.set(group, names)
+  return names
+}
+
+/** The unit's SystemCallFilter: what its allow lists name, less what its `~` lists deny. */
+const allowedSyscalls = (analyzer: string): ReadonlySet<string> => {
+  const expand = (items: ReadonlyArray<string>) =>
+    items.flatMap((item) => (item.startsWith("@") ? [...syscallGroup(analyzer, item)] : [item]))
+  const filters = service.get("SystemCallFilter") ?? []
+  const allowed = new Set(expand(filters.filter((f) => !f.startsWith("~")).flatMap((f) => f.split(/\s+/))))
+  for (const name of expand(filters.filter((f) => f.startsWith("~")).flatMap((f) => f.slice(1).split(/\s+/)))) {
+    allowed.delete(name)
+  }
+  return allowed
+}
 const systemdRuns = existsSync("/run/systemd/system")
 const pid1 = existsSync("/proc/1/comm") ? readFileSync("/proc/1/comm", "utf8").trim() : "unknown"
 
@@ -178,10 +210,16 @@ describe("installed by install.sh, its commands run as systemd runs them", () =>
     )
   })
 
-  it("ExecStartPost returns only when the daemon is ready; SIGTERM stops it within TimeoutStopSec", async () => {
+  /**
+   * The environment file an operator writes (for a tenant of this test, against the test's
+   * services) and the credential systemd hands over; then each command line of the
+   * installed unit with the environment systemd gives it (%d: the credentials folder).
+   */
+  let prepared: Record<string, string> | undefined
+  const prepare = async (): Promise<Record<string, string>> => {
+    if (prepared !== undefined) return prepared
     const tenant = fixtureTenant(uniqueTenantId("sdu"), s)
     await db.runPromise(resetTenant(tenant, 40))
-    // The environment file an operator writes, and the credential systemd would hand over.
     const test = daemonEnv(services, {
       TENANTS_B64: tenantsB64([tenant]),
       HTTP_PORT: String(18600 + (process.pid % 300)),
@@ -196,19 +234,28 @@ describe("installed by install.sh, its commands run as systemd runs them", () =>
     )
     mkdirSync(credentials, { recursive: true })
     copyFileSync(services.registrationPath, join(credentials, "registration.yaml"))
-    const unit = serviceSettings(readFileSync(join(work, "units/openmeet-reconciler.service"), "utf8"))
-    const environment: Record<string, string> = {
+    prepared = {
       PATH: "/usr/bin:/bin",
       ...environmentFile(readFileSync(join(etc, "reconciler.env"), "utf8")),
       ...Object.fromEntries(
-        (unit.get("Environment") ?? []).map((e) => [
+        (installedUnit().get("Environment") ?? []).map((e) => [
           e.slice(0, e.indexOf("=")),
           e.slice(e.indexOf("=") + 1).replace("%d", credentials),
         ]),
       ),
     }
-    const command = (key: string) => {
-      const [binary = "", ...args] = (unit.get(key)?.at(-1) ?? "").split(" ")
+    return prepared
+  }
+  const installedUnit = () => serviceSettings(readFileSync(join(work, "units/openmeet-reconciler.service"), "utf8"))
+  const commandLine = async (key: string) => {
+    const [binary = "", ...args] = (installedUnit().get(key)?.at(-1) ?? "").split(" ")
+    return { binary, args, environment: await prepare() }
+  }
+
+  it("ExecStartPost returns only when the daemon is ready; SIGTERM stops it within TimeoutStopSec", async () => {
+    const environment = await prepare()
+    const command = async (key: string) => {
+      const { binary, args } = await commandLine(key)
       const child = spawn(binary, args, { env: environment, stdio: ["ignore", "ignore", "pipe"] })
       children.push(child)
       let log = ""
@@ -222,10 +269,10 @@ describe("installed by install.sh, its commands run as systemd runs them", () =>
     }
 
     // Before the daemon runs, the readiness wait keeps waiting.
-    const wait = command("ExecStartPost")
+    const wait = await command("ExecStartPost")
     await new Promise((resolve) => setTimeout(resolve, 2_000))
     expect(wait.child.exitCode).toBe(null)
-    const daemon = command("ExecStart")
+    const daemon = await command("ExecStart")
     const waited = await Promise.race([
       wait.exited,
       new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 90_000)),
@@ -247,6 +294,39 @@ describe("installed by install.sh, its commands run as systemd runs them", () =>
       ),
     )
   })
+
+  it.skipIf(!("path" in analyze && "path" in strace))(
+    `makes only the system calls the unit's SystemCallFilter allows${"path" in analyze && "path" in strace ? "" : " (skipped: no strace or systemd-analyze)"}`,
+    async () => {
+      const analyzer = "path" in analyze ? analyze.path : ""
+      const tracer = "path" in strace ? strace.path : ""
+      const { binary, args, environment } = await commandLine("ExecStart")
+      const trace = join(work, "strace.txt")
+      const traced = spawn(tracer, ["-f", "-qq", "-o", trace, binary, ...args], { env: environment, stdio: "ignore" })
+      children.push(traced)
+      const exited = new Promise<number | null>((resolve) => traced.on("exit", (code) => resolve(code)))
+      await eventually(
+        "the traced daemon to be ready",
+        async () =>
+          (await fetch(`http://127.0.0.1:${environment.HTTP_PORT}/readyz`).catch(() => undefined))?.status === 200,
+        { timeoutMs: 90_000 },
+      )
+      // SIGTERM to the daemon itself (strace's child), as systemd's KillSignal: its shutdown is traced too.
+      const daemonPid = Number(
+        readFileSync(`/proc/${traced.pid}/task/${traced.pid}/children`, "utf8").trim().split(" ")[0],
+      )
+      process.kill(daemonPid, "SIGTERM")
+      expect(await exited).toBe(0)
+      const used = new Set(
+        readFileSync(trace, "utf8")
+          .split("\n")
+          .flatMap((line) => /^\d+\s+([a-z0-9_]+)\(/.exec(line)?.[1] ?? []),
+      )
+      expect(used.size).toBeGreaterThan(30)
+      const allowed = allowedSyscalls(analyzer)
+      expect([...used].filter((name) => !allowed.has(name)).sort()).toEqual([])
+    },
+  )
 })
 
 const skipped = [
