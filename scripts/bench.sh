@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks against real PostgreSQL and Synapse (started like the tests', fresh):
 #   bash scripts/bench.sh [events ...]     (default: 100 400)
-# Prints a Markdown table of timings; docs/benchmarks.md keeps the measured numbers.
+# Prints a Markdown table of timings, then the daemon's footprint (dev/footprint.ts);
+# docs/benchmarks.md keeps the measured numbers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source infra/dev/toolchain.sh
@@ -11,3 +12,7 @@ RECONCILER_FRESH=1 PG_DATABASE=openmeet_bench bash infra/dev/up.sh
 source "$STATE_DIR/services.env"
 cd apps/reconciler
 node dev/bench.ts "$@"
+# The daemon's memory and CPU while it creates the rooms of a tenant, then idles.
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100 400)
+for events in "${sizes[@]}"; do node dev/footprint.ts "$events"; done

@@ -30,7 +30,7 @@ pnpm --silent lint
 log "alert rules (promtool)"
 bash infra/dev/promtool.sh
 
-packages=(packages/core packages/observability packages/openmeet packages/matrix packages/engine apps/reconciler)
+packages=(packages/core packages/observability packages/openmeet packages/matrix packages/engine apps/reconciler infra)
 for dir in "${packages[@]}"; do rm -rf "$dir/.vitest"; done
 status=0
 pnpm --silent test || status=$?

@@ -10,6 +10,7 @@ import { parseTenants, parseTenantsB64 } from "@openmeet-reconciler/openmeet"
 import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Either, Option, type Redacted } from "effect"
 import { parse } from "yaml"
 import { parsePolicy } from "./PolicyConfig.ts"
+import { configFileSettingNames, envName, settingDefaults } from "./SettingsReference.ts"
 
 /** A setting that is missing or wrong; the message names it. */
 export class SettingsError extends Data.TaggedError("SettingsError")<{ readonly message: string }> {}
@@ -29,30 +30,7 @@ export interface Settings {
 }
 
 /** Setting names as written in a YAML config file; the environment uses them in CONSTANT_CASE. */
-const settingNames = [
-  "databaseUrl",
-  "tenantsB64",
-  "tenantsFile",
-  "matrixHomeserverUrl",
-  "appserviceRegistration",
-  "reconcileConcurrency",
-  "reconcilerPolicy",
-  "reconcilerSchema",
-  "reconcilerDatabaseUrl",
-  "appservicePort",
-  "httpPort",
-  "listenAddress",
-  "resyncInterval",
-  "pollInterval",
-  "dryRun",
-  "shutdownGrace",
-  "reconcileWorkers",
-  "reconcileBatchSize",
-  "stateCacheTtl",
-  "notifyChannel",
-] as const
-
-const envName = (name: string): string => name.replace(/([A-Z])/g, "_$1").toUpperCase()
+const settingNames = configFileSettingNames
 
 const httpUrl = (name: string) =>
   Config.string(name).pipe(
@@ -81,12 +59,12 @@ const raw = Config.all({
       message: "must be a lower-case SQL identifier (letters, digits, _), e.g. matrix_reconciler",
       validation: (value) => /^[a-z_][a-z0-9_]{0,62}$/.test(value),
     }),
-    Config.withDefault("matrix_reconciler"),
+    Config.withDefault(settingDefaults.reconcilerSchema),
   ),
   reconcilerDatabaseUrl: Config.option(Config.redacted("reconcilerDatabaseUrl")),
   concurrency: Config.integer("reconcileConcurrency").pipe(
     Config.validate({ message: "must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
-    Config.withDefault(8),
+    Config.withDefault(settingDefaults.reconcileConcurrency),
   ),
 })
 
@@ -227,7 +205,7 @@ const notifyChannel = Config.string("notifyChannel").pipe(
     message: "must be a lower-case SQL identifier (letters, digits, _)",
     validation: (value) => /^[a-z_][a-z0-9_]{0,62}$/.test(value),
   }),
-  Config.withDefault("matrix_reconciler_changes"),
+  Config.withDefault(settingDefaults.notifyChannel),
 )
 
 /** What `run` needs beyond the common settings. */
@@ -246,22 +224,22 @@ export interface DaemonSettings {
 }
 
 const daemonConfig = Config.all({
-  appservicePort: port("appservicePort", 9000),
-  httpPort: port("httpPort", 9090),
-  listenAddress: Config.string("listenAddress").pipe(Config.withDefault("0.0.0.0")),
-  resyncInterval: duration("resyncInterval", "10m", Duration.seconds(1)),
-  pollInterval: duration("pollInterval", "30s", Duration.millis(100)),
-  dryRun: Config.boolean("dryRun").pipe(Config.withDefault(false)),
-  shutdownGrace: duration("shutdownGrace", "30s", Duration.zero),
+  appservicePort: port("appservicePort", settingDefaults.appservicePort),
+  httpPort: port("httpPort", settingDefaults.httpPort),
+  listenAddress: Config.string("listenAddress").pipe(Config.withDefault(settingDefaults.listenAddress)),
+  resyncInterval: duration("resyncInterval", settingDefaults.resyncInterval, Duration.seconds(1)),
+  pollInterval: duration("pollInterval", settingDefaults.pollInterval, Duration.millis(100)),
+  dryRun: Config.boolean("dryRun").pipe(Config.withDefault(settingDefaults.dryRun)),
+  shutdownGrace: duration("shutdownGrace", settingDefaults.shutdownGrace, Duration.zero),
   workers: Config.integer("reconcileWorkers").pipe(
     Config.validate({ message: "must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
-    Config.withDefault(4),
+    Config.withDefault(settingDefaults.reconcileWorkers),
   ),
   batchSize: Config.integer("reconcileBatchSize").pipe(
     Config.validate({ message: "must be between 1 and 1000", validation: (n) => n >= 1 && n <= 1000 }),
-    Config.withDefault(50),
+    Config.withDefault(settingDefaults.reconcileBatchSize),
   ),
-  stateCacheTtl: duration("stateCacheTtl", "1h", Duration.zero),
+  stateCacheTtl: duration("stateCacheTtl", settingDefaults.stateCacheTtl, Duration.zero),
   notifyChannel,
 })
 
@@ -314,7 +292,7 @@ export const loadRegistrationSettings = (
         tenantsB64: Config.option(Config.string("tenantsB64")),
         tenantsFile: Config.option(Config.string("tenantsFile")),
         registrationPath: Config.option(Config.string("appserviceRegistration")),
-        appservicePort: port("appservicePort", 9000),
+        appservicePort: port("appservicePort", settingDefaults.appservicePort),
         policy: Config.option(Config.string("reconcilerPolicy")),
       }),
       configFile,
