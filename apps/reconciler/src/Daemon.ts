@@ -49,7 +49,9 @@ const relay = (health: Context.Tag.Service<Health>, events: ReadonlyArray<RoomEv
     const store = yield* Ref.get(health.store)
     if (Option.isNone(store)) return false
     const rooms = events.flatMap((event) => (event.state_key === undefined ? [] : [event.room_id]))
-    return yield* store.value.relayRooms(rooms).pipe(
+    // Persisted states of these rooms are stale from now on, whoever leads next.
+    return yield* store.value.invalidateStates(rooms).pipe(
+      Effect.zipRight(store.value.relayRooms(rooms)),
       Effect.as(true),
       Effect.catchAll((error) =>
         Effect.logWarning(`relaying a transaction to the leader: ${error.message}; refused`).pipe(Effect.as(false)),
@@ -70,7 +72,12 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
           onEvents: (events) =>
             Effect.flatMap(current, (controller) =>
               Option.isSome(controller)
-                ? controller.value.onMatrixEvents(events).pipe(Effect.as(true))
+                ? controller.value.onMatrixEvents(events).pipe(
+                    Effect.as(true),
+                    Effect.catchAll((error) =>
+                      Effect.logWarning(`a transaction's rooms: ${error.message}; refused`).pipe(Effect.as(false)),
+                    ),
+                  )
                 : relay(health, events),
             ),
           onAliasQuery: (alias) =>
@@ -165,6 +172,8 @@ const leaderLayer = (settings: Settings, daemon: DaemonSettings, cache: StateCac
         dryRun: daemon.dryRun,
         backoff: { base: "1 second", max: "5 minutes" },
         cache,
+        // A dry run writes nothing, persisted states included.
+        persistStates: !daemon.dryRun,
         shutdownGrace: daemon.shutdownGrace,
         // Without the lock nothing may be applied: rooms in progress are abandoned at once.
         abandonNow: () => lockLost,

@@ -5,12 +5,15 @@ import type { DesiredState } from "@openmeet-reconciler/openmeet"
 import type { Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import { AliasQueries } from "./AliasQueries.ts"
+import { CacheRefreshLive } from "./CacheRefresh.ts"
 import type { ControllerOptions } from "./ControllerConfig.ts"
 import { ControllerConfig } from "./ControllerConfig.ts"
 import { DestructiveBudget } from "./DestructiveBudget.ts"
+import { PersistedCacheLive } from "./PersistedCache.ts"
 import { RelayLive } from "./Relay.ts"
 import { Resync } from "./Resync.ts"
 import { RoomStatus } from "./RoomStatus.ts"
+import type { StoreError } from "./Store.ts"
 import { Store } from "./Store.ts"
 import { WorkersLive } from "./Workers.ts"
 import type { AddSource } from "./WorkQueue.ts"
@@ -20,8 +23,12 @@ import { WorkQueue } from "./WorkQueue.ts"
 export interface ControllerService {
   /** Queues rooms to reconcile (database changes, CLI/HTTP requests). */
   readonly enqueue: (keys: ReadonlyArray<RoomKey>, source: AddSource) => Effect.Effect<void>
-  /** Events of an appservice transaction: the state cache drops what they change; rooms others changed are queued. */
-  readonly onMatrixEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<void>
+  /**
+   * Events of an appservice transaction: the state cache drops what they change (persisted
+   * states first: failing that, the transaction must not be accepted); rooms others changed
+   * are queued.
+   */
+  readonly onMatrixEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<void, StoreError>
   /** An alias query: reconciles the alias's room now; true when the room exists afterwards. */
   readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
   /** Plans every room of every tenant now and queues those that need work; applies orphan clean-up. */
@@ -43,20 +50,24 @@ const make = Effect.gen(function* () {
   const aliasQueries = yield* AliasQueries
   const resync = yield* Resync
   const botUsers = new Set(config.tenants.map((r) => r.botUserId))
+  const store = yield* Store
 
   // Where each recorded room belongs, so the first transactions already find their keys.
-  const records = yield* Effect.flatMap(Store, (store) =>
-    store.roomRecords(config.tenants.map((r) => r.tenant.id)),
-  ).pipe(
-    Effect.catchAll((error) =>
-      Effect.logWarning(`reading room records failed: ${error.message}`).pipe(Effect.as(new Map())),
-    ),
-  )
+  const records = yield* store
+    .roomRecords(config.tenants.map((r) => r.tenant.id))
+    .pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning(`reading room records failed: ${error.message}`).pipe(Effect.as(new Map())),
+      ),
+    )
   status.learn(records.values())
 
   const onMatrixEvents = (events: ReadonlyArray<RoomEvent>) =>
     Effect.gen(function* () {
       config.cache.onEvents(events)
+      if (config.persistStates === true) {
+        yield* store.invalidateStates(events.flatMap((event) => (event.state_key === undefined ? [] : [event.room_id])))
+      }
       for (const event of events) {
         // The reconciler's own writes come back as events too: they need no reconcile.
         if (event.state_key === undefined || (event.sender !== undefined && botUsers.has(event.sender))) continue
@@ -93,7 +104,9 @@ const SharedLive = Layer.unwrapEffect(
 export const ControllerLive: Layer.Layer<Controller, never, ControllerConfig | DesiredState | Homeservers | Store> =
   Layer.scoped(Controller, make).pipe(
     Layer.provide(
-      Layer.mergeAll(WorkersLive, Resync.layer, RelayLive).pipe(
+      // The persisted states are loaded before anything reads: a first resync finds them.
+      Layer.mergeAll(WorkersLive, Resync.layer, RelayLive, CacheRefreshLive).pipe(
+        Layer.provide(PersistedCacheLive),
         Layer.provideMerge(AliasQueries.layer),
         Layer.provideMerge(SharedLive),
       ),

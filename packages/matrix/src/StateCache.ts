@@ -3,6 +3,7 @@ import { isRecord } from "@openmeet-reconciler/core"
 import { Duration, Effect } from "effect"
 import type { RoomEvent } from "./AppService.ts"
 import type { MatrixService } from "./Matrix.ts"
+import { freeAliasMemory } from "./StateCacheAliases.ts"
 
 export interface StateCacheOptions {
   /** A room's cached state is read again once it is this old, even without a transaction about it. */
@@ -15,15 +16,37 @@ export interface StateCacheStats {
   readonly rooms: number
 }
 
+/** A room's state as read through one homeserver (its bot) at `at` (ms since the epoch). */
+export interface CachedState {
+  readonly roomId: string
+  readonly bot: string
+  readonly room: ActualRoom
+  readonly at: number
+}
+
+/**
+ * Where the rooms the cache keeps are written too (the reconciler's schema, by the daemon's
+ * leader), so a new leader or a CLI plan starts warm.
+ */
+export interface StateSink {
+  /** A version every invalidation written from now on will exceed; taken as a read begins. */
+  readonly token: () => bigint
+  /** A room read and kept, with the token taken as its read began. */
+  readonly stored: (state: CachedState & { readonly token: bigint }) => void
+}
+
 /**
  * The rooms' state as the reconciler last read it, kept fresh by the homeserver's
  * appservice transactions: any state event in a room drops that room's entry, any
  * membership change of a bot drops its joined-rooms list. A read that raced with such an
  * event is not stored (a generation per room), so the cache never holds state older than
  * an event already seen. Entries also expire after `maxAge`, which bounds the harm of a
- * transaction the homeserver never delivered.
+ * transaction the homeserver never delivered; `refresh` reads the oldest again before
+ * that, a few at a time, so they never all expire at once.
  */
 export interface StateCache {
+  /** STATE_CACHE_TTL: how long a state is trusted without a transaction about it. */
+  readonly maxAgeMs: number
   /** The homeserver's service with reads served from the cache; its writes drop what they change. */
   readonly wrap: (matrix: MatrixService) => MatrixService
   /**
@@ -44,6 +67,18 @@ export interface StateCache {
   readonly isResolving: (alias: string) => boolean
   /** Drops everything (a gap in the transaction stream, a new leader). */
   readonly clear: () => void
+  /** Where everything dropped or kept is now: `prime` keeps only rooms not dropped since. */
+  readonly mark: () => number
+  /** Keeps states read elsewhere (persisted), except of rooms dropped since `mark`, and never over newer ones. */
+  readonly prime: (states: Iterable<CachedState>, mark: number) => void
+  /**
+   * Reads again, through their homeserver, the rooms read longest ago once they are past
+   * half of `maxAge`: as many as keeps every entry younger than `maxAge` when called every
+   * `every`. Returns how many it read.
+   */
+  readonly refresh: (every: Duration.DurationInput) => Effect.Effect<number>
+  /** Writes what the cache keeps to `sink` from now on (undefined: stops). */
+  readonly persistTo: (sink: StateSink | undefined) => void
   readonly stats: () => StateCacheStats
 }
 
@@ -55,62 +90,99 @@ interface Entry<A> {
 /** Creates an empty cache; `now` is milliseconds (injectable for tests). */
 export const makeStateCache = (options: StateCacheOptions, now: () => number = Date.now): StateCache => {
   const maxAgeMs = Duration.toMillis(options.maxAge)
-  const rooms = new Map<string, Entry<ActualRoom>>()
-  const roomGeneration = new Map<string, number>()
+  /** Insertion order is read order: every store deletes first, so the oldest come first. */
+  const rooms = new Map<string, Entry<ActualRoom> & { readonly bot: string }>()
+  /** When each room was last dropped, on one counter: a read begun before that is not kept. */
+  let epoch = 0
+  let clearedAt = 0
+  const droppedAt = new Map<string, number>()
   const joined = new Map<string, Entry<ReadonlySet<string>>>()
   let joinedGeneration = 0
-  const resolving = new Map<string, number>()
-  /**
-   * Aliases found free. The alias namespace is exclusive to the appservice, so one appears
-   * only when a room is created with it (its canonical alias event arrives in a
-   * transaction) or is pointed at a room (the reconciler's own writes): a free alias
-   * stays free until then, or until `maxAge`.
-   */
-  const freeAliases = new Map<string, number>()
-  let aliasGeneration = 0
-  /** The bots of the homeservers wrapped so far: their own membership changes the joined rooms. */
-  const bots = new Set<string>()
+  const aliases = freeAliasMemory(maxAgeMs, now)
+  /** The homeservers wrapped so far, by bot: their own membership changes the joined rooms. */
+  const sources = new Map<string, MatrixService>()
+  let sink: StateSink | undefined
   let hits = 0
   let misses = 0
 
   const fresh = <A>(entry: Entry<A> | undefined): entry is Entry<A> =>
     entry !== undefined && now() - entry.at < maxAgeMs
+  const droppedSince = (roomId: string, mark: number) => Math.max(droppedAt.get(roomId) ?? 0, clearedAt) > mark
 
   const invalidateRoom = (roomId: string) => {
     rooms.delete(roomId)
-    roomGeneration.set(roomId, (roomGeneration.get(roomId) ?? 0) + 1)
-  }
-  const invalidateAlias = (alias: string) => {
-    freeAliases.delete(alias)
-    aliasGeneration += 1
+    droppedAt.set(roomId, ++epoch)
   }
   const invalidateJoined = () => {
     joined.clear()
     joinedGeneration += 1
   }
-
   const clear = () => {
-    for (const roomId of rooms.keys()) invalidateRoom(roomId)
+    rooms.clear()
+    clearedAt = ++epoch
     invalidateJoined()
-    freeAliases.clear()
-    aliasGeneration += 1
+    aliases.clear()
   }
+
+  /** Reads a room past the cache and keeps it unless an event about it arrived meanwhile. */
+  const readAndKeep = (matrix: MatrixService, roomId: string) =>
+    Effect.suspend(() => {
+      const mark = epoch
+      const token = sink?.token()
+      return matrix.readRoom(roomId).pipe(
+        Effect.tap((room) =>
+          Effect.sync(() => {
+            if (droppedSince(roomId, mark)) return
+            const state = { roomId, bot: matrix.botUserId, room, at: now() }
+            rooms.delete(roomId)
+            rooms.set(roomId, { value: room, at: state.at, bot: state.bot })
+            if (sink !== undefined && token !== undefined) sink.stored({ ...state, token })
+          }),
+        ),
+      )
+    })
 
   const onEvents = (events: ReadonlyArray<RoomEvent>) => {
     for (const event of events) {
       if (event.state_key === undefined) continue
       invalidateRoom(event.room_id)
-      if (event.type === "m.room.member" && bots.has(event.state_key)) invalidateJoined()
+      if (event.type === "m.room.member" && sources.has(event.state_key)) invalidateJoined()
       if (event.type === "m.room.canonical_alias" && isRecord(event.content)) {
         const { alias, alt_aliases: alt } = event.content
-        if (typeof alias === "string") invalidateAlias(alias)
-        if (Array.isArray(alt)) for (const a of alt) if (typeof a === "string") invalidateAlias(a)
+        if (typeof alias === "string") aliases.invalidate(alias)
+        if (Array.isArray(alt)) for (const a of alt) if (typeof a === "string") aliases.invalidate(a)
       }
     }
   }
 
+  const prime = (states: Iterable<CachedState>, mark: number) => {
+    for (const state of [...states].sort((a, b) => a.at - b.at)) {
+      if (droppedSince(state.roomId, mark) || now() - state.at >= maxAgeMs) continue
+      const current = rooms.get(state.roomId)
+      if (current !== undefined && current.at >= state.at) continue
+      rooms.delete(state.roomId)
+      rooms.set(state.roomId, { value: state.room, at: state.at, bot: state.bot })
+    }
+  }
+
+  const refresh = (every: Duration.DurationInput) =>
+    Effect.suspend(() => {
+      const window = maxAgeMs / 2
+      const limit = Math.ceil((rooms.size * Duration.toMillis(every)) / window)
+      const due: Array<{ readonly roomId: string; readonly matrix: MatrixService }> = []
+      for (const [roomId, entry] of rooms) {
+        if (due.length >= limit) break
+        const matrix = sources.get(entry.bot)
+        if (now() - entry.at >= window && matrix !== undefined) due.push({ roomId, matrix })
+      }
+      // A failed read keeps the entry: it is read on demand once it is past maxAge.
+      return Effect.forEach(due, ({ roomId, matrix }) => readAndKeep(matrix, roomId).pipe(Effect.either), {
+        concurrency: 4,
+      }).pipe(Effect.map((results) => results.length))
+    })
+
   const wrap = (matrix: MatrixService): MatrixService => {
-    bots.add(matrix.botUserId)
+    sources.set(matrix.botUserId, matrix)
     const readRoom = (roomId: string) =>
       Effect.suspend(() => {
         const cached = rooms.get(roomId)
@@ -119,14 +191,7 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
           return Effect.succeed(cached.value)
         }
         misses += 1
-        const generation = roomGeneration.get(roomId) ?? 0
-        return matrix.readRoom(roomId).pipe(
-          Effect.tap((room) =>
-            Effect.sync(() => {
-              if ((roomGeneration.get(roomId) ?? 0) === generation) rooms.set(roomId, { value: room, at: now() })
-            }),
-          ),
-        )
+        return readAndKeep(matrix, roomId)
       })
     const joinedRooms = Effect.suspend(() => {
       const cached = joined.get(matrix.botUserId)
@@ -149,31 +214,9 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
           Effect.sync(() => invalidateRoom(roomId)),
         )
     const resolveAlias = (alias: string) =>
-      Effect.acquireUseRelease(
-        Effect.sync(() => resolving.set(alias, (resolving.get(alias) ?? 0) + 1)),
-        () =>
-          Effect.suspend(() => {
-            const free = freeAliases.get(alias)
-            if (free !== undefined && now() - free < maxAgeMs) {
-              hits += 1
-              return Effect.succeed(undefined)
-            }
-            const generation = aliasGeneration
-            return matrix.resolveAlias(alias).pipe(
-              Effect.tap((roomId) =>
-                Effect.sync(() => {
-                  if (roomId === undefined && aliasGeneration === generation) freeAliases.set(alias, now())
-                }),
-              ),
-            )
-          }),
-        () =>
-          Effect.sync(() => {
-            const count = (resolving.get(alias) ?? 1) - 1
-            if (count <= 0) resolving.delete(alias)
-            else resolving.set(alias, count)
-          }),
-      )
+      aliases.resolve(alias, matrix.resolveAlias(alias), () => {
+        hits += 1
+      })
     return {
       ...matrix,
       joinedRooms,
@@ -184,13 +227,15 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
           Effect.ensuring(
             Effect.sync(() => {
               invalidateJoined()
-              invalidateAlias(request.alias)
+              aliases.invalidate(request.alias)
             }),
           ),
         ),
       sendState: (roomId, type, content) => writes(roomId)(matrix.sendState(roomId, type, content)),
       addAlias: (roomId, alias) =>
-        writes(roomId)(matrix.addAlias(roomId, alias)).pipe(Effect.ensuring(Effect.sync(() => invalidateAlias(alias)))),
+        writes(roomId)(matrix.addAlias(roomId, alias)).pipe(
+          Effect.ensuring(Effect.sync(() => aliases.invalidate(alias))),
+        ),
       invite: (roomId, userId, reason) => writes(roomId)(matrix.invite(roomId, userId, reason)),
       joinAs: (roomId, userId) => writes(roomId)(matrix.joinAs(roomId, userId)),
       kick: (roomId, userId, reason) => writes(roomId)(matrix.kick(roomId, userId, reason)),
@@ -198,13 +243,20 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
   }
 
   return {
+    maxAgeMs,
     wrap,
     onEvents,
     invalidateRoom,
     invalidateJoined,
-    invalidateAlias,
-    isResolving: (alias) => resolving.has(alias),
+    invalidateAlias: aliases.invalidate,
+    isResolving: aliases.isResolving,
     clear,
+    mark: () => epoch,
+    prime,
+    refresh,
+    persistTo: (next) => {
+      sink = next
+    },
     stats: () => ({ hits, misses, rooms: rooms.size }),
   }
 }

@@ -171,4 +171,78 @@ describe("state cache", () => {
     )
     expect(lookups).toEqual(["#event-a-t:s", "#event-a-t:s", "#event-a-t:s"])
   })
+
+  it("reads the oldest rooms again a few at a time, before they expire, so they never all expire at once", async () => {
+    const upstream = counting()
+    let now = 0
+    const cache = makeStateCache({ maxAge: "100 seconds" }, () => now)
+    const matrix = cache.wrap(upstream.service)
+    const ids = Array.from({ length: 100 }, (_, i) => `!r${i}:s`)
+    await Effect.runPromise(Effect.forEach(ids, (id) => matrix.readRoom(id)))
+    const perTick: Array<number> = []
+    for (now = 1_000; now < 100_000; now += 1_000) perTick.push(await Effect.runPromise(cache.refresh("1 second")))
+    // Nothing until half of maxAge, then a steady trickle that renews every room in time.
+    expect(perTick.slice(0, 49).every((n) => n === 0)).toBe(true)
+    expect(Math.max(...perTick)).toBe(2)
+    expect(perTick.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(100)
+    const reads = upstream.reads.length
+    await Effect.runPromise(Effect.forEach(ids, (id) => matrix.readRoom(id)))
+    expect(upstream.reads.length - reads).toBe(0)
+  })
+
+  it("keeps primed states, except of rooms dropped since the mark, expired ones, or over newer reads", async () => {
+    const upstream = counting()
+    let now = 50_000
+    const cache = makeStateCache({ maxAge: "100 seconds" }, () => now)
+    const matrix = cache.wrap(upstream.service)
+    await Effect.runPromise(matrix.readRoom("!newer:s"))
+    const mark = cache.mark()
+    cache.invalidateRoom("!dropped:s")
+    const state = (roomId: string, at: number) => ({ roomId, bot: "@bot:s", room: room(roomId, "primed"), at })
+    cache.prime(
+      [state("!kept:s", 40_000), state("!dropped:s", 40_000), state("!newer:s", 40_000), state("!old:s", -60_000)],
+      mark,
+    )
+    now = 60_000
+    const names = await Effect.runPromise(
+      Effect.forEach(["!kept:s", "!dropped:s", "!newer:s", "!old:s"], (id) =>
+        Effect.map(matrix.readRoom(id), (r) => r.name),
+      ),
+    )
+    expect(names).toEqual(["primed", "v2", "v1", "v3"])
+  })
+
+  it("writes what it keeps to its sink, with the token taken as the read began, and not a raced read", async () => {
+    const upstream = counting()
+    const gate = await Effect.runPromise(Deferred.make<void>())
+    let token = 7n
+    const stored: Array<string> = []
+    const cache = makeStateCache({ maxAge: "1 hour" })
+    const matrix = cache.wrap({
+      ...upstream.service,
+      readRoom: (roomId) =>
+        (roomId === "!slow:s" ? Deferred.await(gate) : Effect.void).pipe(
+          Effect.zipRight(upstream.service.readRoom(roomId)),
+        ),
+    })
+    cache.persistTo({
+      token: () => token,
+      stored: (s) => stored.push(`${s.roomId} ${s.bot} ${s.token} ${s.room.name}`),
+    })
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* matrix.readRoom("!a:s")
+        const slow = yield* Effect.fork(matrix.readRoom("!slow:s"))
+        yield* Effect.yieldNow()
+        token = 9n
+        cache.invalidateRoom("!slow:s")
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(slow)
+        yield* matrix.readRoom("!b:s")
+        cache.persistTo(undefined)
+        yield* matrix.readRoom("!c:s")
+      }),
+    )
+    expect(stored).toEqual(["!a:s @bot:s 7 v1", "!b:s @bot:s 9 v3"])
+  })
 })

@@ -1,0 +1,53 @@
+import { Effect, Either, Layer, Schedule } from "effect"
+import { ControllerConfig } from "./ControllerConfig.ts"
+import { Store } from "./Store.ts"
+import type { StateToSave } from "./StoreStates.ts"
+
+/**
+ * The state cache, persisted in the reconciler's schema (`room_states`) so that a new
+ * leader, and a CLI plan while a leader runs, start warm instead of reading every room.
+ * While the controller runs (PERSIST states on): it first loads what is persisted into the
+ * cache, then writes what the cache keeps, every `every`, with the token each read began
+ * with. Whoever accepts a transaction (the leader in `Controller.onMatrixEvents`, a standby
+ * in the daemon) invalidates the persisted states of its rooms first, so what is persisted
+ * is as fresh as the transactions accepted, like the cache itself (StoreStates.ts).
+ */
+const make = (every: `${number} seconds`) =>
+  Effect.gen(function* () {
+    const config = yield* ControllerConfig
+    if (config.persistStates !== true) return
+    const store = yield* Store
+    const cache = config.cache
+    const mark = cache.mark()
+    const loaded = yield* store.loadStates.pipe(Effect.either)
+    if (Either.isLeft(loaded)) {
+      yield* Effect.logWarning(`persisted room states: ${loaded.left.message}; rooms are read from Matrix`)
+    } else {
+      cache.prime(loaded.right.states, mark)
+      yield* Effect.logInfo(`state cache: ${loaded.right.states.length} persisted room state(s) loaded`)
+      if (loaded.right.unreadable > 0) {
+        yield* Effect.logWarning(`${loaded.right.unreadable} persisted room state(s) unreadable; read from Matrix`)
+      }
+    }
+    const first = yield* store.stateToken.pipe(Effect.either)
+    if (Either.isLeft(first)) {
+      return yield* Effect.logWarning(`persisted room states: ${first.left.message}; not persisting`)
+    }
+    let token = first.right
+    let pending: Array<StateToSave> = []
+    cache.persistTo({
+      token: () => token,
+      stored: (state) => pending.push({ ...state, maxAgeMs: cache.maxAgeMs }),
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => cache.persistTo(undefined)))
+    const flush = Effect.gen(function* () {
+      // A token older than a read's start only keeps more out: it is taken before the writes.
+      token = yield* store.stateToken
+      const batch = pending
+      pending = []
+      yield* store.saveStates(batch)
+    }).pipe(Effect.catchAll((error) => Effect.logWarning(`persisting room states: ${error.message}`)))
+    yield* Effect.forkScoped(Effect.repeat(flush, Schedule.spaced(every)))
+  })
+
+export const PersistedCacheLive = Layer.scopedDiscard(make("1 seconds"))
