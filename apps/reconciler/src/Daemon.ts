@@ -19,6 +19,7 @@ import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
 import type { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Context, Duration, Effect, Layer, Option, Ref, Schedule } from "effect"
 import { Health, opsApp } from "./Health.ts"
+import { planEndpoint } from "./PlanEndpoint.ts"
 import { pgLayer, serviceLayer } from "./Runtime.ts"
 import type { DaemonSettings, Settings } from "./Settings.ts"
 import { SettingsError, tenantRuntimes } from "./Settings.ts"
@@ -86,7 +87,7 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
             ),
         },
       )
-      const ops = opsApp(metrics, health, settings.homeserverUrl)
+      const ops = opsApp(metrics, health, settings.homeserverUrl, planEndpoint(settings, health))
       const { httpPort, appservicePort, listenAddress } = daemon
       const servers =
         httpPort === appservicePort

@@ -42,12 +42,13 @@ const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 /**
  * /healthz: the process answers. /readyz: OpenMeet's database and the homeserver answer,
  * and a leader (or a dry run) has finished its first full resync; a standby is ready
- * when it could take over. /metrics: Prometheus text.
+ * when it could take over. /metrics: Prometheus text. /plan: PlanEndpoint.ts.
  */
 export const opsApp = (
   metrics: ReconcilerMetrics,
   health: HealthService,
   homeserverUrl: string,
+  plan: HttpApp.Default<never, HttpServerRequest.HttpServerRequest>,
 ): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -58,6 +59,7 @@ export const opsApp = (
       return HttpServerResponse.text(body, { contentType: metrics.registry.contentType })
     }
     if (path === "/healthz") return HttpServerResponse.text("ok\n")
+    if (path === "/plan") return yield* plan
     if (path === "/readyz") {
       const connected = yield* Ref.get(health.database)
       const role = yield* Ref.get(health.role)

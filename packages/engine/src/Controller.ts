@@ -2,14 +2,17 @@ import type { RoomKey } from "@openmeet-reconciler/core"
 import { formatRoomKey } from "@openmeet-reconciler/core"
 import type { Homeservers, RoomEvent } from "@openmeet-reconciler/matrix"
 import type { DesiredState } from "@openmeet-reconciler/openmeet"
-import type { Scope } from "effect"
-import { Context, Effect, Layer } from "effect"
+import type { Scope as EffectScope } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
 import { AliasQueries } from "./AliasQueries.ts"
 import { CacheRefreshLive } from "./CacheRefresh.ts"
 import type { ControllerOptions } from "./ControllerConfig.ts"
 import { ControllerConfig } from "./ControllerConfig.ts"
 import { DestructiveBudget } from "./DestructiveBudget.ts"
+import type { PlanResult, Scope } from "./Pass.ts"
+import { noSafety } from "./Pass.ts"
 import { PersistedCacheLive } from "./PersistedCache.ts"
+import { gatePlan, planUngated } from "./PlanPass.ts"
 import { RelayLive } from "./Relay.ts"
 import { Resync } from "./Resync.ts"
 import { RoomStatus } from "./RoomStatus.ts"
@@ -35,6 +38,11 @@ export interface ControllerService {
   readonly fullSync: Effect.Effect<void>
   /** Runs the periodic full resync now (once, however often asked before it starts). */
   readonly requestResync: Effect.Effect<void>
+  /**
+   * The plan for a scope as a dry run shows it, from the warm state cache; changes nothing.
+   * Destructive actions beyond what is left of the shared budget show as held.
+   */
+  readonly plan: (scope: Scope) => Effect.Effect<PlanResult, StoreError>
   readonly firstSyncDone: Effect.Effect<boolean>
 }
 
@@ -49,6 +57,8 @@ const make = Effect.gen(function* () {
   const status = yield* RoomStatus
   const aliasQueries = yield* AliasQueries
   const resync = yield* Resync
+  const budget = yield* DestructiveBudget
+  const context = yield* Effect.context<DesiredState | Homeservers | Store>()
   const botUsers = new Set(config.tenants.map((r) => r.botUserId))
   const store = yield* Store
 
@@ -64,16 +74,24 @@ const make = Effect.gen(function* () {
 
   const onMatrixEvents = (events: ReadonlyArray<RoomEvent>) =>
     Effect.gen(function* () {
+      // Persisted first: reads begun after the rooms are dropped carry a token past it.
+      const persisted =
+        config.persistStates === true
+          ? yield* store
+              .invalidateStates(events.flatMap((event) => (event.state_key === undefined ? [] : [event.room_id])))
+              .pipe(
+                Effect.tap((version) => Effect.sync(() => config.cache.advanceToken(version))),
+                Effect.either,
+              )
+          : undefined
       config.cache.onEvents(events)
-      if (config.persistStates === true) {
-        yield* store.invalidateStates(events.flatMap((event) => (event.state_key === undefined ? [] : [event.room_id])))
-      }
       for (const event of events) {
         // The reconciler's own writes come back as events too: they need no reconcile.
         if (event.state_key === undefined || (event.sender !== undefined && botUsers.has(event.sender))) continue
         const key = status.keyOfRoom(event.room_id)
         if (key !== undefined) yield* queue.add(key, "change")
       }
+      if (persisted !== undefined && Either.isLeft(persisted)) return yield* persisted.left
     })
 
   return Controller.of({
@@ -82,6 +100,18 @@ const make = Effect.gen(function* () {
     onAliasQuery: aliasQueries.query,
     fullSync: resync.run,
     requestResync: resync.request,
+    plan: (scope) =>
+      planUngated(scope, { concurrency: config.concurrency }).pipe(
+        Effect.flatMap((result) =>
+          gatePlan(result, {
+            concurrency: config.concurrency,
+            safety: noSafety,
+            ...(config.dryRun ? {} : { budget: { ...budget, gate: budget.preview } }),
+          }),
+        ),
+        Effect.provide(context),
+        Effect.withSpan("reconcile.cycle", { attributes: { trigger: "http" } }),
+      ),
     firstSyncDone: resync.firstSyncDone,
   })
 })
@@ -116,7 +146,7 @@ export const ControllerLive: Layer.Layer<Controller, never, ControllerConfig | D
 /** Starts a controller in the current scope (closing it stops the controller) and returns it. */
 export const startController = (
   options: ControllerOptions,
-): Effect.Effect<ControllerService, never, DesiredState | Homeservers | Store | Scope.Scope> =>
+): Effect.Effect<ControllerService, never, DesiredState | Homeservers | Store | EffectScope.Scope> =>
   Layer.build(ControllerLive.pipe(Layer.provide(Layer.succeed(ControllerConfig, options)))).pipe(
     Effect.map(Context.get(Controller)),
   )

@@ -1,3 +1,4 @@
+import type { StateCache } from "@openmeet-reconciler/matrix"
 import { Effect, Either, Layer, Schedule } from "effect"
 import { ControllerConfig } from "./ControllerConfig.ts"
 import { Store } from "./Store.ts"
@@ -8,7 +9,8 @@ import type { StateToSave } from "./StoreStates.ts"
  * leader, and a CLI plan while a leader runs, start warm instead of reading every room.
  * While the controller runs (PERSIST states on): it first loads what is persisted into the
  * cache, then writes what the cache keeps, every `every`, with the token each read began
- * with. Whoever accepts a transaction (the leader in `Controller.onMatrixEvents`, a standby
+ * with (the cache's token follows the invalidations: those the leader writes as it
+ * accepts transactions, and the schema's latest every `every` and as relayed rooms come). Whoever accepts a transaction (the leader in `Controller.onMatrixEvents`, a standby
  * in the daemon) invalidates the persisted states of its rooms first, so what is persisted
  * is as fresh as the transactions accepted, like the cache itself (StoreStates.ts).
  */
@@ -33,16 +35,13 @@ const make = (every: `${number} seconds`) =>
     if (Either.isLeft(first)) {
       return yield* Effect.logWarning(`persisted room states: ${first.left.message}; not persisting`)
     }
-    let token = first.right
+    cache.advanceToken(first.right)
     let pending: Array<StateToSave> = []
-    cache.persistTo({
-      token: () => token,
-      stored: (state) => pending.push({ ...state, maxAgeMs: cache.maxAgeMs }),
-    })
+    cache.persistTo({ stored: (state) => pending.push({ ...state, maxAgeMs: cache.maxAgeMs }) })
     yield* Effect.addFinalizer(() => Effect.sync(() => cache.persistTo(undefined)))
     const flush = Effect.gen(function* () {
-      // A token older than a read's start only keeps more out: it is taken before the writes.
-      token = yield* store.stateToken
+      // A token lower than the truth only keeps more out; this one catches up with standbys.
+      cache.advanceToken(yield* store.stateToken)
       const batch = pending
       pending = []
       yield* store.saveStates(batch)
@@ -51,3 +50,23 @@ const make = (every: `${number} seconds`) =>
   })
 
 export const PersistedCacheLive = Layer.scopedDiscard(make("1 seconds"))
+
+/**
+ * Warms a CLI pass's cache from the persisted states, when a leader keeps them fresh (holds
+ * the leader lock, so it accepts transactions and invalidates what they change). Without a
+ * leader nobody hears of changes, and every room is read from Matrix. Returns the number
+ * of states loaded.
+ */
+export const warmFromLeader = (cache: StateCache): Effect.Effect<number, never, Store> =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    if (!(yield* store.statesMaintained)) return 0
+    const mark = cache.mark()
+    const { states } = yield* store.loadStates
+    cache.prime(states, mark)
+    return states.length
+  }).pipe(
+    Effect.catchAll((error) =>
+      Effect.logWarning(`persisted room states: ${error.message}; every room is read from Matrix`).pipe(Effect.as(0)),
+    ),
+  )

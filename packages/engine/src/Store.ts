@@ -56,12 +56,14 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
       readonly failed: number
     }) => Effect.Effect<void, StoreError>
     readonly status: Effect.Effect<StatusReport, StoreError>
-    /** Marks the persisted states of these rooms stale; done before a transaction naming them is accepted. */
-    readonly invalidateStates: (roomIds: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
+    /** Marks the persisted states of these rooms stale (before a transaction naming them is accepted); the highest version. */
+    readonly invalidateStates: (roomIds: ReadonlyArray<string>) => Effect.Effect<bigint, StoreError>
     /** Taken as a read begins: every invalidation written after it has a higher version. */
     readonly stateToken: Effect.Effect<bigint, StoreError>
     /** Persists states read, except over an invalidation newer than their read (StoreStates.ts). */
     readonly saveStates: (states: ReadonlyArray<StateToSave>) => Effect.Effect<void, StoreError>
+    /** Whether a leader keeps the persisted states fresh right now (holds the leader lock). */
+    readonly statesMaintained: Effect.Effect<boolean, StoreError>
     /** The persisted states not yet expired, and how many rows could not be read back. */
     readonly loadStates: Effect.Effect<
       { readonly states: ReadonlyArray<CachedState>; readonly unreadable: number },
@@ -74,7 +76,15 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     Layer.effect(Store, make(schema, writer))
 }
 
-const reads = ["roomRecords", "status", "keysOfRooms", "archivedByReconciler", "stateToken", "loadStates"]
+const reads = [
+  "roomRecords",
+  "status",
+  "keysOfRooms",
+  "archivedByReconciler",
+  "stateToken",
+  "loadStates",
+  "statesMaintained",
+]
 const readOperations = new Set(reads)
 
 const make = (schema: string, writer: string) =>
@@ -124,6 +134,7 @@ const make = (schema: string, writer: string) =>
       stateToken: states.stateToken.pipe(wrap("stateToken")),
       saveStates: (rows) => states.saveStates(rows).pipe(wrap("saveStates")),
       loadStates: states.loadStates.pipe(wrap("loadStates")),
+      statesMaintained: states.statesMaintained.pipe(wrap("statesMaintained")),
       roomRecords: (tenants, keys) =>
         Effect.gen(function* () {
           if (!(yield* exists) || tenants.length === 0 || keys?.length === 0) return new Map<string, RoomRecord>()

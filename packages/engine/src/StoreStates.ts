@@ -1,6 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { CachedState } from "@openmeet-reconciler/matrix"
 import { Effect, Either, Schema } from "effect"
+import { leaderLockName } from "./Leader.ts"
 import { persistRoom, restoreRoom } from "./PersistedRoom.ts"
 
 /** A state to persist, with the token taken as its read began and how long it may be trusted. */
@@ -27,13 +28,18 @@ export const stateOperations = (sql: SqlClient.SqlClient, schema: string, exists
   const t = (name: string) => sql(`${schema}.${name}`)
   const sequence = `${schema}.room_state_version`
   return {
+    /** Returns the highest version written (0 when none). */
     invalidateStates: (roomIds: ReadonlyArray<string>) =>
       Effect.gen(function* () {
-        if (roomIds.length === 0 || !(yield* exists)) return
+        if (roomIds.length === 0 || !(yield* exists)) return 0n
         // One row per room: an upsert may not touch one row twice.
-        yield* sql`INSERT INTO ${t("room_states")} (room_id, version)
-          SELECT room_id, nextval(${sequence}) FROM unnest(${sql`${[...new Set(roomIds)]}::text[]`}) AS room_id
-          ON CONFLICT (room_id) DO UPDATE SET version = EXCLUDED.version, state = NULL`
+        const rows = yield* sql<{ version: string | null }>`WITH written AS (
+            INSERT INTO ${t("room_states")} (room_id, version)
+            SELECT room_id, nextval(${sequence}) FROM unnest(${sql`${[...new Set(roomIds)]}::text[]`}) AS room_id
+            ON CONFLICT (room_id) DO UPDATE SET version = EXCLUDED.version, state = NULL
+            RETURNING version)
+          SELECT max(version)::text AS version FROM written`
+        return BigInt(rows[0]?.version ?? "0")
       }),
     stateToken: Effect.gen(function* () {
       if (!(yield* exists)) return 0n
@@ -63,6 +69,18 @@ export const stateOperations = (sql: SqlClient.SqlClient, schema: string, exists
             read_at = EXCLUDED.read_at, expires_at = EXCLUDED.expires_at
           WHERE ${t("room_states")}.version <= EXCLUDED.version`
       }),
+    /**
+     * Whether a leader keeps the persisted states fresh now (holds the leader lock, so it
+     * accepts transactions): only then may a CLI pass trust them.
+     */
+    statesMaintained: Effect.gen(function* () {
+      const rows = yield* sql<{ held: boolean }>`WITH k AS (SELECT hashtext(${leaderLockName(schema)})::bigint AS key)
+        SELECT EXISTS (SELECT 1 FROM pg_locks l, k
+          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND l.classid::bigint = ((k.key >> 32) & 4294967295) AND l.objid::bigint = (k.key & 4294967295)) AS held`
+      return rows[0]?.held === true
+    }),
     /** States not yet expired; a row that is not a state is left out (its room is read). */
     loadStates: Effect.gen(function* () {
       if (!(yield* exists)) return { states: [], unreadable: 0 }

@@ -26,12 +26,11 @@ export interface CachedState {
 
 /**
  * Where the rooms the cache keeps are written too (the reconciler's schema, by the daemon's
- * leader), so a new leader or a CLI plan starts warm.
+ * leader), so a new leader or a CLI plan starts warm. Each comes with the token the cache
+ * held as its read began: the highest invalidation version known then, so a read with a
+ * lower token than a room's invalidation may predate it (StoreStates.ts).
  */
 export interface StateSink {
-  /** A version every invalidation written from now on will exceed; taken as a read begins. */
-  readonly token: () => bigint
-  /** A room read and kept, with the token taken as its read began. */
   readonly stored: (state: CachedState & { readonly token: bigint }) => void
 }
 
@@ -79,6 +78,12 @@ export interface StateCache {
   readonly refresh: (every: Duration.DurationInput) => Effect.Effect<number>
   /** Writes what the cache keeps to `sink` from now on (undefined: stops). */
   readonly persistTo: (sink: StateSink | undefined) => void
+  /**
+   * An invalidation version that is known now (one the reconciler wrote, or the latest in
+   * the schema): reads begun from now on carry it. Call it before dropping the rooms of an
+   * invalidation, so their next reads are persisted.
+   */
+  readonly advanceToken: (version: bigint) => void
   readonly stats: () => StateCacheStats
 }
 
@@ -102,6 +107,7 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
   /** The homeservers wrapped so far, by bot: their own membership changes the joined rooms. */
   const sources = new Map<string, MatrixService>()
   let sink: StateSink | undefined
+  let token = 0n
   let hits = 0
   let misses = 0
 
@@ -128,7 +134,7 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
   const readAndKeep = (matrix: MatrixService, roomId: string) =>
     Effect.suspend(() => {
       const mark = epoch
-      const token = sink?.token()
+      const began = token
       return matrix.readRoom(roomId).pipe(
         Effect.tap((room) =>
           Effect.sync(() => {
@@ -136,7 +142,7 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
             const state = { roomId, bot: matrix.botUserId, room, at: now() }
             rooms.delete(roomId)
             rooms.set(roomId, { value: room, at: state.at, bot: state.bot })
-            if (sink !== undefined && token !== undefined) sink.stored({ ...state, token })
+            sink?.stored({ ...state, token: began })
           }),
         ),
       )
@@ -256,6 +262,9 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
     refresh,
     persistTo: (next) => {
       sink = next
+    },
+    advanceToken: (version) => {
+      if (version > token) token = version
     },
     stats: () => ({ hits, misses, rooms: rooms.size }),
   }
