@@ -13,7 +13,7 @@ import {
   Store,
 } from "@openmeet-reconciler/engine"
 import type { Homeservers, RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
-import { appServiceApp, makeStateCache } from "@openmeet-reconciler/matrix"
+import { appServiceApp, makeStateCache, staleKeys } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
 import type { DesiredState } from "@openmeet-reconciler/openmeet"
@@ -51,7 +51,7 @@ const relay = (health: Context.Tag.Service<Health>, events: ReadonlyArray<RoomEv
     if (Option.isNone(store)) return false
     const rooms = events.flatMap((event) => (event.state_key === undefined ? [] : [event.room_id]))
     // Persisted states of these rooms are stale from now on, whoever leads next.
-    return yield* store.value.invalidateStates(rooms).pipe(
+    return yield* store.value.invalidateStates(staleKeys(events)).pipe(
       Effect.zipRight(store.value.relayRooms(rooms)),
       Effect.as(true),
       Effect.catchAll((error) =>

@@ -1,6 +1,7 @@
 import type { RoomKey } from "@openmeet-reconciler/core"
 import { formatRoomKey } from "@openmeet-reconciler/core"
 import type { Homeservers, RoomEvent } from "@openmeet-reconciler/matrix"
+import { staleKeys } from "@openmeet-reconciler/matrix"
 import type { DesiredState } from "@openmeet-reconciler/openmeet"
 import type { Scope as EffectScope } from "effect"
 import { Context, Effect, Either, Layer } from "effect"
@@ -77,12 +78,10 @@ const make = Effect.gen(function* () {
       // Persisted first: reads begun after the rooms are dropped carry a token past it.
       const persisted =
         config.persistStates === true
-          ? yield* store
-              .invalidateStates(events.flatMap((event) => (event.state_key === undefined ? [] : [event.room_id])))
-              .pipe(
-                Effect.tap((version) => Effect.sync(() => config.cache.advanceToken(version))),
-                Effect.either,
-              )
+          ? yield* store.invalidateStates(staleKeys(events)).pipe(
+              Effect.tap((version) => Effect.sync(() => config.cache.advanceToken(version))),
+              Effect.either,
+            )
           : undefined
       config.cache.onEvents(events)
       for (const event of events) {

@@ -25,8 +25,10 @@ const make = (every: `${number} seconds`) =>
     if (Either.isLeft(loaded)) {
       yield* Effect.logWarning(`persisted room states: ${loaded.left.message}; rooms are read from Matrix`)
     } else {
-      cache.prime(loaded.right.states, mark)
-      yield* Effect.logInfo(`state cache: ${loaded.right.states.length} persisted room state(s) loaded`)
+      cache.prime(loaded.right, mark)
+      yield* Effect.logInfo(
+        `state cache: ${loaded.right.states.length} persisted room state(s), ${loaded.right.freeAliases.length} free alias(es) loaded`,
+      )
       if (loaded.right.unreadable > 0) {
         yield* Effect.logWarning(`${loaded.right.unreadable} persisted room state(s) unreadable; read from Matrix`)
       }
@@ -37,7 +39,11 @@ const make = (every: `${number} seconds`) =>
     }
     cache.advanceToken(first.right)
     let pending: Array<StateToSave> = []
-    cache.persistTo({ stored: (state) => pending.push({ ...state, maxAgeMs: cache.maxAgeMs }) })
+    const maxAgeMs = cache.maxAgeMs
+    cache.persistTo({
+      stored: ({ token, ...state }) => pending.push({ kind: "room", state, token, maxAgeMs }),
+      freeAlias: ({ token, ...free }) => pending.push({ kind: "alias", free, token, maxAgeMs }),
+    })
     yield* Effect.addFinalizer(() => Effect.sync(() => cache.persistTo(undefined)))
     const flush = Effect.gen(function* () {
       // A token lower than the truth only keeps more out; this one catches up with standbys.
@@ -62,9 +68,9 @@ export const warmFromLeader = (cache: StateCache): Effect.Effect<number, never, 
     const store = yield* Store
     if (!(yield* store.statesMaintained)) return 0
     const mark = cache.mark()
-    const { states } = yield* store.loadStates
-    cache.prime(states, mark)
-    return states.length
+    const known = yield* store.loadStates
+    cache.prime(known, mark)
+    return known.states.length
   }).pipe(
     Effect.catchAll((error) =>
       Effect.logWarning(`persisted room states: ${error.message}; every room is read from Matrix`).pipe(Effect.as(0)),

@@ -2,7 +2,7 @@ import { hostname } from "node:os"
 import { SqlClient } from "@effect/sql"
 import type { RoomKey, RoomPlan } from "@openmeet-reconciler/core"
 import { actionToJson, formatRoomKey, timed } from "@openmeet-reconciler/core"
-import type { CachedState } from "@openmeet-reconciler/matrix"
+import type { CachedState, FreeAlias } from "@openmeet-reconciler/matrix"
 import { describeSqlError } from "@openmeet-reconciler/openmeet"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
 import type { AuditEntry, RoomRecord, StatusReport } from "./StoreSchema.ts"
@@ -56,7 +56,7 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
       readonly failed: number
     }) => Effect.Effect<void, StoreError>
     readonly status: Effect.Effect<StatusReport, StoreError>
-    /** Marks the persisted states of these rooms stale (before a transaction naming them is accepted); the highest version. */
+    /** Marks persisted states stale (room ids, aliases: `staleKeys`) before a transaction is accepted; the highest version. */
     readonly invalidateStates: (roomIds: ReadonlyArray<string>) => Effect.Effect<bigint, StoreError>
     /** Taken as a read begins: every invalidation written after it has a higher version. */
     readonly stateToken: Effect.Effect<bigint, StoreError>
@@ -64,9 +64,13 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     readonly saveStates: (states: ReadonlyArray<StateToSave>) => Effect.Effect<void, StoreError>
     /** Whether a leader keeps the persisted states fresh right now (holds the leader lock). */
     readonly statesMaintained: Effect.Effect<boolean, StoreError>
-    /** The persisted states not yet expired, and how many rows could not be read back. */
+    /** The persisted states and free aliases not yet expired, and how many rows could not be read back. */
     readonly loadStates: Effect.Effect<
-      { readonly states: ReadonlyArray<CachedState>; readonly unreadable: number },
+      {
+        readonly states: ReadonlyArray<CachedState>
+        readonly freeAliases: ReadonlyArray<FreeAlias>
+        readonly unreadable: number
+      },
       StoreError
     >
   }

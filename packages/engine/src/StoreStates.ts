@@ -1,14 +1,21 @@
 import type { SqlClient } from "@effect/sql"
-import type { CachedState } from "@openmeet-reconciler/matrix"
+import type { CachedState, FreeAlias } from "@openmeet-reconciler/matrix"
 import { Effect, Either, Schema } from "effect"
 import { leaderLockName } from "./Leader.ts"
 import { persistRoom, restoreRoom } from "./PersistedRoom.ts"
 
-/** A state to persist, with the token taken as its read began and how long it may be trusted. */
-export interface StateToSave extends CachedState {
-  readonly token: bigint
-  readonly maxAgeMs: number
-}
+/**
+ * What the cache kept, to persist: a room's state (keyed by its id) or an alias found free
+ * (keyed by the alias, state `{"free": true}`), with the token its read began with and
+ * how long it may be trusted.
+ */
+export type StateToSave = (
+  | { readonly kind: "room"; readonly state: CachedState }
+  | { readonly kind: "alias"; readonly free: FreeAlias }
+) & { readonly token: bigint; readonly maxAgeMs: number }
+
+const keyOf = (item: StateToSave) => (item.kind === "room" ? item.state.roomId : item.free.alias)
+const FreeRow = Schema.Struct({ free: Schema.Literal(true) })
 
 const StateRow = Schema.Struct({
   roomId: Schema.String,
@@ -51,18 +58,25 @@ export const stateOperations = (sql: SqlClient.SqlClient, schema: string, exists
     saveStates: (states: ReadonlyArray<StateToSave>) =>
       Effect.gen(function* () {
         if (states.length === 0 || !(yield* exists)) return
-        // Newest read of each room only: an upsert may not touch one row twice.
+        // Newest read of each key only: an upsert may not touch one row twice.
         const latest = new Map<string, StateToSave>()
         for (const state of states) {
-          const seen = latest.get(state.roomId)
-          if (seen === undefined || seen.token <= state.token) latest.set(state.roomId, state)
+          const seen = latest.get(keyOf(state))
+          if (seen === undefined || seen.token <= state.token) latest.set(keyOf(state), state)
         }
-        const rows = [...latest.values()]
+        const rows = [...latest.values()].map((item) => ({
+          key: keyOf(item),
+          bot: item.kind === "room" ? item.state.bot : "",
+          state: JSON.stringify(item.kind === "room" ? persistRoom(item.state.room) : { free: true }),
+          at: item.kind === "room" ? item.state.at : item.free.at,
+          token: item.token,
+          maxAgeMs: item.maxAgeMs,
+        }))
         yield* sql`INSERT INTO ${t("room_states")} (room_id, bot, version, state, read_at, expires_at)
           SELECT room_id, bot, version, state::jsonb, to_timestamp(at / 1000.0), to_timestamp((at + max_age) / 1000.0)
-          FROM unnest(${sql`${rows.map((r) => r.roomId)}::text[]`}, ${sql`${rows.map((r) => r.bot)}::text[]`},
+          FROM unnest(${sql`${rows.map((r) => r.key)}::text[]`}, ${sql`${rows.map((r) => r.bot)}::text[]`},
                       ${sql`${rows.map((r) => r.token.toString())}::bigint[]`},
-                      ${sql`${rows.map((r) => JSON.stringify(persistRoom(r.room)))}::text[]`},
+                      ${sql`${rows.map((r) => r.state)}::text[]`},
                       ${sql`${rows.map((r) => r.at)}::float8[]`}, ${sql`${rows.map((r) => r.maxAgeMs)}::float8[]`})
             AS s(room_id, bot, version, state, at, max_age)
           ON CONFLICT (room_id) DO UPDATE SET bot = EXCLUDED.bot, version = EXCLUDED.version, state = EXCLUDED.state,
@@ -81,21 +95,29 @@ export const stateOperations = (sql: SqlClient.SqlClient, schema: string, exists
             AND l.classid::bigint = ((k.key >> 32) & 4294967295) AND l.objid::bigint = (k.key & 4294967295)) AS held`
       return rows[0]?.held === true
     }),
-    /** States not yet expired; a row that is not a state is left out (its room is read). */
+    /** States and free aliases not yet expired; a row that is neither is left out (read from Matrix). */
     loadStates: Effect.gen(function* () {
-      if (!(yield* exists)) return { states: [], unreadable: 0 }
+      const none = { states: [], freeAliases: [], unreadable: 0 }
+      if (!(yield* exists)) return none
       const rows = yield* sql`SELECT room_id AS "roomId", bot, state,
           (extract(epoch FROM read_at) * 1000)::float8 AS at
         FROM ${t("room_states")} WHERE state IS NOT NULL AND expires_at > now()`
       const decoded = yield* Schema.decodeUnknown(Schema.Array(StateRow))(rows)
       const states: Array<CachedState> = []
+      const freeAliases: Array<FreeAlias> = []
       let unreadable = 0
+      const isFree = Schema.is(FreeRow)
       for (const row of decoded) {
+        if (row.roomId.startsWith("#")) {
+          if (isFree(row.state)) freeAliases.push({ alias: row.roomId, at: row.at })
+          else unreadable += 1
+          continue
+        }
         const room = restoreRoom(row.roomId, row.state)
         if (Either.isRight(room)) states.push({ roomId: row.roomId, bot: row.bot, room: room.right, at: row.at })
         else unreadable += 1
       }
-      return { states, unreadable }
+      return { states, freeAliases, unreadable }
     }),
   }
 }

@@ -99,17 +99,20 @@ layer(Base, { excludeTestServices: true })("persisted room states", (it) => {
       const store = yield* Store
       yield* store.migrate
       const roomId = `!${uniqueTenantId("ord")}:s`
-      const state = (token: bigint, name: string) => ({
-        roomId,
-        bot: "@bot:s",
-        room: { ...room, roomId, name },
-        at: Date.now(),
-        token,
-        maxAgeMs: 60_000,
-      })
-      const names = Effect.map(store.loadStates, ({ states }) =>
-        states.filter((p) => p.roomId === roomId).map((p) => p.room.name),
-      )
+      const alias = `#event-${uniqueTenantId("ord")}-t:s`
+      const state = (token: bigint, name: string) =>
+        ({
+          kind: "room",
+          state: { roomId, bot: "@bot:s", room: { ...room, roomId, name }, at: Date.now() },
+          token,
+          maxAgeMs: 60_000,
+        }) as const
+      const free = (token: bigint) =>
+        ({ kind: "alias", free: { alias, at: Date.now() }, token, maxAgeMs: 60_000 }) as const
+      const names = Effect.map(store.loadStates, ({ states, freeAliases }) => [
+        ...states.filter((p) => p.roomId === roomId).map((p) => p.room.name),
+        ...freeAliases.filter((f) => f.alias === alias).map(() => "free"),
+      ])
       const before = yield* store.stateToken
       yield* store.invalidateStates([roomId, roomId])
       // Read before the invalidation, written after it: stale, so not written.
@@ -122,6 +125,13 @@ layer(Base, { excludeTestServices: true })("persisted room states", (it) => {
       expect(yield* names).toEqual(["fresh"])
       yield* store.invalidateStates([roomId])
       expect(yield* names).toEqual([])
+      // A free alias is persisted the same way, keyed by the alias.
+      const beforeAlias = yield* store.stateToken
+      yield* store.invalidateStates([alias])
+      yield* store.saveStates([free(beforeAlias)])
+      expect(yield* names).toEqual([])
+      yield* store.saveStates([free(yield* store.stateToken)])
+      expect(yield* names).toEqual(["free"])
     }),
   )
 
@@ -140,6 +150,8 @@ layer(Base, { excludeTestServices: true })("persisted room states", (it) => {
           yield* addEvent(runtime.tenant, { id, slug: `warm${id}`, userId: 1 })
           yield* addAttendee(runtime.tenant, { eventId: id, userId: 2, status: "confirmed" })
         }
+        // A draft has no room: its alias, found free, is persisted too.
+        yield* addEvent(runtime.tenant, { id: 4, slug: "warmdraft", userId: 1, status: "draft" })
         yield* (yield* Store).migrate
         const options = (cache: StateCache) =>
           ({
@@ -207,6 +219,7 @@ layer(Base, { excludeTestServices: true })("persisted room states", (it) => {
           .filter((r) => r.method === "GET" && rooms.some((id) => r.path.includes(`/rooms/${id}/state`)))
         expect(read.map((r) => r.path)).toEqual([`/_matrix/client/v3/rooms/${rooms[1]}/state`])
         expect(proxy.forwarded().filter((r) => r.path.endsWith("/joined_rooms"))).toHaveLength(1)
+        expect(proxy.forwarded().filter((r) => r.path.includes("/directory/room/"))).toEqual([])
       }),
   )
 })

@@ -3,7 +3,10 @@ import { isRecord } from "@openmeet-reconciler/core"
 import { Duration, Effect } from "effect"
 import type { RoomEvent } from "./AppService.ts"
 import type { MatrixService } from "./Matrix.ts"
+import type { FreeAlias } from "./StateCacheAliases.ts"
 import { freeAliasMemory } from "./StateCacheAliases.ts"
+
+export type { FreeAlias } from "./StateCacheAliases.ts"
 
 export interface StateCacheOptions {
   /** A room's cached state is read again once it is this old, even without a transaction about it. */
@@ -32,6 +35,8 @@ export interface CachedState {
  */
 export interface StateSink {
   readonly stored: (state: CachedState & { readonly token: bigint }) => void
+  /** An alias found free, with the token its lookup began with. */
+  readonly freeAlias: (found: FreeAlias & { readonly token: bigint }) => void
 }
 
 /**
@@ -68,8 +73,14 @@ export interface StateCache {
   readonly clear: () => void
   /** Where everything dropped or kept is now: `prime` keeps only rooms not dropped since. */
   readonly mark: () => number
-  /** Keeps states read elsewhere (persisted), except of rooms dropped since `mark`, and never over newer ones. */
-  readonly prime: (states: Iterable<CachedState>, mark: number) => void
+  /**
+   * Keeps states read and aliases found free elsewhere (persisted), except of rooms and
+   * aliases dropped since `mark`, and never over newer ones.
+   */
+  readonly prime: (
+    known: { readonly states: Iterable<CachedState>; readonly freeAliases: Iterable<FreeAlias> },
+    mark: number,
+  ) => void
   /**
    * Reads again, through their homeserver, the rooms read longest ago once they are past
    * half of `maxAge`: as many as keeps every entry younger than `maxAge` when called every
@@ -87,6 +98,25 @@ export interface StateCache {
   readonly stats: () => StateCacheStats
 }
 
+/** The aliases a canonical alias event names (it may have created them). */
+const aliasesNamed = (event: RoomEvent): ReadonlyArray<string> => {
+  if (event.type !== "m.room.canonical_alias" || !isRecord(event.content)) return []
+  const { alias, alt_aliases: alt } = event.content
+  return [
+    ...(typeof alias === "string" ? [alias] : []),
+    ...(Array.isArray(alt) ? alt.filter((a): a is string => typeof a === "string") : []),
+  ]
+}
+
+/**
+ * What a transaction's events make stale, as the cache drops it: the rooms of its state
+ * events and the aliases its canonical alias events name (persisted states use the same
+ * keys: room ids and aliases).
+ */
+export const staleKeys = (events: ReadonlyArray<RoomEvent>): ReadonlyArray<string> => [
+  ...new Set(events.flatMap((event) => (event.state_key === undefined ? [] : [event.room_id, ...aliasesNamed(event)]))),
+]
+
 interface Entry<A> {
   readonly value: A
   readonly at: number
@@ -103,11 +133,17 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
   const droppedAt = new Map<string, number>()
   const joined = new Map<string, Entry<ReadonlySet<string>>>()
   let joinedGeneration = 0
-  const aliases = freeAliasMemory(maxAgeMs, now)
   /** The homeservers wrapped so far, by bot: their own membership changes the joined rooms. */
   const sources = new Map<string, MatrixService>()
   let sink: StateSink | undefined
   let token = 0n
+  const aliases = freeAliasMemory(
+    maxAgeMs,
+    now,
+    { current: () => epoch, next: () => ++epoch },
+    () => token,
+    (found) => sink?.freeAlias(found),
+  )
   let hits = 0
   let misses = 0
 
@@ -153,16 +189,16 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
       if (event.state_key === undefined) continue
       invalidateRoom(event.room_id)
       if (event.type === "m.room.member" && sources.has(event.state_key)) invalidateJoined()
-      if (event.type === "m.room.canonical_alias" && isRecord(event.content)) {
-        const { alias, alt_aliases: alt } = event.content
-        if (typeof alias === "string") aliases.invalidate(alias)
-        if (Array.isArray(alt)) for (const a of alt) if (typeof a === "string") aliases.invalidate(a)
-      }
+      for (const alias of aliasesNamed(event)) aliases.invalidate(alias)
     }
   }
 
-  const prime = (states: Iterable<CachedState>, mark: number) => {
-    for (const state of [...states].sort((a, b) => a.at - b.at)) {
+  const prime = (
+    known: { readonly states: Iterable<CachedState>; readonly freeAliases: Iterable<FreeAlias> },
+    mark: number,
+  ) => {
+    aliases.prime(known.freeAliases, mark)
+    for (const state of [...known.states].sort((a, b) => a.at - b.at)) {
       if (droppedSince(state.roomId, mark) || now() - state.at >= maxAgeMs) continue
       const current = rooms.get(state.roomId)
       if (current !== undefined && current.at >= state.at) continue

@@ -1,21 +1,37 @@
 import { Effect } from "effect"
 import type { MatrixRequestError } from "./MatrixError.ts"
 
+/** An alias found free at `at` (ms since the epoch). */
+export interface FreeAlias {
+  readonly alias: string
+  readonly at: number
+}
+
 /**
  * The state cache's memory of aliases: those found free, and those the reconciler is
  * resolving right now. The alias namespace is exclusive to the appservice, so one appears
  * only when a room is created with it (its canonical alias event arrives in a transaction)
  * or is pointed at a room (the reconciler's own writes): a free alias stays free until
- * then, or until `maxAgeMs`.
+ * then, or until `maxAgeMs`. `tick` is the cache's counter of drops: a lookup begun before
+ * its alias was dropped is not kept.
  */
-export const freeAliasMemory = (maxAgeMs: number, now: () => number) => {
+export const freeAliasMemory = (
+  maxAgeMs: number,
+  now: () => number,
+  epoch: { readonly current: () => number; readonly next: () => number },
+  /** The cache's invalidation token now: a lookup carries the one it began with. */
+  token: () => bigint,
+  onFree: (found: FreeAlias & { readonly token: bigint }) => void,
+) => {
   const free = new Map<string, number>()
-  let generation = 0
+  const droppedAt = new Map<string, number>()
+  let clearedAt = 0
   const resolving = new Map<string, number>()
+  const droppedSince = (alias: string, mark: number) => Math.max(droppedAt.get(alias) ?? 0, clearedAt) > mark
 
   const invalidate = (alias: string) => {
     free.delete(alias)
-    generation += 1
+    droppedAt.set(alias, epoch.next())
   }
 
   /** Looks an alias up with `lookup` unless it is known free; `onHit` counts answers from memory. */
@@ -33,11 +49,15 @@ export const freeAliasMemory = (maxAgeMs: number, now: () => number) => {
             onHit()
             return Effect.succeed(undefined)
           }
-          const started = generation
+          const mark = epoch.current()
+          const began = token()
           return lookup.pipe(
             Effect.tap((roomId) =>
               Effect.sync(() => {
-                if (roomId === undefined && generation === started) free.set(alias, now())
+                if (roomId !== undefined || droppedSince(alias, mark)) return
+                const at = now()
+                free.set(alias, at)
+                onFree({ alias, at, token: began })
               }),
             ),
           )
@@ -50,13 +70,22 @@ export const freeAliasMemory = (maxAgeMs: number, now: () => number) => {
         }),
     )
 
+  /** Keeps aliases found free elsewhere (persisted), except those dropped since `mark` or expired. */
+  const prime = (found: Iterable<FreeAlias>, mark: number) => {
+    for (const { alias, at } of found) {
+      if (droppedSince(alias, mark) || now() - at >= maxAgeMs) continue
+      if ((free.get(alias) ?? Number.NEGATIVE_INFINITY) < at) free.set(alias, at)
+    }
+  }
+
   return {
     resolve,
     invalidate,
+    prime,
     isResolving: (alias: string) => resolving.has(alias),
     clear: () => {
       free.clear()
-      generation += 1
+      clearedAt = epoch.next()
     },
   }
 }

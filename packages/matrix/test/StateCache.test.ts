@@ -190,19 +190,40 @@ describe("state cache", () => {
     expect(upstream.reads.length - reads).toBe(0)
   })
 
-  it("keeps primed states, except of rooms dropped since the mark, expired ones, or over newer reads", async () => {
+  it("keeps primed states and free aliases, except those dropped since the mark, expired ones, or over newer reads", async () => {
     const upstream = counting()
+    const lookups: Array<string> = []
     let now = 50_000
     const cache = makeStateCache({ maxAge: "100 seconds" }, () => now)
-    const matrix = cache.wrap(upstream.service)
+    const matrix = cache.wrap({
+      ...upstream.service,
+      resolveAlias: (alias) => Effect.sync(() => lookups.push(alias)).pipe(Effect.as(undefined)),
+    })
     await Effect.runPromise(matrix.readRoom("!newer:s"))
     const mark = cache.mark()
     cache.invalidateRoom("!dropped:s")
+    cache.invalidateAlias("#event-dropped-t:s")
     const state = (roomId: string, at: number) => ({ roomId, bot: "@bot:s", room: room(roomId, "primed"), at })
     cache.prime(
-      [state("!kept:s", 40_000), state("!dropped:s", 40_000), state("!newer:s", 40_000), state("!old:s", -60_000)],
+      {
+        states: [
+          state("!kept:s", 40_000),
+          state("!dropped:s", 40_000),
+          state("!newer:s", 40_000),
+          state("!old:s", -60_000),
+        ],
+        freeAliases: [
+          { alias: "#event-kept-t:s", at: 40_000 },
+          { alias: "#event-dropped-t:s", at: 40_000 },
+          { alias: "#event-old-t:s", at: -60_000 },
+        ],
+      },
       mark,
     )
+    await Effect.runPromise(
+      Effect.forEach(["#event-kept-t:s", "#event-dropped-t:s", "#event-old-t:s"], (a) => matrix.resolveAlias(a)),
+    )
+    expect(lookups).toEqual(["#event-dropped-t:s", "#event-old-t:s"])
     now = 60_000
     const names = await Effect.runPromise(
       Effect.forEach(["!kept:s", "!dropped:s", "!newer:s", "!old:s"], (id) =>
@@ -225,7 +246,10 @@ describe("state cache", () => {
         ),
     })
     cache.advanceToken(7n)
-    cache.persistTo({ stored: (s) => stored.push(`${s.roomId} ${s.bot} ${s.token} ${s.room.name}`) })
+    cache.persistTo({
+      stored: (s) => stored.push(`${s.roomId} ${s.bot} ${s.token} ${s.room.name}`),
+      freeAlias: (found) => stored.push(`${found.alias} ${found.token}`),
+    })
     await Effect.runPromise(
       Effect.gen(function* () {
         yield* matrix.readRoom("!a:s")
@@ -237,10 +261,11 @@ describe("state cache", () => {
         yield* Deferred.succeed(gate, undefined)
         yield* Fiber.join(slow)
         yield* matrix.readRoom("!b:s")
+        yield* matrix.resolveAlias("#event-free-t:s")
         cache.persistTo(undefined)
         yield* matrix.readRoom("!c:s")
       }),
     )
-    expect(stored).toEqual(["!a:s @bot:s 7 v1", "!b:s @bot:s 9 v3"])
+    expect(stored).toEqual(["!a:s @bot:s 7 v1", "!b:s @bot:s 9 v3", "#event-free-t:s 9"])
   })
 })
