@@ -147,8 +147,7 @@ cmd_start() {
   if [ -n "${SYNAPSE_FRESH:-}" ]; then
     cmd_stop
     rm -f "$DATA"/homeserver.db* && rm -rf "$DATA/media_store"
-    if [ "$DATABASE" = postgres ]; then ensure_pg_database; fi
-    log "fresh homeserver: database wiped"
+    log "fresh homeserver: database wiped (a PostgreSQL one is dropped below)"
   fi
   if pid=$(running_pid); then write_env; log "already running (pid $pid) at $URL"; cat "$DATA/synapse.env"; return 0; fi
   if curl -s -o /dev/null -m 2 "$URL/_matrix/client/versions"; then
