@@ -217,6 +217,7 @@ const apply = Command.make(
           {
             databaseUrl: Option.getOrElse(settings.reconcilerDatabaseUrl, () => settings.databaseUrl),
             schema: settings.schema,
+            tenants: scope.tenants.map((r) => r.tenant.id),
             wait,
           },
           Effect.gen(function* () {
@@ -234,7 +235,7 @@ const apply = Command.make(
             LockHeld: (error) =>
               Effect.fail(
                 new SettingsError({
-                  message: `the leader lock of schema ${JSON.stringify(settings.schema)} is held by ${error.holder}: a daemon is running, or another apply. Stop it, or wait with --wait-for-lock 5m; two writers would overwrite each other's power levels`,
+                  message: `the leader lock of tenant ${JSON.stringify(error.tenant)} (schema ${JSON.stringify(settings.schema)}) is held by ${error.holder}: a daemon leads it, or another apply runs. Stop it, or wait with --wait-for-lock 5m; two writers would overwrite each other's power levels`,
                 }),
               ),
             LockUnavailable: (error) =>

@@ -3,25 +3,17 @@ import type { HttpApp } from "@effect/platform"
 import { HttpMiddleware, HttpServer, HttpServerRequest } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Telemetry } from "@openmeet-reconciler/core"
-import {
-  Controller,
-  ControllerConfig,
-  ControllerLive,
-  databaseFeedLayer,
-  runAsLeader,
-  Store,
-} from "@openmeet-reconciler/engine"
-import type { Homeservers, RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
+import { Store } from "@openmeet-reconciler/engine"
+import type { RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
 import { appServiceApp, makeStateCache } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
-import type { DesiredState } from "@openmeet-reconciler/openmeet"
-import { Context, Duration, Effect, Layer, Option, Ref, Schedule } from "effect"
+import { Context, Effect, Layer, Option, Ref, Schedule } from "effect"
 import { Health, opsApp } from "./Health.ts"
+import { leadingLayer } from "./Leading.ts"
 import { pgLayer, serviceLayer } from "./Runtime.ts"
 import type { DaemonSettings, Settings } from "./Settings.ts"
-import { SettingsError, tenantRuntimes } from "./Settings.ts"
+import { SettingsError } from "./Settings.ts"
 
 /**
  * Serves `app` on a port of its own; fails (at start) when the port cannot be bound. A
@@ -57,26 +49,42 @@ const relay = (health: Context.Tag.Service<Health>, events: ReadonlyArray<RoomEv
     )
   })
 
+/**
+ * A transaction's events: those of rooms a controller here owns go to it; the others are
+ * handed to their tenant's leader through the reconciler's schema (a standby hands on
+ * all). The state cache drops whatever they change either way.
+ */
+const dispatch = (health: Context.Tag.Service<Health>, cache: StateCache, events: ReadonlyArray<RoomEvent>) =>
+  Effect.gen(function* () {
+    cache.onEvents(events)
+    const controllers = [...(yield* Ref.get(health.controllers)).values()]
+    for (const controller of controllers) {
+      const mine = events.filter((event) => controller.owns(event.room_id))
+      if (mine.length > 0) yield* controller.onMatrixEvents(mine)
+    }
+    const elsewhere = events.filter((event) => !controllers.some((controller) => controller.owns(event.room_id)))
+    return elsewhere.length === 0 ? true : yield* relay(health, elsewhere)
+  })
+
+/** An alias query, answered by the controller of the alias's tenant when this replica leads it. */
+const aliasQuery = (health: Context.Tag.Service<Health>, alias: string) =>
+  Effect.gen(function* () {
+    for (const controller of (yield* Ref.get(health.controllers)).values()) {
+      if (yield* controller.onAliasQuery(alias)) return true
+    }
+    return false
+  })
+
 /** The HTTP side: /metrics, /healthz, /readyz, and the appservice API the homeserver calls. */
-const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: ReconcilerMetrics) =>
+const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: ReconcilerMetrics, cache: StateCache) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const health = yield* Health
-      const current = Ref.get(health.controller)
       const appservice = appServiceApp(
         { hsToken: settings.registration.hsToken },
         {
-          // A standby hands the transaction to the leader through the reconciler's schema.
-          onEvents: (events) =>
-            Effect.flatMap(current, (controller) =>
-              Option.isSome(controller)
-                ? controller.value.onMatrixEvents(events).pipe(Effect.as(true))
-                : relay(health, events),
-            ),
-          onAliasQuery: (alias) =>
-            Effect.flatMap(current, (controller) =>
-              Option.isNone(controller) ? Effect.succeed(false) : controller.value.onAliasQuery(alias),
-            ),
+          onEvents: (events) => dispatch(health, cache, events),
+          onAliasQuery: (alias) => aliasQuery(health, alias),
         },
       )
       const ops = opsApp(metrics, health, settings.homeserverUrl)
@@ -137,74 +145,6 @@ const servicesLayer = (settings: Settings, daemon: DaemonSettings, cache: StateC
   )
 
 /**
- * Leadership: the controller and the database change feed run only while this replica
- * holds the leader lock (a dry run plans without it). A lost lock abandons rooms in
- * progress at once; SIGTERM gives them SHUTDOWN_GRACE.
- */
-const leaderLayer = (settings: Settings, daemon: DaemonSettings, cache: StateCache) =>
-  Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const health = yield* Health
-      const telemetry = yield* Telemetry
-      const tenants = tenantRuntimes(settings)
-      let lockLost = false
-      const published = Layer.scopedDiscard(
-        Effect.gen(function* () {
-          yield* Ref.set(health.controller, Option.some(yield* Controller))
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => cache.clear()).pipe(Effect.zipRight(Ref.set(health.controller, Option.none()))),
-          )
-        }),
-      )
-      const config = Layer.succeed(ControllerConfig, {
-        tenants,
-        concurrency: settings.concurrency,
-        workers: daemon.workers,
-        batchSize: daemon.batchSize,
-        resyncInterval: daemon.resyncInterval,
-        dryRun: daemon.dryRun,
-        backoff: { base: "1 second", max: "5 minutes" },
-        cache,
-        shutdownGrace: daemon.shutdownGrace,
-        // Without the lock nothing may be applied: rooms in progress are abandoned at once.
-        abandonNow: () => lockLost,
-        appserviceId: settings.registration.id,
-      })
-      const feed = databaseFeedLayer({
-        tenants: tenants.map((t) => t.tenant),
-        databaseUrl: settings.databaseUrl,
-        channel: daemon.notifyChannel,
-        pollInterval: daemon.pollInterval,
-      })
-      const lead = Layer.launch(
-        Layer.mergeAll(published, feed).pipe(Layer.provideMerge(ControllerLive), Layer.provide(config)),
-      )
-      const context = yield* Effect.context<DesiredState | Homeservers | Store | SqlClient.SqlClient>()
-      const leading = lead.pipe(Effect.provide(context))
-      if (daemon.dryRun) return yield* Effect.forkScoped(leading)
-      return yield* Effect.forkScoped(
-        runAsLeader(
-          {
-            databaseUrl: Option.getOrElse(settings.reconcilerDatabaseUrl, () => settings.databaseUrl),
-            schema: settings.schema,
-            retryInterval: Duration.seconds(2),
-            checkInterval: Duration.seconds(1),
-            onLockLost: () => {
-              lockLost = true
-            },
-            onLeading: (isLeading) =>
-              Effect.sync(() => {
-                telemetry.leader(isLeading)
-                if (isLeading) lockLost = false
-              }).pipe(Effect.zipRight(Ref.set(health.role, isLeading ? "leader" : "standby"))),
-          },
-          leading,
-        ),
-      )
-    }),
-  )
-
-/**
  * `reconciler run`: the daemon, as merged layers. All replicas serve /metrics, /healthz,
  * /readyz and the appservice API; one leads (a PostgreSQL advisory lock) and runs the
  * controller. Runs until interrupted (SIGTERM), then stops within SHUTDOWN_GRACE.
@@ -213,8 +153,8 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) => {
   const metrics = makeMetrics({ tenants: settings.tenants.map((t) => t.id) })
   const cache = makeStateCache({ maxAge: daemon.stateCacheTtl })
   const main = Layer.mergeAll(
-    httpLayer(settings, daemon, metrics),
-    leaderLayer(settings, daemon, cache).pipe(Layer.provide(servicesLayer(settings, daemon, cache))),
-  ).pipe(Layer.provide(Health.layer(daemon.dryRun ? "dry-run" : "standby")), Layer.provide(telemetryLayer(metrics)))
+    httpLayer(settings, daemon, metrics, cache),
+    leadingLayer(settings, daemon, cache).pipe(Layer.provide(servicesLayer(settings, daemon, cache))),
+  ).pipe(Layer.provide(Health.layer(daemon.dryRun ? "dry-run" : "starting")), Layer.provide(telemetryLayer(metrics)))
   return Layer.launch(main)
 }

@@ -135,13 +135,13 @@ export const harness = () => {
   const services = testServices()
   const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
   afterAll(() => db.dispose())
-  /** Ends the database sessions of a daemon's connection (`application_name`), as a network cut would. */
+  /** Ends the database sessions whose `application_name` starts with this, as a network cut would. */
   const terminate = (applicationName: string) =>
     db.runPromise(
       Effect.flatMap(
         SqlClient.SqlClient,
         (sql) =>
-          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${applicationName}`,
+          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE starts_with(application_name, ${applicationName})`,
       ),
     )
   return { services, synapse: synapseClient(services), db, s: services.serverName, terminate }

@@ -29,6 +29,8 @@ export interface ControllerService {
   /** Runs the periodic full resync now (once, however often asked before it starts). */
   readonly requestResync: Effect.Effect<void>
   readonly firstSyncDone: Effect.Effect<boolean>
+  /** Whether a room belongs to this controller's tenants, as far as its records and plans tell. */
+  readonly owns: (roomId: string) => boolean
 }
 
 export class Controller extends Context.Tag("@openmeet-reconciler/engine/Controller")<
@@ -72,6 +74,7 @@ const make = Effect.gen(function* () {
     fullSync: resync.run,
     requestResync: resync.request,
     firstSyncDone: resync.firstSyncDone,
+    owns: (roomId) => status.keyOfRoom(roomId) !== undefined,
   })
 })
 
