@@ -10,12 +10,11 @@ import {
   resetTenant,
   tenantsB64,
 } from "@openmeet-reconciler/openmeet/testing"
-import { uniqueTenantId } from "@openmeet-reconciler/testing"
+import { tcpProxy, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import type { Daemon } from "./daemon.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
-import { tcpProxy } from "./tcpProxy.ts"
 
 const { services, synapse, db, s, terminate } = harness()
 const bot = services.botUserId

@@ -26,7 +26,7 @@ export const controllerServices = (
   )
 
 /** Polls `check` every 100 ms until it holds; dies naming `what` after 30 s. */
-export const waitUntil = (what: string, check: Effect.Effect<boolean>) =>
+export const waitUntil = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
   Effect.gen(function* () {
     for (let i = 0; i < 300; i++) {
       if (yield* check) return
