@@ -2,23 +2,17 @@ import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { defaultPolicy, pendingActions, Telemetry } from "@openmeet-reconciler/core"
 import { Homeservers } from "@openmeet-reconciler/matrix"
-import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet/testing"
-import { sqlLayer, synapseClient, tcpProxy, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
-import { Effect, Exit, Fiber, FiberId, Layer, Redacted, Schema } from "effect"
+import { synapseClient, tcpProxy, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import { Effect, Exit, Fiber, FiberId, Redacted, Schema } from "effect"
 import type { TenantRuntime } from "../src/index.ts"
 import { applyPlan, planPass, reconcile, Store } from "../src/index.ts"
-import { waitUntil } from "./services.ts"
+import { passServices, waitUntil } from "./services.ts"
 
 const services = testServices()
 const synapse = synapseClient(services)
 const s = services.serverName
 const schema = `reconciler_${uniqueTenantId("ai")}`
-const homeservers = (url: string) => Homeservers.layer({ homeserverUrl: url, asToken: Redacted.make(services.asToken) })
-const Live = Layer.mergeAll(
-  Layer.provideMerge(Layer.merge(DesiredState.layer, Store.layer(schema)), sqlLayer(services.databaseUrl)),
-  homeservers(services.homeserverUrl),
-)
 const options = { concurrency: 4 }
 
 const AuditRow = Schema.Struct({ action: Schema.String, result: Schema.String, detail: Schema.Unknown })
@@ -73,7 +67,7 @@ const invitedAndAudited = (roomId: string, key: string, mx: (n: number) => strin
     return { invited: [...invited].sort(), audited: [...audited].sort() }
   })
 
-layer(Live, { excludeTestServices: true })("an interrupted apply", (it) => {
+layer(passServices(services, schema), { excludeTestServices: true })("an interrupted apply", (it) => {
   it.scoped("every action Synapse shows applied has its audit row, written as it ran", () =>
     Effect.gen(function* () {
       const { runtime, key, mx, roomId, before } = yield* convergedRoom("int")
@@ -95,7 +89,7 @@ layer(Live, { excludeTestServices: true })("an interrupted apply", (it) => {
           Effect.sync(() => proxy.stalled().length === 1),
         )
         yield* Fiber.interrupt(applying)
-      }).pipe(Effect.provide(homeservers(proxy.url)))
+      }).pipe(Effect.provide(Homeservers.layer({ homeserverUrl: proxy.url, asToken: Redacted.make(services.asToken) })))
 
       const { invited, audited } = yield* invitedAndAudited(roomId, key, mx, before)
       expect(invited).toHaveLength(3)

@@ -10,20 +10,27 @@ import type { ControllerOptions, TenantRuntime } from "../src/index.ts"
 import { Store } from "../src/index.ts"
 
 /**
- * What a controller runs on in a test: OpenMeet's real database, the reconciler's tables in
- * a schema of the test's own, the real homeserver (through `cache`), metrics into `metrics`.
+ * What a pass runs on in a test: OpenMeet's real database, the reconciler's tables in a
+ * schema of the test's own, and the homeserver at `homeserverUrl` (default the real one).
  */
+export const passServices = (
+  services: TestServices,
+  schema: string,
+  homeserverUrl = services.homeserverUrl,
+  cache?: StateCache,
+) =>
+  Layer.mergeAll(
+    Layer.provideMerge(Layer.merge(DesiredState.layer, Store.layer(schema)), sqlLayer(services.databaseUrl)),
+    Homeservers.layer({ homeserverUrl, asToken: Redacted.make(services.asToken) }, {}, cache),
+  )
+
+/** What a controller runs on in a test: `passServices` through `cache`, metrics into `metrics`. */
 export const controllerServices = (
   services: TestServices,
   schema: string,
   cache: StateCache,
   metrics: ReconcilerMetrics,
-) =>
-  Layer.mergeAll(
-    Layer.provideMerge(Layer.merge(DesiredState.layer, Store.layer(schema)), sqlLayer(services.databaseUrl)),
-    Homeservers.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }, {}, cache),
-    telemetryLayer(metrics),
-  )
+) => Layer.merge(passServices(services, schema, services.homeserverUrl, cache), telemetryLayer(metrics))
 
 /** Polls `check` every 100 ms until it holds; dies naming `what` after 30 s. */
 export const waitUntil = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
