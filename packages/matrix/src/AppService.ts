@@ -1,4 +1,5 @@
 import { timingSafeEqual } from "node:crypto"
+import { Readable } from "node:stream"
 import type { HttpApp } from "@effect/platform"
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { TelemetryService } from "@openmeet-reconciler/core"
@@ -46,12 +47,70 @@ export interface AppServiceOptions {
 const matrixError = (status: number, errcode: string, error: string) =>
   HttpServerResponse.unsafeJson({ errcode, error }, { status })
 
-const tooLarge = (bytes: number) =>
+/** A body over the limit is answered 413; what the client still sends is discarded, never kept. */
+const tooLarge = (size: string) =>
   matrixError(
     413,
     "M_TOO_LARGE",
-    `the transaction body (${bytes} bytes) is over the ${maxTransactionBytes} bytes a homeserver sends`,
+    `the transaction body (${size}) is over the ${maxTransactionBytes} bytes a homeserver sends`,
   )
+
+type Body = { readonly _tag: "Read"; readonly text: string } | { readonly _tag: "TooLarge" }
+
+/**
+ * The request body, read up to `maxTransactionBytes`. From Node's server the rest of a larger
+ * one (a chunked body declares no length) is discarded as it comes, so that it can be
+ * answered: the platform's own limit destroys the socket, and the homeserver would get no
+ * answer at all. The server's request timeout (30 s) bounds a body that never ends.
+ */
+const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Body, unknown> => {
+  const source = request.source
+  if (!(source instanceof Readable)) {
+    return request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(maxTransactionBytes)),
+      Effect.map((text): Body => ({ _tag: "Read", text })),
+    )
+  }
+  return Effect.async<Body, Error>((resume) => {
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    const stop = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+    }
+    const onData = (chunk: unknown) => {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk))
+      bytes += buffer.length
+      if (bytes <= maxTransactionBytes) {
+        chunks.push(buffer)
+        return
+      }
+      stop()
+      // Flowing without a listener: the rest is read and dropped, and the answer goes out.
+      source.resume()
+      resume(Effect.succeed({ _tag: "TooLarge" }))
+    }
+    const onEnd = () => {
+      stop()
+      resume(Effect.succeed({ _tag: "Read", text: Buffer.concat(chunks).toString("utf8") }))
+    }
+    const onError = (error: Error) => {
+      stop()
+      resume(Effect.fail(error))
+    }
+    source.on("data", onData).once("end", onEnd).once("error", onError)
+    return Effect.sync(stop)
+  })
+}
+
+const parseJson = (text: string): Either.Either<unknown, string> => {
+  try {
+    return Either.right(text === "" ? null : JSON.parse(text))
+  } catch {
+    return Either.left("not JSON")
+  }
+}
 
 /** The homeserver's token from `Authorization: Bearer`, or the legacy `access_token` query parameter. */
 const presentedToken = (request: HttpServerRequest.HttpServerRequest, url: URL): string | undefined => {
@@ -95,12 +154,14 @@ export const appServiceApp = (
       const declared = Number(request.headers["content-length"] ?? "0")
       if (declared > maxTransactionBytes) {
         telemetry.dropped("appservice_request")
-        return tooLarge(declared)
+        return tooLarge(`${declared} bytes`)
       }
-      const body = yield* request.json.pipe(
-        HttpIncomingMessage.withMaxBodySize(Option.some(maxTransactionBytes)),
-        Effect.either,
-      )
+      const read = yield* readBody(request).pipe(Effect.either)
+      if (Either.isRight(read) && read.right._tag === "TooLarge") {
+        telemetry.dropped("appservice_request")
+        return tooLarge(`more than ${maxTransactionBytes} bytes, chunked`)
+      }
+      const body = Either.flatMap(read, (r) => (r._tag === "Read" ? parseJson(r.text) : Either.left("too large")))
       if (Either.isLeft(body)) {
         return matrixError(
           400,
