@@ -28,8 +28,20 @@ const serve = <R>(app: HttpApp.Default<never, R>, port: number, host: string) =>
         NodeHttpServer.layer(() => createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }), { port, host }),
       ),
     ),
-    (request) => request.url.includes("access_token="),
+    (request) => carriesQueryToken(request.url),
   )
+
+/**
+ * Whether the request has an `access_token` query parameter as the appservice reads it:
+ * decoded, so `acc%65ss_token` counts too. A URL that does not parse is not traced either.
+ */
+const carriesQueryToken = (url: string): boolean => {
+  try {
+    return new URL(url, "http://appservice").searchParams.has("access_token")
+  } catch {
+    return true
+  }
+}
 
 /**
  * A standby stores the rooms a transaction changed for the leader (which reads them again)
