@@ -78,6 +78,7 @@ const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<B
       source.off("data", onData)
       source.off("end", onEnd)
       source.off("error", onError)
+      source.off("close", onClose)
     }
     const onData = (chunk: unknown) => {
       const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk))
@@ -99,7 +100,9 @@ const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<B
       stop()
       resume(Effect.fail(error))
     }
-    source.on("data", onData).once("end", onEnd).once("error", onError)
+    // A client gone before the end of its body: nothing more will come.
+    const onClose = () => onError(new Error("the connection closed before the body ended"))
+    source.on("data", onData).once("end", onEnd).once("error", onError).once("close", onClose)
     return Effect.sync(stop)
   })
 }
