@@ -1,32 +1,16 @@
-import {
-  addAttendee,
-  addEvent,
-  addUser,
-  fixtureTenant,
-  resetTenant,
-  tenantsB64,
-} from "@openmeet-reconciler/openmeet/testing"
-import { uniqueTenantId } from "@openmeet-reconciler/testing"
-import { Effect } from "effect"
+import { addAttendee, tenantsB64 } from "@openmeet-reconciler/openmeet/testing"
 import { describe, expect, it } from "vitest"
 import { runCli } from "./cli.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
-const { services, synapse, db, s } = harness()
+const { services, synapse, db, s, eventTenant } = harness()
 const start = daemonStarter()
 
 describe("one writer", () => {
   it("apply refuses while a daemon leads, naming it; --wait-for-lock waits first; once the daemon stops, apply applies", async () => {
-    const tenant = fixtureTenant(uniqueTenantId("alk"), s)
+    const tenant = await eventTenant("alk", "locked")
     const alias = `#event-locked-${tenant.id}:${s}`
     const attendee = `@${tenant.id}.u2:${s}`
-    await db.runPromise(
-      Effect.gen(function* () {
-        yield* resetTenant(tenant, 40)
-        for (const id of [1, 2]) yield* addUser(tenant, { id })
-        yield* addEvent(tenant, { id: 1, slug: "locked", userId: 1 })
-      }),
-    )
     const env = daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) })
     const daemon = start(env)
     await ready(daemon)

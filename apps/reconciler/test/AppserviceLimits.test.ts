@@ -1,18 +1,9 @@
 import { request } from "node:http"
-import {
-  addAttendee,
-  addEvent,
-  addUser,
-  fixtureTenant,
-  resetTenant,
-  tenantsB64,
-} from "@openmeet-reconciler/openmeet/testing"
-import { uniqueTenantId } from "@openmeet-reconciler/testing"
-import { Effect } from "effect"
+import { addAttendee, tenantsB64 } from "@openmeet-reconciler/openmeet/testing"
 import { describe, expect, it } from "vitest"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
-const { services, synapse, db, s } = harness()
+const { services, synapse, db, s, eventTenant } = harness()
 const start = daemonStarter()
 const appservice = new URL(services.appserviceUrl)
 
@@ -67,18 +58,11 @@ const putTransaction = (txnId: string, body: Buffer, framing: "content-length" |
 
 describe("reconciler run: the appservice port's limits", () => {
   it("refuses a 10 MB body and a chunked one over 8 MiB with 413; transactions before and after still work, nothing is lost", async () => {
-    const tenant = fixtureTenant(uniqueTenantId("dlim"), s)
+    const tenant = await eventTenant("dlim", "limits")
     const alias = `#event-limits-${tenant.id}:${s}`
     const owner = `@${tenant.id}.u1:${s}`
     const attendee = `@${tenant.id}.u2:${s}`
-    await db.runPromise(
-      Effect.gen(function* () {
-        yield* resetTenant(tenant, 40)
-        for (const id of [1, 2]) yield* addUser(tenant, { id })
-        yield* addEvent(tenant, { id: 1, slug: "limits", userId: 1 })
-        yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" })
-      }),
-    )
+    await db.runPromise(addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" }))
     const daemon = start(daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) }))
     await ready(daemon)
     await eventually("the attendee's invite", async () => {

@@ -1,33 +1,18 @@
 import { SqlClient } from "@effect/sql"
-import {
-  addAttendee,
-  addEvent,
-  addUser,
-  fixtureTenant,
-  resetTenant,
-  tenantsB64,
-} from "@openmeet-reconciler/openmeet/testing"
-import { uniqueTenantId } from "@openmeet-reconciler/testing"
+import { addAttendee, tenantsB64 } from "@openmeet-reconciler/openmeet/testing"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { runCli } from "./cli.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
-const { services, synapse, db, s } = harness()
+const { services, synapse, db, s, eventTenant } = harness()
 const start = daemonStarter()
 
 describe("reconciler run: a forged notification", () => {
   it("an id beyond serial range beside a real RSVP: the RSVP is applied, the forgery counted and logged, nothing retried", async () => {
-    const tenant = fixtureTenant(uniqueTenantId("dfn"), s)
+    const tenant = await eventTenant("dfn", "notified")
     const alias = `#event-notified-${tenant.id}:${s}`
     const attendee = `@${tenant.id}.u2:${s}`
-    await db.runPromise(
-      Effect.gen(function* () {
-        yield* resetTenant(tenant, 40)
-        for (const id of [1, 2]) yield* addUser(tenant, { id })
-        yield* addEvent(tenant, { id: 1, slug: "notified", userId: 1 })
-      }),
-    )
     const env = daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) })
     expect((await runCli(["install-triggers"], env)).code).toBe(0)
     try {
