@@ -13,7 +13,7 @@ import { Health, opsApp } from "./Health.ts"
 import { leadingLayer } from "./Leading.ts"
 import { pgLayer, serviceLayer } from "./Runtime.ts"
 import type { DaemonSettings, Settings } from "./Settings.ts"
-import { SettingsError } from "./Settings.ts"
+import { SettingsError, tenantRuntimes } from "./Settings.ts"
 
 /**
  * Serves `app` on a port of its own; fails (at start) when the port cannot be bound. A
@@ -66,7 +66,12 @@ const relay = (health: Context.Tag.Service<Health>, events: ReadonlyArray<RoomEv
  * handed to their tenant's leader through the reconciler's schema (a standby hands on
  * all). The state cache drops whatever they change either way.
  */
-const dispatch = (health: Context.Tag.Service<Health>, cache: StateCache, events: ReadonlyArray<RoomEvent>) =>
+const dispatch = (
+  health: Context.Tag.Service<Health>,
+  cache: StateCache,
+  bots: ReadonlySet<string>,
+  events: ReadonlyArray<RoomEvent>,
+) =>
   Effect.gen(function* () {
     cache.onEvents(events)
     const controllers = [...(yield* Ref.get(health.controllers)).values()]
@@ -74,7 +79,13 @@ const dispatch = (health: Context.Tag.Service<Health>, cache: StateCache, events
       const mine = events.filter((event) => controller.owns(event.room_id))
       if (mine.length > 0) yield* controller.onMatrixEvents(mine)
     }
-    const elsewhere = events.filter((event) => !controllers.some((controller) => controller.owns(event.room_id)))
+    // The reconciler's own writes need no reconcile anywhere (a room it just made is not
+    // yet known as its own when their events arrive); only others' changes are handed on.
+    const elsewhere = events.filter(
+      (event) =>
+        !(event.sender !== undefined && bots.has(event.sender)) &&
+        !controllers.some((controller) => controller.owns(event.room_id)),
+    )
     return elsewhere.length === 0 ? true : yield* relay(health, elsewhere)
   })
 
@@ -92,10 +103,11 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const health = yield* Health
+      const bots = new Set(tenantRuntimes(settings).map((r) => r.botUserId))
       const appservice = appServiceApp(
         { hsToken: settings.registration.hsToken },
         {
-          onEvents: (events) => dispatch(health, cache, events),
+          onEvents: (events) => dispatch(health, cache, bots, events),
           onAliasQuery: (alias) => aliasQuery(health, alias),
         },
       )

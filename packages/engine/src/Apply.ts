@@ -241,6 +241,8 @@ const refund = (result: PlanResult, actions: ReadonlyArray<AppliedAction>, optio
       unspent.set(key.tenant, (unspent.get(key.tenant) ?? 0) + destructiveUnits(action))
     }
     for (const [tenant, units] of unspent) {
-      yield* options.budget.refund(tenant, Math.min(units, result.reserved.get(tenant) ?? 0))
+      const reservation = result.reserved.get(tenant)
+      if (reservation === undefined) continue
+      yield* options.budget.refund(tenant, { units: Math.min(units, reservation.units), window: reservation.window })
     }
   })

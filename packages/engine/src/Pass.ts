@@ -12,7 +12,7 @@ import { compareRoomPlans, formatRoomKey } from "@openmeet-reconciler/core"
 import { Homeservers } from "@openmeet-reconciler/matrix"
 import type { DesiredFilter, Tenant } from "@openmeet-reconciler/openmeet"
 import { Effect } from "effect"
-import type { Budget } from "./DestructiveBudget.ts"
+import type { Budget, Reservation } from "./DestructiveBudget.ts"
 
 /** One tenant as the reconciler runs it. */
 export interface TenantRuntime {
@@ -66,7 +66,7 @@ export interface PlanResult {
   /** Tenants whose whole desired state entitles nobody (policy.md §5, suspect when Matrix is not empty). */
   readonly emptyTenants: ReadonlySet<string>
   /** Destructive units reserved per tenant from a shared budget (returned for what is not applied). */
-  readonly reserved: ReadonlyMap<string, number>
+  readonly reserved: ReadonlyMap<string, Reservation>
 }
 
 export interface PassOptions {

@@ -1,4 +1,4 @@
-import type { DesiredOutcome, GatedTenant, RoomPlan } from "@openmeet-reconciler/core"
+import type { DesiredOutcome, RoomPlan } from "@openmeet-reconciler/core"
 import { compareRoomPlans, conditionPlan, formatRoomKey, gateTenant, isArchived } from "@openmeet-reconciler/core"
 import type { MatrixService } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, type Homeservers, Matrix } from "@openmeet-reconciler/matrix"
@@ -194,9 +194,12 @@ export const gatePlan = (result: PlanResult, options: PassOptions): Effect.Effec
         rooms: mine,
         desiredEmpty: result.emptyTenants.has(id),
       }
-      const gated: GatedTenant =
-        options.budget === undefined ? gateTenant(tenant, safety) : yield* options.budget.gate(tenant, safety)
-      if (gated.units > 0) reserved.set(id, (reserved.get(id) ?? 0) + gated.units)
+      if (options.budget === undefined) {
+        rooms.push(...gateTenant(tenant, safety).rooms)
+        continue
+      }
+      const gated = yield* options.budget.gate(tenant, safety)
+      if (gated.reservation.units > 0) reserved.set(id, gated.reservation)
       rooms.push(...gated.rooms)
     }
     return { ...result, plan: { rooms }, reserved }

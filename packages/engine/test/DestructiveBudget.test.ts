@@ -48,7 +48,10 @@ describe("DestructiveBudget", () => {
       expect(yield* budget.spent("t")).toBe(limit)
 
       // Two of the five kicks failed: their units go back, and exactly two more get through.
-      yield* Effect.all([budget.refund("t", 1), budget.refund("t", 1)], { concurrency: "unbounded" })
+      const window = first[0]?.reservation.window ?? 0
+      yield* Effect.all([budget.refund("t", { units: 1, window }), budget.refund("t", { units: 1, window })], {
+        concurrency: "unbounded",
+      })
       expect(yield* budget.spent("t")).toBe(limit - 2)
       const second = yield* gateAll(Array.from({ length: 20 }, (_, i) => 100 + i))
       expect(second.reduce((n, gated) => n + gated.units, 0)).toBe(2)
@@ -84,7 +87,7 @@ describe("DestructiveBudget", () => {
               inFlight -= gated.units
               if (attempt === 0) {
                 refunded += gated.units
-                yield* budget.refund("t", gated.units)
+                yield* budget.refund("t", gated.reservation)
               } else {
                 applied += gated.units
                 return
@@ -123,6 +126,24 @@ describe("DestructiveBudget", () => {
       expect(yield* budget.spent("t")).toBe(0)
       expect((yield* budget.preview(batch(kickRoom(6)), safety)).units).toBe(1)
       expect((yield* budget.gate(batch(kickRoom(7, 7)), safety)).units).toBe(limit)
+    }),
+  )
+
+  it.effect("units refunded after their window ended go to no window: the next one is never credited", () =>
+    Effect.gen(function* () {
+      const budget = makeBudget("10 minutes")
+      const early = yield* budget.gate(batch(kickRoom(1, limit)), safety)
+      expect(early.units).toBe(limit)
+      yield* TestClock.adjust("11 minutes")
+      const next = yield* budget.gate(batch(kickRoom(2, limit)), safety)
+      expect(next.units).toBe(limit)
+      // The first window's actions failed only now: their units belong to a window that is over.
+      yield* budget.refund("t", early.reservation)
+      expect(yield* budget.spent("t")).toBe(limit)
+      expect((yield* budget.gate(batch(kickRoom(3)), safety)).units).toBe(0)
+      // Refunds within their own window still count.
+      yield* budget.refund("t", { units: 1, window: next.reservation.window })
+      expect((yield* budget.gate(batch(kickRoom(4)), safety)).units).toBe(1)
     }),
   )
 })
