@@ -16,7 +16,7 @@ import { describe, expect, it } from "vitest"
 import type { Daemon } from "./daemon.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
-const { services, synapse, db, s, terminate } = harness()
+const { services, synapse, db, s, terminate, eventTenant } = harness()
 const bot = services.botUserId
 const appserviceId = "openmeet-bot"
 
@@ -118,19 +118,7 @@ describe("reconciler run: failures", () => {
   })
 
   it("three replicas share four tenants, each led by exactly one; a killed replica's tenants are taken over", async () => {
-    const tenants = [0, 1, 2, 3].map((i) => fixtureTenant(uniqueTenantId(`fsh${i}`), s))
-    await db.runPromise(
-      Effect.forEach(
-        tenants,
-        (tenant) =>
-          Effect.gen(function* () {
-            yield* resetTenant(tenant, 40)
-            for (const id of [1, 2]) yield* addUser(tenant, { id })
-            yield* addEvent(tenant, { id: 1, slug: "shared", userId: 1 })
-          }),
-        { discard: true },
-      ),
-    )
+    const tenants = await Promise.all([0, 1, 2, 3].map((i) => eventTenant(`fsh${i}`, "shared")))
     // Polled every second: the change made after the takeover reaches the tenant's new leader.
     const env = daemonEnv(services, { TENANTS_B64: tenantsB64(tenants), POLL_INTERVAL: "1s" })
     // Only one replica can listen where Synapse sends transactions; the others listen elsewhere.
@@ -186,20 +174,12 @@ describe("reconciler run: failures", () => {
   })
 
   it("a transaction that reaches another replica reaches the tenant's leader at once: drift another admin made is put back", async () => {
-    const tenants = [0, 1].map((i) => fixtureTenant(uniqueTenantId(`frel${i}`), s))
+    const tenants = await Promise.all([0, 1].map((i) => eventTenant(`frel${i}`, "relayed")))
     const mx = (tenant: Tenant, n: number) => `@${tenant.id}.u${n}:${s}`
     await db.runPromise(
-      Effect.forEach(
-        tenants,
-        (tenant) =>
-          Effect.gen(function* () {
-            yield* resetTenant(tenant, 40)
-            for (const id of [1, 2]) yield* addUser(tenant, { id })
-            yield* addEvent(tenant, { id: 1, slug: "relayed", userId: 1 })
-            yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" })
-          }),
-        { discard: true },
-      ),
+      Effect.forEach(tenants, (tenant) => addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" }), {
+        discard: true,
+      }),
     )
     const env = daemonEnv(services, {
       TENANTS_B64: tenantsB64(tenants),
