@@ -32,6 +32,8 @@ export interface MatrixConfig {
   readonly asToken: Redacted.Redacted<string>
   /** Attempts for a request that failed with 429 or 5xx/network errors. */
   readonly maxAttempts?: number
+  /** The id of the appservice's registration on this homeserver (for `pingAppservice`). */
+  readonly appserviceId?: string
 }
 
 /** The homeserver as the appservice bot sees it: reads and the writes the planner asks for. */
@@ -39,6 +41,8 @@ export class Matrix extends Context.Tag("@openmeet-reconciler/matrix/Matrix")<
   Matrix,
   {
     readonly botUserId: string
+    /** The id of the appservice's registration on this homeserver, when configured. */
+    readonly appserviceId?: string
     /** The room version the homeserver gives new rooms (asked once). */
     readonly defaultRoomVersion: Effect.Effect<string, MatrixRequestError>
     readonly joinedRooms: Effect.Effect<ReadonlySet<string>, MatrixRequestError>
@@ -247,6 +251,7 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
 
     return Matrix.of({
       botUserId,
+      ...(config.appserviceId === undefined ? {} : { appserviceId: config.appserviceId }),
       defaultRoomVersion: versions,
       joinedRooms: request("GET", "/joined_rooms", "/_matrix/client/v3/joined_rooms").pipe(
         Effect.map((body) =>

@@ -42,6 +42,8 @@ export interface StateCache {
    * asks the appservice about it, and the answer must be "no such room" at once.
    */
   readonly isResolving: (alias: string) => boolean
+  /** Whether this user is the bot of a homeserver wrapped so far (its own writes come back as events). */
+  readonly isBot: (userId: string) => boolean
   /** Drops everything (a gap in the transaction stream, a new leader). */
   readonly clear: () => void
   readonly stats: () => StateCacheStats
@@ -204,6 +206,7 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
     invalidateJoined,
     invalidateAlias,
     isResolving: (alias) => resolving.has(alias),
+    isBot: (userId) => bots.has(userId),
     clear,
     stats: () => ({ hits, misses, rooms: rooms.size }),
   }
