@@ -57,6 +57,8 @@ export class Matrix extends Context.Tag("@openmeet-reconciler/matrix/Matrix")<
     ) => Effect.Effect<void, MatrixRequestError>
     /** Points an alias at the room (`PUT /directory/room/{alias}`). */
     readonly addAlias: (roomId: string, alias: string) => Effect.Effect<void, MatrixRequestError>
+    /** Removes an alias from the directory (`DELETE /directory/room/{alias}`); one already gone is no error. */
+    readonly removeAlias: (alias: string) => Effect.Effect<void, MatrixRequestError>
     readonly invite: (roomId: string, userId: string, reason: string) => Effect.Effect<void, MatrixRequestError>
     /** Joins `userId` (a user in the appservice's namespace) to the room, as that user. */
     readonly joinAs: (roomId: string, userId: string) => Effect.Effect<void, MatrixRequestError>
@@ -193,7 +195,7 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
 
     /** One Matrix request; `template` names the endpoint without ids (metrics, spans). */
     const request = (
-      method: "GET" | "POST" | "PUT",
+      method: "GET" | "POST" | "PUT" | "DELETE",
       template: string,
       path: string,
       options: { readonly qs?: Record<string, string>; readonly body?: unknown; readonly once?: boolean } = {},
@@ -314,6 +316,15 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
         request("PUT", "/directory/room/{alias}", `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`, {
           body: { room_id: roomId },
         }).pipe(Effect.asVoid),
+      removeAlias: (alias) =>
+        request(
+          "DELETE",
+          "/directory/room/{alias}",
+          `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`,
+        ).pipe(
+          Effect.asVoid,
+          Effect.catchTag("NotFound", () => Effect.void),
+        ),
       invite: (roomId, userId, reason) =>
         request("POST", "/rooms/{roomId}/invite", `${room(roomId)}/invite`, {
           body: { user_id: userId, reason },

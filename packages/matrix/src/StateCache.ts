@@ -193,6 +193,8 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
       sendState: (roomId, type, content) => writes(roomId)(matrix.sendState(roomId, type, content)),
       addAlias: (roomId, alias) =>
         writes(roomId)(matrix.addAlias(roomId, alias)).pipe(Effect.ensuring(Effect.sync(() => invalidateAlias(alias)))),
+      removeAlias: (alias) =>
+        matrix.removeAlias(alias).pipe(Effect.ensuring(Effect.sync(() => invalidateAlias(alias)))),
       invite: (roomId, userId, reason) => writes(roomId)(matrix.invite(roomId, userId, reason)),
       joinAs: (roomId, userId) => writes(roomId)(matrix.joinAs(roomId, userId)),
       kick: (roomId, userId, reason) => writes(roomId)(matrix.kick(roomId, userId, reason)),
