@@ -23,7 +23,7 @@ export const settingDefaults = {
 } as const
 
 /** Which commands read a setting. */
-export type SettingScope = "all" | "run" | "run, triggers"
+export type SettingScope = "all" | "run" | "run, triggers" | "adopt"
 
 export interface SettingReference {
   /** The name in a `--config` YAML file (camelCase); the environment uses CONSTANT_CASE. */
@@ -199,6 +199,15 @@ export const settingsReference: ReadonlyArray<SettingReference> = [
     secret: false,
     scope: "run",
     description: "Room keys one worker takes at once (1–1000).",
+  },
+  {
+    name: "synapseAdminToken",
+    inConfigFile: true,
+    required: false,
+    secret: true,
+    scope: "adopt",
+    description:
+      "The access token of a Synapse server admin, for `reconciler adopt` (Synapse's `make_room_admin` and room state admin APIs) on the homeserver of the rooms it adopts. Needed by `adopt --confirm` only; give it for that run, not to the daemon.",
   },
   {
     name: "stateCacheTtl",

@@ -28,6 +28,11 @@ export interface Registration {
   readonly asToken: Redacted.Redacted<string>
   readonly hsToken: Redacted.Redacted<string>
   readonly senderLocalpart: string
+  /**
+   * The regexes of the registration's exclusive user namespaces: users only the appservice
+   * can create (OpenMeet's `@openmeet-bot-.*`, its older per-tenant bot identities).
+   */
+  readonly exclusiveUsers: ReadonlyArray<string>
 }
 
 export class RegistrationError extends Data.TaggedError("RegistrationError")<{ readonly message: string }> {}
@@ -52,6 +57,7 @@ export const parseRegistration = (text: string, source: string): Either.Either<R
         asToken: Redacted.make(r.as_token),
         hsToken: Redacted.make(r.hs_token),
         senderLocalpart: r.sender_localpart,
+        exclusiveUsers: (r.namespaces?.users ?? []).filter((n) => n.exclusive === true).map((n) => n.regex),
       }),
     }),
   )
