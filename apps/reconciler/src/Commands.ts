@@ -389,6 +389,12 @@ const registration = Command.make(
       ),
       Options.optional,
     ),
+    namespaces: Options.choice("namespaces", ["minimal", "openmeet"]).pipe(
+      Options.withDescription(
+        "minimal: only what the reconciler needs; openmeet: OpenMeet's own namespaces, to replace its registration while OpenMeet's API keeps its token",
+      ),
+      Options.withDefault("minimal" as const),
+    ),
   },
   (args) =>
     reportFailures(
@@ -408,6 +414,7 @@ const registration = Command.make(
               serverName: t.serverName,
               joinMode: settings.joinModeTenants.has(t.id),
             })),
+            namespaces: args.namespaces,
           }).trimEnd(),
         )
       }),
