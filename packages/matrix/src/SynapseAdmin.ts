@@ -26,6 +26,7 @@ export interface SynapseAdmin {
 export const makeSynapseAdmin = (homeserverUrl: string, accessToken: Redacted.Redacted<string>): SynapseAdmin => {
   // matrix-bot-sdk logs every failed request to the console; errors reach us as values.
   LogService.muteModule("MatrixHttpClient")
+  LogService.muteModule("MatrixClientLite")
   const client = new MatrixClient(homeserverUrl, Redacted.value(accessToken))
   const request = (method: "GET" | "POST", endpoint: string, path: string, body?: unknown) =>
     Effect.tryPromise({
