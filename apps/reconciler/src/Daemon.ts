@@ -8,7 +8,7 @@ import type { RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
 import { appServiceApp, makeStateCache } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
-import { Context, Effect, Layer, Option, Ref, Schedule } from "effect"
+import { Context, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { Health, opsApp } from "./Health.ts"
 import { leadingLayer } from "./Leading.ts"
 import { pgLayer, serviceLayer } from "./Runtime.ts"
@@ -83,20 +83,53 @@ const dispatch = (
     // yet known as its own when their events arrive); only others' changes are handed on.
     const elsewhere = events.filter(
       (event) =>
-        !(event.sender !== undefined && bots.has(event.sender)) &&
+        !(event.sender !== undefined && (bots.has(event.sender) || cache.isBot(event.sender))) &&
         !controllers.some((controller) => controller.owns(event.room_id)),
     )
     return elsewhere.length === 0 ? true : yield* relay(health, elsewhere)
   })
 
-/** An alias query, answered by the controller of the alias's tenant when this replica leads it. */
-const aliasQuery = (health: Context.Tag.Service<Health>, alias: string) =>
+/**
+ * An alias query, answered by the controller of the alias's tenant when this replica leads
+ * it and the homeserver asking (`origin`, its hs_token) is the one serving that tenant.
+ */
+const aliasQuery = (health: Context.Tag.Service<Health>, alias: string, origin: Redacted.Redacted<string>) =>
   Effect.gen(function* () {
     for (const controller of (yield* Ref.get(health.controllers)).values()) {
-      if (yield* controller.onAliasQuery(alias)) return true
+      if (yield* controller.onAliasQuery(alias, origin)) return true
     }
     return false
   })
+
+/**
+ * The hs_tokens the appservice API accepts: APPSERVICE_REGISTRATION's (MATRIX_HOMESERVER_URL)
+ * and each tenant's own `matrixConfig.appservice.hsToken` (its own homeserver).
+ */
+const hsTokens = (settings: Settings): ReadonlyArray<Redacted.Redacted<string>> => {
+  const tokens = new Map([[Redacted.value(settings.registration.hsToken), settings.registration.hsToken]])
+  for (const tenant of settings.tenants)
+    if (tenant.hsToken !== undefined) tokens.set(Redacted.value(tenant.hsToken), tenant.hsToken)
+  return [...tokens.values()]
+}
+
+/** Every homeserver the daemon may talk to, for /readyz. */
+const homeserverUrls = (settings: Settings): ReadonlyArray<string> => [
+  ...new Set([
+    settings.homeserverUrl,
+    ...settings.tenants.flatMap((t) => (t.homeserverUrl === undefined ? [] : [t.homeserverUrl])),
+  ]),
+]
+
+/** Tenants whose own homeserver cannot be told from a stranger: its transactions and alias queries are refused. */
+const warnMissingHsTokens = (settings: Settings) =>
+  Effect.forEach(
+    settings.tenants.filter((t) => t.homeserverUrl !== undefined && t.asToken !== undefined && t.hsToken === undefined),
+    (tenant) =>
+      Effect.logWarning(
+        `tenant ${JSON.stringify(tenant.id)}: matrixConfig names its own homeserver but no appservice.hsToken; if that homeserver is not MATRIX_HOMESERVER_URL, its transactions and alias queries are refused (403) and its rooms follow Matrix only at each resync`,
+      ),
+    { discard: true },
+  )
 
 /** The HTTP side: /metrics, /healthz, /readyz, and the appservice API the homeserver calls. */
 const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: ReconcilerMetrics, cache: StateCache) =>
@@ -105,13 +138,13 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
       const health = yield* Health
       const bots = new Set(tenantRuntimes(settings).map((r) => r.botUserId))
       const appservice = appServiceApp(
-        { hsToken: settings.registration.hsToken },
+        { hsTokens: hsTokens(settings) },
         {
           onEvents: (events) => dispatch(health, cache, bots, events),
-          onAliasQuery: (alias) => aliasQuery(health, alias),
+          onAliasQuery: (alias, origin) => aliasQuery(health, alias, origin),
         },
       )
-      const ops = opsApp(metrics, health, settings.homeserverUrl)
+      const ops = opsApp(metrics, health, homeserverUrls(settings))
       const { httpPort, appservicePort, listenAddress } = daemon
       const servers =
         httpPort === appservicePort
@@ -123,6 +156,7 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
               listenAddress,
             )
           : Layer.merge(serve(ops, httpPort, listenAddress), serve(appservice, appservicePort, listenAddress))
+      yield* warnMissingHsTokens(settings)
       return servers.pipe(
         Layer.catchAll((error) =>
           Layer.fail(

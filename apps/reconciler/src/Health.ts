@@ -44,7 +44,7 @@ const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   )
 
 /**
- * /healthz: the process answers. /readyz: OpenMeet's database and the homeserver answer,
+ * /healthz: the process answers. /readyz: OpenMeet's database and a homeserver answer,
  * and the controller of every tenant this replica leads (or all, in a dry run) has
  * finished its first full resync; a standby, leading none, is ready when it could take
  * over. `tenants` lists the tenants it leads. /metrics: Prometheus text.
@@ -52,7 +52,7 @@ const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 export const opsApp = (
   metrics: ReconcilerMetrics,
   health: HealthService,
-  homeserverUrl: string,
+  homeserverUrls: ReadonlyArray<string>,
 ): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -68,24 +68,36 @@ export const opsApp = (
       const role = yield* Ref.get(health.role)
       const controllers = [...(yield* Ref.get(health.controllers)).values()]
       const led = yield* Ref.get(health.led)
-      const [database, homeserver] = yield* Effect.all(
-        [
-          Option.isNone(connected)
+      const { database, homeservers } = yield* Effect.all(
+        {
+          database: Option.isNone(connected)
             ? Effect.succeed("error: not connected yet")
             : withTimeout(
                 Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`).pipe(Effect.provide(connected.value)),
               ),
-          withTimeout(
-            Effect.tryPromise(async () => {
-              const response = await fetch(new URL("/_matrix/client/versions", homeserverUrl), {
-                signal: AbortSignal.timeout(2000),
-              })
-              if (!response.ok) throw new Error(`HTTP ${response.status}`)
-            }),
+          homeservers: Effect.forEach(
+            homeserverUrls,
+            (url) =>
+              withTimeout(
+                Effect.tryPromise(async () => {
+                  const response = await fetch(new URL("/_matrix/client/versions", url), {
+                    signal: AbortSignal.timeout(2000),
+                  })
+                  if (!response.ok) throw new Error(`HTTP ${response.status}`)
+                }),
+              ).pipe(Effect.map((result) => ({ url, result }))),
+            { concurrency: "unbounded" },
           ),
-        ],
+        },
         { concurrency: "unbounded" },
       )
+      // One homeserver down fails only its tenants: the replica serves the others.
+      const down = homeservers.filter((h) => h.result !== "ok")
+      const homeserver =
+        down.length === 0
+          ? "ok"
+          : down.map((h) => (homeservers.length === 1 ? h.result : `${h.url}: ${h.result}`)).join("; ")
+      const anyHomeserver = down.length < homeservers.length
       const synced =
         role === "starting"
           ? "not yet"
@@ -94,7 +106,7 @@ export const opsApp = (
             : controllers.length > 0 && (yield* Effect.forEach(controllers, (c) => c.firstSyncDone)).every(Boolean)
               ? "ok"
               : "not yet"
-      const ready = database === "ok" && homeserver === "ok" && synced !== "not yet"
+      const ready = database === "ok" && anyHomeserver && synced !== "not yet"
       return HttpServerResponse.unsafeJson(
         { ready, role, tenants: led, checks: { database, homeserver, firstFullSync: synced } },
         { status: ready ? 200 : 503 },

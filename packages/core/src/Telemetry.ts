@@ -22,6 +22,7 @@ export const matrixEndpoints = [
   "GET /joined_rooms",
   "GET /directory/room/{alias}",
   "PUT /directory/room/{alias}",
+  "DELETE /directory/room/{alias}",
   "GET /rooms/{roomId}/state",
   "PUT /rooms/{roomId}/state/m.room.name",
   "PUT /rooms/{roomId}/state/m.room.join_rules",

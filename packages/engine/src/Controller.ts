@@ -2,7 +2,7 @@ import type { RoomKey } from "@openmeet-reconciler/core"
 import { formatRoomKey } from "@openmeet-reconciler/core"
 import type { Homeservers, RoomEvent } from "@openmeet-reconciler/matrix"
 import type { DesiredState } from "@openmeet-reconciler/openmeet"
-import type { Scope } from "effect"
+import type { Redacted, Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import { AliasQueries } from "./AliasQueries.ts"
 import type { ControllerOptions } from "./ControllerConfig.ts"
@@ -22,8 +22,8 @@ export interface ControllerService {
   readonly enqueue: (keys: ReadonlyArray<RoomKey>, source: AddSource) => Effect.Effect<void>
   /** Events of an appservice transaction: the state cache drops what they change; rooms others changed are queued. */
   readonly onMatrixEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<void>
-  /** An alias query: reconciles the alias's room now; true when the room exists afterwards. */
-  readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
+  /** An alias query (from the homeserver whose hs_token is `origin`): reconciles the alias's room now; true when it exists afterwards. */
+  readonly onAliasQuery: (alias: string, origin?: Redacted.Redacted<string>) => Effect.Effect<boolean>
   /** Plans every room of every tenant now and queues those that need work; applies orphan clean-up. */
   readonly fullSync: Effect.Effect<void>
   /** Runs the periodic full resync now (once, however often asked before it starts). */
@@ -61,7 +61,8 @@ const make = Effect.gen(function* () {
       config.cache.onEvents(events)
       for (const event of events) {
         // The reconciler's own writes come back as events too: they need no reconcile.
-        if (event.state_key === undefined || (event.sender !== undefined && botUsers.has(event.sender))) continue
+        const own = event.sender !== undefined && (botUsers.has(event.sender) || config.cache.isBot(event.sender))
+        if (event.state_key === undefined || own) continue
         const key = status.keyOfRoom(event.room_id)
         if (key !== undefined) yield* queue.add(key, "change")
       }

@@ -31,7 +31,7 @@ const make = (every: Schedule.Schedule<unknown>) =>
         if (Either.isLeft(matrix) || seen.has(matrix.right)) continue
         seen.add(matrix.right)
         yield* matrix.right
-          .pingAppservice(config.appserviceId)
+          .pingAppservice(matrix.right.appserviceId ?? config.appserviceId)
           .pipe(
             Effect.catchAll((error) =>
               Effect.logWarning(

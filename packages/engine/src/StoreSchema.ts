@@ -77,7 +77,13 @@ export const AttentionRow = Schema.Struct({
   key: Schema.String,
   roomId: Schema.NullOr(Schema.String),
   status: Schema.String,
-  conditions: Schema.Array(Schema.Struct({ type: Schema.Literal(...conditionTypes), message: Schema.String })),
+  conditions: Schema.Array(
+    Schema.Struct({
+      type: Schema.Literal(...conditionTypes),
+      message: Schema.String,
+      adopt: Schema.optionalWith(Schema.String, { exact: true }),
+    }),
+  ),
   updatedAt: Schema.String,
 })
 export const PassRow = Schema.Struct({

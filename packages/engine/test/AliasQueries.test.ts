@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { defaultPolicy } from "@openmeet-reconciler/core"
-import { makeStateCache } from "@openmeet-reconciler/matrix"
+import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { addEvent, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet/testing"
 import { sqlLayer, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
-import { Effect, Fiber, Layer, ManagedRuntime, TestClock, TestServices } from "effect"
+import { Effect, Fiber, Layer, ManagedRuntime, Redacted, TestClock, TestServices } from "effect"
 import { afterAll } from "vitest"
 import type { TenantRuntime } from "../src/index.ts"
 import { AliasQueries, ControllerConfig, WorkQueue } from "../src/index.ts"
@@ -26,6 +26,10 @@ const unanswered = (runtime: TenantRuntime) =>
   AliasQueries.layer.pipe(
     Layer.provideMerge(WorkQueue.layer({ base: "1 second", max: "10 seconds" })),
     Layer.provide(DesiredState.layer.pipe(Layer.provide(sqlLayer(services.databaseUrl)))),
+    // Asked only for a query that names the homeserver it came from (none here).
+    Layer.provide(
+      Homeservers.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }),
+    ),
     Layer.provide(
       Layer.succeed(ControllerConfig, {
         tenants: [runtime],

@@ -20,16 +20,19 @@ const Transaction = Schema.Struct({ events: Schema.Array(Schema.Unknown) })
 const decodeTransaction = Schema.decodeUnknownEither(Transaction)
 const decodeEvent = Schema.decodeUnknownEither(RoomEvent)
 
-/** What the reconciler does with what the homeserver tells it. */
+/**
+ * What the reconciler does with what a homeserver tells it. `origin` is the hs_token the
+ * request carried: it tells which homeserver sent it.
+ */
 export interface AppServiceHandlers {
   /**
    * The well-formed events of a new transaction (never called twice for one transaction id
    * that was accepted). False: not accepted now (a standby that cannot hand it on); the homeserver gets 503
    * and sends the transaction again later.
    */
-  readonly onEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<boolean>
+  readonly onEvents: (events: ReadonlyArray<RoomEvent>, origin: Redacted.Redacted<string>) => Effect.Effect<boolean>
   /** An alias in the appservice's namespace was asked for: true when a room has it now. */
-  readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
+  readonly onAliasQuery: (alias: string, origin: Redacted.Redacted<string>) => Effect.Effect<boolean>
 }
 
 /**
@@ -39,7 +42,8 @@ export interface AppServiceHandlers {
 export const maxTransactionBytes = 8 * 1024 * 1024
 
 export interface AppServiceOptions {
-  readonly hsToken: Redacted.Redacted<string>
+  /** The hs_token of each homeserver that may call: its registration's, one per homeserver. */
+  readonly hsTokens: ReadonlyArray<Redacted.Redacted<string>>
   /** Transaction ids remembered for idempotence (the homeserver retries a transaction until it gets 200). */
   readonly rememberTransactions?: number
 }
@@ -122,6 +126,12 @@ const presentedToken = (request: HttpServerRequest.HttpServerRequest, url: URL):
   return url.searchParams.get("access_token") ?? undefined
 }
 
+/** The homeserver a request came from: the hs_token it carried (and its place in the list). */
+interface Origin {
+  readonly index: number
+  readonly token: Redacted.Redacted<string>
+}
+
 const sameToken = (presented: string, expected: string): boolean => {
   const a = Buffer.from(presented)
   const b = Buffer.from(expected)
@@ -132,8 +142,9 @@ const sameToken = (presented: string, expected: string): boolean => {
  * The appservice API the homeserver calls (Matrix application service API v1):
  * transactions (`PUT /_matrix/app/v1/transactions/{txnId}`), alias queries
  * (`GET /_matrix/app/v1/rooms/{alias}`), user queries (always 404: the reconciler
- * makes no users on demand) and ping. Every request must carry hs_token: none → 401,
- * a wrong one → 403. A transaction id seen before is answered 200 without handling it again.
+ * makes no users on demand) and ping. Every request must carry the hs_token of one of the
+ * homeservers: none → 401, any other → 403. A transaction id seen before (from the same
+ * homeserver) is answered 200 without handling it again.
  */
 export const appServiceApp = (
   options: AppServiceOptions,
@@ -151,9 +162,16 @@ export const appServiceApp = (
       }
   }
 
-  const transaction = (request: HttpServerRequest.HttpServerRequest, txnId: string, telemetry: TelemetryService) =>
+  const transaction = (
+    request: HttpServerRequest.HttpServerRequest,
+    txnId: string,
+    origin: Origin,
+    telemetry: TelemetryService,
+  ) =>
     Effect.gen(function* () {
-      if (seen.has(txnId)) return HttpServerResponse.unsafeJson({})
+      // Transaction ids are per homeserver: two homeservers may both send "1".
+      const seenId = `${origin.index}:${txnId}`
+      if (seen.has(seenId)) return HttpServerResponse.unsafeJson({})
       const declared = Number(request.headers["content-length"] ?? "0")
       if (declared > maxTransactionBytes) {
         telemetry.dropped("appservice_request")
@@ -189,15 +207,15 @@ export const appServiceApp = (
         }
       }
       yield* Effect.annotateCurrentSpan({ "appservice.events": events.length })
-      if (!(yield* handlers.onEvents(events))) {
+      if (!(yield* handlers.onEvents(events, origin.token))) {
         return matrixError(503, "M_UNAVAILABLE", "this replica cannot take the transaction now; send it again")
       }
-      remember(txnId)
+      remember(seenId)
       return HttpServerResponse.unsafeJson({})
     }).pipe(Effect.withSpan("appservice.transaction", { attributes: { "appservice.txn_id": txnId } }))
 
-  const aliasQuery = (alias: string) =>
-    handlers.onAliasQuery(alias).pipe(
+  const aliasQuery = (alias: string, origin: Origin) =>
+    handlers.onAliasQuery(alias, origin.token).pipe(
       Effect.map((exists) =>
         exists ? HttpServerResponse.unsafeJson({}) : matrixError(404, "M_NOT_FOUND", "no such room"),
       ),
@@ -209,7 +227,9 @@ export const appServiceApp = (
     const url = new URL(request.url, "http://appservice")
     const telemetry = yield* Telemetry
     const token = presentedToken(request, url)
-    if (token === undefined || !sameToken(token, Redacted.value(options.hsToken))) {
+    const index = token === undefined ? -1 : options.hsTokens.findIndex((t) => sameToken(token, Redacted.value(t)))
+    const known = options.hsTokens[index]
+    if (token === undefined || known === undefined) {
       telemetry.dropped("appservice_request")
       // Debug, not warning: anyone who can reach the port could flood the log; the metric counts.
       yield* Effect.logDebug(
@@ -231,9 +251,12 @@ export const appServiceApp = (
       return matrixError(400, "M_INVALID_PARAM", "the path is not valid percent-encoding")
     }
     const [resource, id, ...rest] = decoded
+    const origin: Origin = { index, token: known }
     if (rest.length === 0 && id !== undefined && id !== "") {
-      if (resource === "transactions" && request.method === "PUT") return yield* transaction(request, id, telemetry)
-      if (resource === "rooms" && request.method === "GET") return yield* aliasQuery(id)
+      if (resource === "transactions" && request.method === "PUT") {
+        return yield* transaction(request, id, origin, telemetry)
+      }
+      if (resource === "rooms" && request.method === "GET") return yield* aliasQuery(id, origin)
       if (resource === "users" && request.method === "GET") return matrixError(404, "M_NOT_FOUND", "no such user")
     }
     if (resource === "ping" && id === undefined && request.method === "POST") return HttpServerResponse.unsafeJson({})

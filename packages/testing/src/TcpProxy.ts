@@ -26,8 +26,10 @@ export interface TcpProxy {
  * Starts a proxy to `target`: `down()` cuts every connection and refuses new ones, as a
  * server that stopped answering; `up()` lets traffic through again. Requests are recognised
  * by the first line of a chunk (HTTP/1.1 sends each request's head in one write).
+ * `listenPort` (default: any free port) puts it where a client already sends, e.g. a
+ * registration's `url`.
  */
-export const tcpProxy = async (target: URL, startOpen = true): Promise<TcpProxy> => {
+export const tcpProxy = async (target: URL, startOpen = true, listenPort = 0): Promise<TcpProxy> => {
   const sockets = new Set<Socket>()
   let open = startOpen
   let cut: { readonly marker: string; remaining: number } | undefined
@@ -87,7 +89,7 @@ export const tcpProxy = async (target: URL, startOpen = true): Promise<TcpProxy>
       if (holding && !cutByProxy.has(client)) abandoned += 1
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  await new Promise<void>((resolve) => server.listen(listenPort, "127.0.0.1", resolve))
   const address = server.address()
   if (address === null || typeof address === "string") throw new Error("proxy has no port")
   return {

@@ -1,4 +1,5 @@
 export * from "./FaultyHomeserver.ts"
+export * from "./LegacyRooms.ts"
 export * from "./Loopback.ts"
 export * from "./Services.ts"
 export * from "./SqlLayer.ts"
