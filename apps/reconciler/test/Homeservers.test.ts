@@ -87,8 +87,12 @@ const roomOf = async (client: typeof synapse, alias: string, daemon: Daemon): Pr
     `the room of ${alias}`,
     async () => {
       const room = await client.resolveAlias(alias)
-      if (room !== undefined) found.push(room)
-      return room !== undefined
+      if (room === undefined) return false
+      // Synapse points the alias at the room before it writes the room's first events: the
+      // room is the bot's once its state reads (until then `eventually` asks again).
+      await client.state(room)
+      found.push(room)
+      return true
     },
     { daemon },
   )
