@@ -1,5 +1,6 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { parseRoomKey } from "@openmeet-reconciler/core"
+import { compareRoomPlans, parseRoomKey } from "@openmeet-reconciler/core"
+import type { PlanResult, Scope, TenantFailure } from "@openmeet-reconciler/engine"
 import { Data, Effect, Either, Option, Ref, Schema } from "effect"
 import type { HealthService } from "./Health.ts"
 import type { PlanVerdict } from "./PlanRequest.ts"
@@ -19,27 +20,79 @@ const failuresHeader = "x-reconciler-failed-tenants"
 
 const text = (body: string, status: number) => HttpServerResponse.text(`${body}\n`, { status })
 
-/** The `/plan` route of the daemon's HTTP server. */
+/** Tenants asked about that this replica does not lead: named as failed, never left out silently. */
+const notLedHere = (tenants: ReadonlyArray<string>): ReadonlyArray<TenantFailure> =>
+  tenants.map((tenant) => ({
+    tenant,
+    message: "not led by this replica (another replica leads it: ask that one, its /readyz lists its tenants)",
+  }))
+
+/** The plans of several tenants' controllers as one, as a single pass over them would give. */
+const combine = (
+  scope: Scope,
+  results: ReadonlyArray<PlanResult>,
+  notLed: ReadonlyArray<TenantFailure>,
+): PlanResult => ({
+  scope,
+  plan: { rooms: results.flatMap((r) => r.plan.rooms).sort(compareRoomPlans) },
+  failedTenants: [...results.flatMap((r) => r.failedTenants), ...notLed],
+  pendingHandles: new Map(results.flatMap((r) => [...r.pendingHandles])),
+  completeTenants: results.flatMap((r) => r.completeTenants),
+  unrecorded: results.flatMap((r) => r.unrecorded),
+  details: new Map(results.flatMap((r) => [...r.details])),
+  emptyTenants: new Set(results.flatMap((r) => [...r.emptyTenants])),
+  reserved: new Map(results.flatMap((r) => [...r.reserved])),
+})
+
+/**
+ * The `/plan` route of the daemon's HTTP server. Each tenant's plan comes from its own
+ * controller, so this replica answers for the tenants it leads (all in a dry run); those
+ * asked about that it does not lead are listed as failed tenants (the plan is incomplete,
+ * verdict `error`). Leading none of them: 503.
+ */
 export const planEndpoint = (settings: Settings, health: HealthService) =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const query = new URL(request.url, "http://ops").searchParams
     const output = query.get("output") ?? "json"
     if (output !== "json" && output !== "text") return text(`output must be json or text, not ${output}`, 400)
-    const role = yield* Ref.get(health.role)
-    const controller = yield* Ref.get(health.controller)
-    if (role === "standby" || Option.isNone(controller)) {
-      return text("this replica does not lead: ask the leader (its /readyz says role leader)", 503)
-    }
     const scope = yield* resolveScope(settings, query.getAll("tenant"), query.getAll("room")).pipe(Effect.either)
     if (Either.isLeft(scope)) return text(scope.left.message, 400)
-    const result = yield* controller.value.plan(scope.right).pipe(Effect.either)
-    if (Either.isLeft(result)) return text(`the reconciler's schema: ${result.left.message}`, 500)
-    const failures = result.right.failedTenants
-    return HttpServerResponse.text(`${planOutput(result.right, output)}\n`, {
+    const controllers = yield* Ref.get(health.controllers)
+    const { rooms } = scope.right
+    // Rooms asked: only their tenants are asked about.
+    const asked =
+      rooms.length === 0
+        ? scope.right.tenants
+        : scope.right.tenants.filter((r) => rooms.some((k) => k.tenant === r.tenant.id))
+    const led = asked.filter((r) => controllers.has(r.tenant.id))
+    const notLed = asked.filter((r) => !controllers.has(r.tenant.id)).map((r) => r.tenant.id)
+    if (led.length === 0) {
+      return text(
+        `this replica leads none of the tenants asked (${notLed.join(", ")}): ask the replica leading them (its /readyz lists its tenants)`,
+        503,
+      )
+    }
+    const results = yield* Effect.forEach(
+      led,
+      (runtime) => {
+        const controller = controllers.get(runtime.tenant.id)
+        if (controller === undefined) return Effect.succeed([])
+        const mine = rooms.filter((key) => key.tenant === runtime.tenant.id)
+        return Effect.map(controller.plan({ tenants: [runtime], rooms: mine }), (result) => [result])
+      },
+      { concurrency: 1 },
+    ).pipe(
+      Effect.map((all) => all.flat()),
+      Effect.either,
+    )
+    if (Either.isLeft(results)) return text(`the reconciler's schema: ${results.left.message}`, 500)
+    const result = combine(scope.right, results.right, notLedHere(notLed))
+    const failures = result.failedTenants
+    return HttpServerResponse.text(`${planOutput(result, output)}\n`, {
       contentType: output === "json" ? "application/json" : "text/plain",
       headers: {
-        [verdictHeader]: verdictOf(result.right),
+        [verdictHeader]: verdictOf(result),
         ...(failures.length === 0 ? {} : { [failuresHeader]: encodeURIComponent(JSON.stringify(failures)) }),
       },
     })

@@ -62,6 +62,29 @@ const compile = (patterns: ReadonlyArray<string>, where: string): Either.Either<
   return Either.right(out)
 }
 
+/**
+ * Users of the appservice's exclusive user namespaces (OpenMeet's older per-tenant bots,
+ * `@openmeet-bot-.*`) belong to the appservice, not to OpenMeet's members: protected like
+ * the bot. A namespace regex matches from the start of the id, as Synapse reads it.
+ */
+export const withAppserviceUsers = (
+  policies: ReadonlyMap<string, Policy>,
+  namespaces: ReadonlyArray<string>,
+): Either.Either<ReadonlyMap<string, Policy>, string> =>
+  Either.map(
+    compile(
+      namespaces.map((regex) => `(?:${regex}).*`),
+      "APPSERVICE_REGISTRATION namespaces.users",
+    ),
+    (patterns) =>
+      new Map(
+        [...policies].map(([id, policy]) => [
+          id,
+          { ...policy, protectedUsers: [...policy.protectedUsers, ...patterns] },
+        ]),
+      ),
+  )
+
 const applyOverrides = (base: Policy, o: Overrides, where: string): Either.Either<Policy, string> =>
   Either.map(compile(o.protectedUsers ?? [], where), (protectedUsers) => ({
     eventEntitledStatuses: o.eventEntitledStatuses ? new Set(o.eventEntitledStatuses) : base.eventEntitledStatuses,

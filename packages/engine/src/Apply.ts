@@ -2,7 +2,7 @@ import type { PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core
 import { destructiveUnits, formatRoomKey, pendingActions } from "@openmeet-reconciler/core"
 import type { AliasInUse, MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, type Homeservers, Matrix } from "@openmeet-reconciler/matrix"
-import { Effect, Either, Option } from "effect"
+import { Effect, Either, Fiber, Option } from "effect"
 import { runAction } from "./Actions.ts"
 import type { PassOptions, PlanResult } from "./Pass.ts"
 import { homeserverOf } from "./Pass.ts"
@@ -48,6 +48,25 @@ const audit = (actions: ReadonlyArray<AppliedAction>) =>
     )
   })
 
+/**
+ * Runs a Matrix request, then `settle` with its outcome (the audit rows). The request may be
+ * interrupted (it is then aborted, not left to land); once the homeserver answered, `settle`
+ * runs to its end even if the fiber is interrupted meanwhile, in the background then (a
+ * replica stepping down never waits on the database): no action that took effect misses
+ * its audit row.
+ */
+const settled = <A, E, R, B, E2, R2>(
+  request: Effect.Effect<A, E, R>,
+  settle: (outcome: Either.Either<A, E>) => Effect.Effect<B, E2, R2>,
+): Effect.Effect<B, E2, R | R2> =>
+  Effect.uninterruptibleMask((restore) =>
+    restore(request).pipe(
+      Effect.either,
+      Effect.flatMap((outcome) => Effect.forkDaemon(settle(outcome))),
+      Effect.flatMap((fiber) => restore(Fiber.join(fiber))),
+    ),
+  )
+
 const each = (
   room: RoomPlan,
   roomId: string | undefined,
@@ -74,52 +93,58 @@ const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, 
     if (create?.type === "create_room") {
       // Invites ride along in the creation request: one request makes the whole room.
       const invites = actions.filter((a) => a.type === "invite")
-      const created = yield* matrix
-        .createRoom({
-          alias: create.alias,
-          name: create.name,
-          joinRule: create.joinRule,
-          historyVisibility: create.historyVisibility,
-          guestAccess: create.guestAccess,
-          users: create.users,
-          invite: invites.flatMap((a) => (a.type === "invite" ? [a.user] : [])),
-        })
-        .pipe(Effect.either)
-      if (Either.isLeft(created)) {
-        const error: MatrixRequestError | AliasInUse = created.left
-        // Someone (an earlier, interrupted run; OpenMeet's lazy creation) made the room meanwhile.
-        if (error._tag === "AliasInUse") {
-          yield* record(each(room, roomId, actions, { result: "requeued", error: `alias ${error.alias} is taken now` }))
-          return results
-        }
-        const message = describeMatrixError(error)
-        yield* record([
-          ...each(room, roomId, [create], { result: "failed", error: message }),
-          ...each(room, roomId, actions.slice(1), { result: "not_attempted", error: message }),
-        ])
-        return results
-      }
-      roomId = created.right
-      // Remembered at once: the next pass finds the room by its record even if the alias changes.
-      yield* store.recordRoom(room.key, roomId, room.alias)
-      yield* record(each(room, roomId, [create, ...invites], { result: "applied" }))
+      const request = matrix.createRoom({
+        alias: create.alias,
+        name: create.name,
+        joinRule: create.joinRule,
+        historyVisibility: create.historyVisibility,
+        guestAccess: create.guestAccess,
+        users: create.users,
+        invite: invites.flatMap((a) => (a.type === "invite" ? [a.user] : [])),
+      })
+      const created = yield* settled(request, (outcome) =>
+        Effect.gen(function* () {
+          if (Either.isLeft(outcome)) {
+            const error: MatrixRequestError | AliasInUse = outcome.left
+            // Someone (an earlier, interrupted run; OpenMeet's lazy creation) made the room meanwhile.
+            if (error._tag === "AliasInUse") {
+              const taken = `alias ${error.alias} is taken now`
+              yield* record(each(room, roomId, actions, { result: "requeued", error: taken }))
+              return undefined
+            }
+            const message = describeMatrixError(error)
+            yield* record([
+              ...each(room, roomId, [create], { result: "failed", error: message }),
+              ...each(room, roomId, actions.slice(1), { result: "not_attempted", error: message }),
+            ])
+            return undefined
+          }
+          // Remembered at once: the next pass finds the room by its record even if the alias changes.
+          yield* store.recordRoom(room.key, outcome.right, room.alias)
+          yield* record(each(room, outcome.right, [create, ...invites], { result: "applied" }))
+          return outcome.right
+        }),
+      )
+      if (created === undefined) return results
+      roomId = created
       remaining = actions.filter((a) => a !== create && a.type !== "invite")
     }
     if (roomId === undefined) return results
+    const id = roomId
     for (const [index, action] of remaining.entries()) {
-      const outcome = yield* runAction(roomId, action).pipe(Effect.either)
-      if (Either.isLeft(outcome)) {
+      const stopped = yield* settled(runAction(id, action), (outcome) => {
+        if (Either.isRight(outcome))
+          return record(each(room, id, [action], { result: "applied" })).pipe(Effect.as(false))
         const message = describeMatrixError(outcome.left)
-        yield* record([
-          ...each(room, roomId, [action], { result: "failed", error: message }),
-          ...each(room, roomId, remaining.slice(index + 1), {
+        return record([
+          ...each(room, id, [action], { result: "failed", error: message }),
+          ...each(room, id, remaining.slice(index + 1), {
             result: "not_attempted",
             error: `stopped after: ${message}`,
           }),
-        ])
-        return results
-      }
-      yield* record(each(room, roomId, [action], { result: "applied" }))
+        ]).pipe(Effect.as(true))
+      })
+      if (stopped) return results
     }
     return results
   }).pipe(
@@ -216,6 +241,8 @@ const refund = (result: PlanResult, actions: ReadonlyArray<AppliedAction>, optio
       unspent.set(key.tenant, (unspent.get(key.tenant) ?? 0) + destructiveUnits(action))
     }
     for (const [tenant, units] of unspent) {
-      yield* options.budget.refund(tenant, Math.min(units, result.reserved.get(tenant) ?? 0))
+      const reservation = result.reserved.get(tenant)
+      if (reservation === undefined) continue
+      yield* options.budget.refund(tenant, { units: Math.min(units, reservation.units), window: reservation.window })
     }
   })

@@ -1,10 +1,9 @@
-import type { RoomKey } from "@openmeet-reconciler/core"
+import type { RoomKey, SafetyOptions, TenantPlan } from "@openmeet-reconciler/core"
 import { formatRoomKey } from "@openmeet-reconciler/core"
 import type { Homeservers, RoomEvent } from "@openmeet-reconciler/matrix"
-import { staleKeys } from "@openmeet-reconciler/matrix"
 import type { DesiredState } from "@openmeet-reconciler/openmeet"
-import type { Scope as EffectScope } from "effect"
-import { Context, Effect, Either, Layer } from "effect"
+import type { Scope as EffectScope, Redacted } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { AliasQueries } from "./AliasQueries.ts"
 import { CacheRefreshLive } from "./CacheRefresh.ts"
 import type { ControllerOptions } from "./ControllerConfig.ts"
@@ -28,13 +27,12 @@ export interface ControllerService {
   /** Queues rooms to reconcile (database changes, CLI/HTTP requests). */
   readonly enqueue: (keys: ReadonlyArray<RoomKey>, source: AddSource) => Effect.Effect<void>
   /**
-   * Events of an appservice transaction: the state cache drops what they change (persisted
-   * states first: failing that, the transaction must not be accepted); rooms others changed
-   * are queued.
+   * Events of an appservice transaction: the state cache drops what they change; rooms
+   * others changed are queued. (The daemon invalidates their persisted states first.)
    */
-  readonly onMatrixEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<void, StoreError>
-  /** An alias query: reconciles the alias's room now; true when the room exists afterwards. */
-  readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
+  readonly onMatrixEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<void>
+  /** An alias query (from the homeserver whose hs_token is `origin`): reconciles the alias's room now; true when it exists afterwards. */
+  readonly onAliasQuery: (alias: string, origin?: Redacted.Redacted<string>) => Effect.Effect<boolean>
   /** Plans every room of every tenant now and queues those that need work; applies orphan clean-up. */
   readonly fullSync: Effect.Effect<void>
   /** Runs the periodic full resync now (once, however often asked before it starts). */
@@ -45,6 +43,8 @@ export interface ControllerService {
    */
   readonly plan: (scope: Scope) => Effect.Effect<PlanResult, StoreError>
   readonly firstSyncDone: Effect.Effect<boolean>
+  /** Whether a room belongs to this controller's tenants, as far as its records and plans tell. */
+  readonly owns: (roomId: string) => boolean
 }
 
 export class Controller extends Context.Tag("@openmeet-reconciler/engine/Controller")<
@@ -75,23 +75,18 @@ const make = Effect.gen(function* () {
 
   const onMatrixEvents = (events: ReadonlyArray<RoomEvent>) =>
     Effect.gen(function* () {
-      // Persisted first: reads begun after the rooms are dropped carry a token past it.
-      const persisted =
-        config.persistStates === true
-          ? yield* store.invalidateStates(staleKeys(events)).pipe(
-              Effect.tap((version) => Effect.sync(() => config.cache.advanceToken(version))),
-              Effect.either,
-            )
-          : undefined
       config.cache.onEvents(events)
       for (const event of events) {
         // The reconciler's own writes come back as events too: they need no reconcile.
-        if (event.state_key === undefined || (event.sender !== undefined && botUsers.has(event.sender))) continue
+        const own = event.sender !== undefined && (botUsers.has(event.sender) || config.cache.isBot(event.sender))
+        if (event.state_key === undefined || own) continue
         const key = status.keyOfRoom(event.room_id)
         if (key !== undefined) yield* queue.add(key, "change")
       }
-      if (persisted !== undefined && Either.isLeft(persisted)) return yield* persisted.left
     })
+
+  const preview = (tenant: TenantPlan, safety: SafetyOptions) =>
+    Effect.map(budget.preview(tenant, safety), (gated) => ({ ...gated, reservation: { units: 0, window: 0 } }))
 
   return Controller.of({
     enqueue: (keys, source) => Effect.forEach(keys, (key) => queue.add(formatRoomKey(key), source), { discard: true }),
@@ -105,13 +100,15 @@ const make = Effect.gen(function* () {
           gatePlan(result, {
             concurrency: config.concurrency,
             safety: noSafety,
-            ...(config.dryRun ? {} : { budget: { ...budget, gate: budget.preview } }),
+            // What is left of the budget, reserving nothing: a plan changes nothing.
+            ...(config.dryRun ? {} : { budget: { ...budget, gate: preview } }),
           }),
         ),
         Effect.provide(context),
         Effect.withSpan("reconcile.cycle", { attributes: { trigger: "http" } }),
       ),
     firstSyncDone: resync.firstSyncDone,
+    owns: (roomId) => status.keyOfRoom(roomId) !== undefined,
   })
 })
 

@@ -40,11 +40,11 @@ const make = (every: `${number} seconds`) =>
     cache.advanceToken(first.right)
     let pending: Array<StateToSave> = []
     const maxAgeMs = cache.maxAgeMs
-    cache.persistTo({
+    // The controllers of a replica's tenants share its cache: one of them writes each state.
+    const stop = cache.persistTo({
       stored: ({ token, ...state }) => pending.push({ kind: "room", state, token, maxAgeMs }),
       freeAlias: ({ token, ...free }) => pending.push({ kind: "alias", free, token, maxAgeMs }),
     })
-    yield* Effect.addFinalizer(() => Effect.sync(() => cache.persistTo(undefined)))
     const flush = Effect.gen(function* () {
       // A token lower than the truth only keeps more out; this one catches up with standbys.
       cache.advanceToken(yield* store.stateToken)
@@ -52,21 +52,27 @@ const make = (every: `${number} seconds`) =>
       pending = []
       yield* store.saveStates(batch)
     }).pipe(Effect.catchAll((error) => Effect.logWarning(`persisting room states: ${error.message}`)))
+    // Stopping writes what is pending: another controller of this replica may go on reading.
+    yield* Effect.addFinalizer(() => Effect.sync(stop).pipe(Effect.zipRight(flush)))
     yield* Effect.forkScoped(Effect.repeat(flush, Schedule.spaced(every)))
   })
 
 export const PersistedCacheLive = Layer.scopedDiscard(make("1 seconds"))
 
 /**
- * Warms a CLI pass's cache from the persisted states, when a leader keeps them fresh (holds
- * the leader lock, so it accepts transactions and invalidates what they change). Without a
+ * Warms a CLI pass's cache from the persisted states, when leaders keep them fresh (each of
+ * the pass's tenants has its leader lock held, so transactions are accepted and what they
+ * change invalidated). Without a
  * leader nobody hears of changes, and every room is read from Matrix. Returns the number
  * of states loaded.
  */
-export const warmFromLeader = (cache: StateCache): Effect.Effect<number, never, Store> =>
+export const warmFromLeader = (
+  cache: StateCache,
+  tenants: ReadonlyArray<string>,
+): Effect.Effect<number, never, Store> =>
   Effect.gen(function* () {
     const store = yield* Store
-    if (!(yield* store.statesMaintained)) return 0
+    if (!(yield* store.statesMaintained(tenants))) return 0
     const mark = cache.mark()
     const known = yield* store.loadStates
     cache.prime(known, mark)

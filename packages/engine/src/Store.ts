@@ -47,8 +47,9 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     readonly audit: (entries: ReadonlyArray<AuditEntry>) => Effect.Effect<void, StoreError>
     /** A standby refused a transaction naming these rooms (the homeserver sends it again later): tell the leader now. */
     readonly relayRooms: (roomIds: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
-    /** The rooms standbys relayed since the last call (each returned once). */
-    readonly takeRelayed: Effect.Effect<ReadonlyArray<string>, StoreError>
+    /** The rooms of these tenants that other replicas relayed since the last call (each returned once). */
+    readonly takeRelayed: (tenants: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, StoreError>
+
     readonly recordPass: (pass: {
       readonly startedAt: Date
       readonly rooms: number
@@ -62,8 +63,8 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     readonly stateToken: Effect.Effect<bigint, StoreError>
     /** Persists states read, except over an invalidation newer than their read (StoreStates.ts). */
     readonly saveStates: (states: ReadonlyArray<StateToSave>) => Effect.Effect<void, StoreError>
-    /** Whether a leader keeps the persisted states fresh right now (holds the leader lock). */
-    readonly statesMaintained: Effect.Effect<boolean, StoreError>
+    /** Whether leaders keep the persisted states of these tenants fresh right now (each tenant's leader lock is held). */
+    readonly statesMaintained: (tenants: ReadonlyArray<string>) => Effect.Effect<boolean, StoreError>
     /** The persisted states and free aliases not yet expired, and how many rows could not be read back. */
     readonly loadStates: Effect.Effect<
       {
@@ -138,7 +139,7 @@ const make = (schema: string, writer: string) =>
       stateToken: states.stateToken.pipe(wrap("stateToken")),
       saveStates: (rows) => states.saveStates(rows).pipe(wrap("saveStates")),
       loadStates: states.loadStates.pipe(wrap("loadStates")),
-      statesMaintained: states.statesMaintained.pipe(wrap("statesMaintained")),
+      statesMaintained: (tenants) => states.statesMaintained(tenants).pipe(wrap("statesMaintained")),
       roomRecords: (tenants, keys) =>
         Effect.gen(function* () {
           if (!(yield* exists) || tenants.length === 0 || keys?.length === 0) return new Map<string, RoomRecord>()
@@ -222,12 +223,17 @@ const make = (schema: string, writer: string) =>
           ? Effect.void
           : sql`INSERT INTO ${t("relayed_rooms")} (room_id)
               SELECT unnest(${sql`${[...new Set(roomIds)]}::text[]`})`.pipe(Effect.asVoid, wrap("relayRooms")),
-      takeRelayed: Effect.gen(function* () {
-        if (!(yield* exists)) return []
-        const rows = yield* sql`DELETE FROM ${t("relayed_rooms")} RETURNING room_id AS "roomId"`
-        const decoded = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ roomId: Schema.String })))(rows)
-        return [...new Set(decoded.map((row) => row.roomId))]
-      }).pipe(wrap("takeRelayed")),
+      takeRelayed: (tenants) =>
+        Effect.gen(function* () {
+          if (!(yield* exists)) return []
+          // Rooms no record places are found by the next full resync; kept an hour at most.
+          yield* sql`DELETE FROM ${t("relayed_rooms")} WHERE at < now() - interval '1 hour'`
+          const rows = yield* sql`DELETE FROM ${t("relayed_rooms")} r USING ${t("rooms")} x
+            WHERE x.room_id = r.room_id AND x.tenant = ANY(${sql`${tenants}::text[]`})
+            RETURNING r.room_id AS "roomId"`
+          const decoded = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ roomId: Schema.String })))(rows)
+          return [...new Set(decoded.map((row) => row.roomId))]
+        }).pipe(wrap("takeRelayed")),
       recordPass: (pass) =>
         sql`INSERT INTO ${t("passes")} (started_at, finished_at, rooms, applied, failed)
             VALUES (${pass.startedAt}, now(), ${pass.rooms}, ${pass.applied}, ${pass.failed})`.pipe(

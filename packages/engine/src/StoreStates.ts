@@ -1,7 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { CachedState, FreeAlias } from "@openmeet-reconciler/matrix"
 import { Effect, Either, Schema } from "effect"
-import { leaderLockName } from "./Leader.ts"
+import { tenantLockName } from "./LockSession.ts"
 import { persistRoom, restoreRoom } from "./PersistedRoom.ts"
 
 /**
@@ -84,17 +84,24 @@ export const stateOperations = (sql: SqlClient.SqlClient, schema: string, exists
           WHERE ${t("room_states")}.version <= EXCLUDED.version`
       }),
     /**
-     * Whether a leader keeps the persisted states fresh now (holds the leader lock, so it
-     * accepts transactions): only then may a CLI pass trust them.
+     * Whether leaders keep the persisted states of these tenants fresh now (each tenant's
+     * leader lock is held, so its daemon runs and accepts transactions, and every replica
+     * invalidates what they change): only then may a CLI pass trust them.
      */
-    statesMaintained: Effect.gen(function* () {
-      const rows = yield* sql<{ held: boolean }>`WITH k AS (SELECT hashtext(${leaderLockName(schema)})::bigint AS key)
-        SELECT EXISTS (SELECT 1 FROM pg_locks l, k
-          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            AND l.classid::bigint = ((k.key >> 32) & 4294967295) AND l.objid::bigint = (k.key & 4294967295)) AS held`
-      return rows[0]?.held === true
-    }),
+    statesMaintained: (tenants: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        if (tenants.length === 0) return false
+        const names = tenants.map((tenant) => tenantLockName(schema, tenant))
+        const rows = yield* sql<{
+          held: number
+        }>`SELECT count(*)::int AS held FROM unnest(${sql`${names}::text[]`}) AS n
+          WHERE EXISTS (SELECT 1 FROM pg_locks l
+            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND l.classid::bigint = ((hashtext(n)::bigint >> 32) & 4294967295)
+              AND l.objid::bigint = (hashtext(n)::bigint & 4294967295))`
+        return rows[0]?.held === names.length
+      }),
     /** States and free aliases not yet expired; a row that is neither is left out (read from Matrix). */
     loadStates: Effect.gen(function* () {
       const none = { states: [], freeAliases: [], unreadable: 0 }

@@ -69,6 +69,8 @@ export interface StateCache {
    * asks the appservice about it, and the answer must be "no such room" at once.
    */
   readonly isResolving: (alias: string) => boolean
+  /** Whether this user is the bot of a homeserver wrapped so far (its own writes come back as events). */
+  readonly isBot: (userId: string) => boolean
   /** Drops everything (a gap in the transaction stream, a new leader). */
   readonly clear: () => void
   /** Where everything dropped or kept is now: `prime` keeps only rooms not dropped since. */
@@ -84,11 +86,16 @@ export interface StateCache {
   /**
    * Reads again, through their homeserver, the rooms read longest ago once they are past
    * half of `maxAge`: as many as keeps every entry younger than `maxAge` when called every
-   * `every`. Returns how many it read.
+   * `every`. Returns how many it read. Several callers share one cache (the controllers of
+   * the tenants a replica leads): a call less than `every` after the last one reads nothing.
    */
   readonly refresh: (every: Duration.DurationInput) => Effect.Effect<number>
-  /** Writes what the cache keeps to `sink` from now on (undefined: stops). */
-  readonly persistTo: (sink: StateSink | undefined) => void
+  /**
+   * Writes what the cache keeps to `sink` from now on; the returned function stops it.
+   * With several sinks (one per controller sharing the cache), only the one registered
+   * last that is still on gets each write, so every state is persisted once.
+   */
+  readonly persistTo: (sink: StateSink) => () => void
   /**
    * An invalidation version that is known now (one the reconciler wrote, or the latest in
    * the schema): reads begun from now on carry it. Call it before dropping the rooms of an
@@ -135,14 +142,16 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
   let joinedGeneration = 0
   /** The homeservers wrapped so far, by bot: their own membership changes the joined rooms. */
   const sources = new Map<string, MatrixService>()
-  let sink: StateSink | undefined
+  const sinks: Array<StateSink> = []
+  const sink = (): StateSink | undefined => sinks[sinks.length - 1]
+  let lastRefresh = Number.NEGATIVE_INFINITY
   let token = 0n
   const aliases = freeAliasMemory(
     maxAgeMs,
     now,
     { current: () => epoch, next: () => ++epoch },
     () => token,
-    (found) => sink?.freeAlias(found),
+    (found) => sink()?.freeAlias(found),
   )
   let hits = 0
   let misses = 0
@@ -178,7 +187,7 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
             const state = { roomId, bot: matrix.botUserId, room, at: now() }
             rooms.delete(roomId)
             rooms.set(roomId, { value: room, at: state.at, bot: state.bot })
-            sink?.stored({ ...state, token: began })
+            sink()?.stored({ ...state, token: began })
           }),
         ),
       )
@@ -209,8 +218,11 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
 
   const refresh = (every: Duration.DurationInput) =>
     Effect.suspend(() => {
+      const everyMs = Duration.toMillis(every)
+      if (now() - lastRefresh < everyMs) return Effect.succeed(0)
+      lastRefresh = now()
       const window = maxAgeMs / 2
-      const limit = Math.ceil((rooms.size * Duration.toMillis(every)) / window)
+      const limit = Math.ceil((rooms.size * everyMs) / window)
       const due: Array<{ readonly roomId: string; readonly matrix: MatrixService }> = []
       for (const [roomId, entry] of rooms) {
         if (due.length >= limit) break
@@ -278,6 +290,8 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
         writes(roomId)(matrix.addAlias(roomId, alias)).pipe(
           Effect.ensuring(Effect.sync(() => aliases.invalidate(alias))),
         ),
+      removeAlias: (alias) =>
+        matrix.removeAlias(alias).pipe(Effect.ensuring(Effect.sync(() => aliases.invalidate(alias)))),
       invite: (roomId, userId, reason) => writes(roomId)(matrix.invite(roomId, userId, reason)),
       joinAs: (roomId, userId) => writes(roomId)(matrix.joinAs(roomId, userId)),
       kick: (roomId, userId, reason) => writes(roomId)(matrix.kick(roomId, userId, reason)),
@@ -292,12 +306,17 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
     invalidateJoined,
     invalidateAlias: aliases.invalidate,
     isResolving: aliases.isResolving,
+    isBot: (userId) => sources.has(userId),
     clear,
     mark: () => epoch,
     prime,
     refresh,
     persistTo: (next) => {
-      sink = next
+      sinks.push(next)
+      return () => {
+        const at = sinks.lastIndexOf(next)
+        if (at >= 0) sinks.splice(at, 1)
+      }
     },
     advanceToken: (version) => {
       if (version > token) token = version

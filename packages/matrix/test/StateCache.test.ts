@@ -60,6 +60,7 @@ const counting = () => {
     joinAs: never,
     kick: () => Effect.void,
     pingAppservice: never,
+    removeAlias: never,
   }
   return { service, reads, joinedReads: () => joinedReads }
 }
@@ -180,7 +181,13 @@ describe("state cache", () => {
     const ids = Array.from({ length: 100 }, (_, i) => `!r${i}:s`)
     await Effect.runPromise(Effect.forEach(ids, (id) => matrix.readRoom(id)))
     const perTick: Array<number> = []
-    for (now = 1_000; now < 100_000; now += 1_000) perTick.push(await Effect.runPromise(cache.refresh("1 second")))
+    const again: Array<number> = []
+    for (now = 1_000; now < 100_000; now += 1_000) {
+      perTick.push(await Effect.runPromise(cache.refresh("1 second")))
+      // Another controller sharing the cache, in the same second: nothing more is read.
+      again.push(await Effect.runPromise(cache.refresh("1 second")))
+    }
+    expect(again.every((n) => n === 0)).toBe(true)
     // Nothing until half of maxAge, then a steady trickle that renews every room in time.
     expect(perTick.slice(0, 49).every((n) => n === 0)).toBe(true)
     expect(Math.max(...perTick)).toBe(2)
@@ -246,7 +253,7 @@ describe("state cache", () => {
         ),
     })
     cache.advanceToken(7n)
-    cache.persistTo({
+    const stop = cache.persistTo({
       stored: (s) => stored.push(`${s.roomId} ${s.bot} ${s.token} ${s.room.name}`),
       freeAlias: (found) => stored.push(`${found.alias} ${found.token}`),
     })
@@ -262,10 +269,30 @@ describe("state cache", () => {
         yield* Fiber.join(slow)
         yield* matrix.readRoom("!b:s")
         yield* matrix.resolveAlias("#event-free-t:s")
-        cache.persistTo(undefined)
+        stop()
         yield* matrix.readRoom("!c:s")
       }),
     )
     expect(stored).toEqual(["!a:s @bot:s 7 v1", "!b:s @bot:s 9 v3", "#event-free-t:s 9"])
+  })
+
+  it("writes each state to one sink: the one registered last that is still on", async () => {
+    const upstream = counting()
+    const cache = makeStateCache({ maxAge: "1 hour" })
+    const matrix = cache.wrap(upstream.service)
+    const first: Array<string> = []
+    const second: Array<string> = []
+    const sinkOf = (into: Array<string>) => ({
+      stored: (s: { readonly roomId: string }) => into.push(s.roomId),
+      freeAlias: (found: { readonly alias: string }) => into.push(found.alias),
+    })
+    const stopFirst = cache.persistTo(sinkOf(first))
+    const stopSecond = cache.persistTo(sinkOf(second))
+    await Effect.runPromise(matrix.readRoom("!a:s"))
+    stopSecond()
+    await Effect.runPromise(matrix.readRoom("!b:s"))
+    stopFirst()
+    await Effect.runPromise(matrix.readRoom("!c:s"))
+    expect({ first, second }).toEqual({ first: ["!b:s"], second: ["!a:s"] })
   })
 })

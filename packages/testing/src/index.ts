@@ -1,4 +1,7 @@
 export * from "./FaultyHomeserver.ts"
+export * from "./LegacyRooms.ts"
+export * from "./Loopback.ts"
 export * from "./Services.ts"
 export * from "./SqlLayer.ts"
 export * from "./SynapseClient.ts"
+export * from "./TcpProxy.ts"

@@ -88,6 +88,7 @@ export const inMemoryHomeserver = (
     createRoom: refuse,
     sendState: refuse,
     addAlias: refuse,
+    removeAlias: refuse,
     invite: refuse,
     joinAs: refuse,
     kick: refuse,

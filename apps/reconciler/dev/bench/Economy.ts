@@ -169,8 +169,8 @@ const controllerOptions = (runtime: TenantRuntime, cache: StateCache) =>
   }) as const
 
 /** Holds the leader lock of the benchmarks' schema while `effect` runs, as a leader does. */
-const asLeader = <A, E, R>(s: Services, effect: Effect.Effect<A, E, R>) =>
-  withLeaderLock({ databaseUrl: Redacted.make(s.databaseUrl), schema: benchSchema, wait: "1 minute" }, effect)
+const asLeader = <A, E, R>(s: Services, tenants: ReadonlyArray<string>, effect: Effect.Effect<A, E, R>) =>
+  withLeaderLock({ databaseUrl: Redacted.make(s.databaseUrl), schema: benchSchema, tenants, wait: "1 minute" }, effect)
 
 /**
  * With a leader running (in process, holding the leader lock, persisting its states): its
@@ -196,9 +196,13 @@ const daemonSteps = (s: Services, counter: Counter, runtime: TenantRuntime, conv
         const cliCache = makeStateCache({ maxAge: "1 day" })
         const warm = yield* measure(
           counter,
-          Effect.zipRight(warmFromLeader(cliCache), planPass(scope, { concurrency: 8 })).pipe(
-            Effect.provide(homeserversLayer(s, cliCache)),
-          ),
+          Effect.zipRight(
+            warmFromLeader(
+              cliCache,
+              scope.tenants.map((r) => r.tenant.id),
+            ),
+            planPass(scope, { concurrency: 8 }),
+          ).pipe(Effect.provide(homeserversLayer(s, cliCache))),
         )
         // 1% drift: a new confirmed attendee in 1% of the event rooms; a resync finds and fixes them.
         const eventRooms = converged.plan.rooms.filter((room) => room.key.kind === "event" && room.roomId !== undefined)
@@ -227,11 +231,12 @@ const daemonSteps = (s: Services, counter: Counter, runtime: TenantRuntime, conv
         }
       }).pipe(Effect.provide(homeserversLayer(s, cache))),
     )
-    const daemon = yield* asLeader(s, leading)
+    const daemon = yield* asLeader(s, [runtime.tenant.id], leading)
     // A new leader's first resync from the persisted states.
     const next = makeStateCache({ maxAge: "1 hour" })
     const warmStart = yield* asLeader(
       s,
+      [runtime.tenant.id],
       Effect.scoped(
         Effect.gen(function* () {
           const before = counter.snapshot()

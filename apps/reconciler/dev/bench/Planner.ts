@@ -10,7 +10,7 @@ import { planRoom } from "@openmeet-reconciler/core"
 import { contextOf, planPass, Store } from "@openmeet-reconciler/engine"
 import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { convergedRooms, inMemoryHomeserver } from "./Converged.ts"
 import type { Services, Timing } from "./Harness.ts"
 import { median, say, seededTenant, timed } from "./Harness.ts"
@@ -71,7 +71,11 @@ export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
       const matrix = cache.wrap(inMemoryHomeserver(s.bot, state, () => void requests++))
       const homeservers = Layer.succeed(
         Homeservers,
-        Homeservers.of({ connect: () => Effect.succeed(matrix), forServer: () => Effect.succeed(matrix) }),
+        Homeservers.of({
+          connect: () => Effect.succeed(matrix),
+          targetFor: () => Effect.succeed({ homeserverUrl: "http://bench.invalid", asToken: Redacted.make("bench") }),
+          forServer: () => Effect.succeed(matrix),
+        }),
       )
       const scope = { tenants: [runtime], rooms: [] }
       const first = yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(homeservers))
