@@ -337,7 +337,11 @@ export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<S
     const registration = yield* loadRegistration(values.registrationPath).pipe(
       Effect.mapError((error) => new SettingsError({ message: error.message })),
     )
-    const protectedPolicies = withAppserviceUsers(policies.right, registration.exclusiveUsers)
+    const protectedPolicies = withAppserviceUsers(
+      policies.right,
+      registration.exclusiveUsers,
+      tenants.map((t) => t.serverName),
+    )
     if (Either.isLeft(protectedPolicies)) return yield* new SettingsError({ message: protectedPolicies.left })
     return {
       databaseUrl: values.databaseUrl,

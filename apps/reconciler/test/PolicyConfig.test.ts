@@ -85,6 +85,16 @@ describe("the appservice's own users (APPSERVICE_REGISTRATION's exclusive user n
     expect(isProtected(ctx, "@x-openmeet-bot-t1:example.org")).toBe(false)
   })
 
+  it("an exclusive namespace claiming every user is refused: it would protect every member", () => {
+    const base = Either.getOrThrow(parsePolicy(undefined, ["t1"]))
+    const refused = withAppserviceUsers(base, ["@openmeet-bot-.*", "@.*:example.org"], ["other.org", "example.org"])
+    expect(Either.getLeft(refused)).toEqual(
+      expect.objectContaining({ value: expect.stringContaining('"@.*:example.org" claims every user of example.org') }),
+    )
+    // OpenMeet's own namespace (its older per-tenant bots) claims nobody else.
+    expect(Either.isRight(withAppserviceUsers(base, ["@openmeet-bot-.*"], ["example.org"]))).toBe(true)
+  })
+
   it("a namespace RE2 cannot run is refused at start, naming the registration", () => {
     const refused = withAppserviceUsers(new Map(), ["@(?=x).*"])
     expect(Either.getLeft(refused)).toEqual(expect.objectContaining({ _tag: "Some" }))
