@@ -5,6 +5,7 @@
  * and the results written to bench/results/<scenario>.json.
  */
 
+import { execFileSync } from "node:child_process"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, totalmem } from "node:os"
 import { PerformanceObserver } from "node:perf_hooks"
@@ -196,8 +197,36 @@ export const machine = (s: Services) =>
       synapse: `${synapse} on PostgreSQL`,
       postgres: pg?.version ?? "unknown",
       loadAverage: loadavg().map((n) => Math.round(n * 10) / 10),
+      commit: codeVersion(),
     }
   })
+
+/** The commit measured, `+changes` when the code in the worktree differs from it (which code a figure belongs to). */
+const codeVersion = (): string => {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).trim()
+    const dirty = execFileSync(
+      "git",
+      [
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        // What the benchmarks write themselves.
+        ":!bench/results",
+        ":!docs/benchmarks.md",
+      ],
+      {
+        cwd: repoRoot,
+        encoding: "utf8",
+      },
+    ).trim()
+    return dirty === "" ? head : `${head}+changes`
+  } catch {
+    return "unknown"
+  }
+}
 
 export interface ScenarioResult {
   readonly scenario: string

@@ -48,7 +48,7 @@ const machineLine = (result: Json | undefined) => {
   if (result === undefined) return "not run yet"
   const m = at(result, "machine")
   const load = list(at(m, "loadAverage")).map(String)
-  return `${String(at(result, "date")).slice(0, 10)}${at(result, "quick") === true ? " (--quick)" : ""}: ${String(at(m, "cpus"))} × ${String(at(m, "cpuModel"))}, ${String(at(m, "memoryGiB"))} GiB; Node ${String(at(m, "node"))}; ${String(at(m, "synapse"))}; PostgreSQL ${String(at(m, "postgres"))}; load average ${load.slice(0, 3).join(" / ")} before, ${load.slice(3).join(" / ")} after (shared machine)`
+  return `${String(at(result, "date")).slice(0, 10)}${at(result, "quick") === true ? " (--quick)" : ""}: ${String(at(m, "cpus"))} × ${String(at(m, "cpuModel"))}, ${String(at(m, "memoryGiB"))} GiB; Node ${String(at(m, "node"))}; ${String(at(m, "synapse"))}; PostgreSQL ${String(at(m, "postgres"))}; load average ${load.slice(0, 3).join(" / ")} before, ${load.slice(3).join(" / ")} after (shared machine); code ${typeof at(m, "commit") === "string" ? String(at(m, "commit")) : "before the merge of main (472b01f)"}`
 }
 
 const requests = (step: unknown) =>
