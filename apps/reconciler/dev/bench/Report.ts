@@ -225,6 +225,30 @@ const footprint = (r: Json | undefined) => {
   return `${table(["rooms", "RSS idle", "RSS peak (VmHWM)", "heap used", "event-loop lag p50 / p99 / max", "ready and converged after"], rows)}\n\n${extra}`
 }
 
+/**
+ * Why a target is missed (or not measured), shown next to it only then: what the
+ * measurements say costs the time (hand-written; the figures stay in the tables).
+ */
+const why = {
+  cliPlan:
+    "a CLI plan while leaders run reads two requests and the persisted states, then spends Node's CPU on the desired state and the plan of every room, linear in rooms (see the planner table); without a leader it reads every room's state, one request each",
+  daemonPlan:
+    "`GET /plan` is a full pass over the warm cache: the desired state and the plan of every room in Node, CPU-bound on 2 shared cores (the planner table's converged resync)",
+  firstPlan:
+    "every missing alias is looked up: Synapse asks the appservice first and, with nobody answering a CLI, waits before saying it is free; lookups run 64 at once, so the time is Synapse's waits, linear in missing rooms. Answering without the lookup is not certain for rooms the bot is not in (OpenMeet's legacy rooms hold aliases of the namespace), so only known answers skip it: records, hints of joined rooms, free aliases a leader persisted",
+  resync:
+    "the Matrix side is one request (`GET /joined_rooms`) and no write; the time is Node's CPU for the desired state and the plan of every room, on 2 cores shared with other work (see the planner table)",
+  desired:
+    "Node is busy, not waiting for PostgreSQL: row parsing, decoding and room building per attendee row, on 2 shared cores",
+  linear: "the cost per room grows with size: GC grows faster than the rooms",
+  apply: "the reconciler's audit rows and ordering cost more than the loop's bare calls",
+  convergence: "the daemon's queue and reconcile of each room take longer than a second under this load",
+  footprint:
+    "the state cache holds every managed room's full state in memory (the daemon's RSS grows with rooms, see the footprint table)",
+  footprintUnmeasured: "the footprint scenario measured one size only, so nothing is extrapolated to 10,000 rooms",
+  firstPlanUnmeasured: "the economy scenario has not run",
+} as const
+
 const targets = (all: ReadonlyMap<string, Json>) => {
   const plannerRows = list(at(all.get("planner"), "data", "rows"))
   const near = (rooms: number) =>
@@ -243,31 +267,47 @@ const targets = (all: ReadonlyMap<string, Json>) => {
   const first = plannerRows[0]
   const last = plannerRows.at(-1)
   const trigger = list(at(all.get("convergence"), "data", "modes")).find((m) => at(m, "mode") === "triggers")
-  const row = (target: string, figure: string, met: boolean | undefined) => [
+  const row = (target: string, figure: string, met: boolean | undefined, reason: string) => [
     target,
     figure,
-    met === undefined ? "not measured" : met ? "met" : "**missed** (see below)",
+    met === true ? "met" : `${met === undefined ? "not measured" : "**missed**"}, because ${reason}`,
   ]
   const warm = scaled(at(econ, "cliPlanWarm", "timing", "ms"))
+  // Measured below 2,000 missing rooms (the seeder's drafts have none): scaled linearly to 2,000.
+  const missing = num(at(econ, "firstPlan", "missing"))
+  const firstPlanMs = num(at(econ, "firstPlan", "timing", "ms"))
+  const firstPlanAt2000 =
+    missing === undefined || firstPlanMs === undefined || missing === 0 ? undefined : (firstPlanMs * 2000) / missing
+  // Desired state per attendee row at the size nearest 250,000 rows, scaled linearly to 250,000.
+  const byRows = plannerRows.reduce<unknown>((best, r) => {
+    const d = Math.abs((num(at(r, "attendeeRows")) ?? 0) - 250_000)
+    return best === undefined || d < Math.abs((num(at(best, "attendeeRows")) ?? 0) - 250_000) ? r : best
+  }, undefined)
+  const desiredRows = num(at(byRows, "attendeeRows"))
+  const desiredMs = num(at(byRows, "desired", "ms"))
+  const desiredAt250k =
+    desiredRows === undefined || desiredMs === undefined ? undefined : (desiredMs * 250_000) / desiredRows
+  const rss = num(at(all.get("footprint"), "data", "extrapolated", "rssMiB"))
   return table(
     ["target", "figure (this run)", ""],
     [
       row(
         "converged `plan` for 10,000 rooms ≤ 10 s",
-        `${ms(at(econ, "cliPlanWarm", "timing", "ms"))} for ${int(econRooms)} rooms while a leader runs → ${ms(warm)} at 10,000 (extrapolated linearly); without a daemon ${ms(scaled(at(econ, "cliPlanCold", "timing", "ms")))} (extrapolated)`,
+        `${ms(at(econ, "cliPlanWarm", "timing", "ms"))} for ${int(econRooms)} rooms while a leader runs → ${ms(warm)} at 10,000 (extrapolated linearly); without a daemon ${ms(at(econ, "cliPlanCold", "timing", "ms"))} → ${ms(scaled(at(econ, "cliPlanCold", "timing", "ms")))} (extrapolated)`,
         warm === undefined ? undefined : warm <= 10_000,
+        why.cliPlan,
       ),
       row(
         "a daemon's `GET /plan` ≤ 2 s",
         `${ms(at(p10, "resync", "ms"))} for ${int(at(p10, "rooms"))} rooms in process (warm cache); ${ms(at(econ, "daemonPlan", "timing", "ms"))} for ${int(econRooms)} rooms against Synapse`,
         num(at(p10, "resync", "ms")) === undefined ? undefined : (num(at(p10, "resync", "ms")) ?? 0) <= 2000,
+        why.daemonPlan,
       ),
       row(
         "first plan over 2,000 missing rooms ≤ 20 s",
-        `${ms(at(econ, "firstPlan", "timing", "ms"))} for ${int(at(econ, "firstPlan", "missing"))} missing rooms`,
-        num(at(econ, "firstPlan", "timing", "ms")) === undefined || (num(at(econ, "firstPlan", "missing")) ?? 0) < 2000
-          ? undefined
-          : (num(at(econ, "firstPlan", "timing", "ms")) ?? 0) <= 20_000,
+        `${ms(firstPlanMs)} for ${int(missing)} missing rooms${missing !== undefined && missing < 2000 ? ` → ${ms(firstPlanAt2000)} at 2,000 (linearly)` : ""}`,
+        firstPlanAt2000 === undefined ? undefined : firstPlanAt2000 <= 20_000,
+        firstPlanAt2000 === undefined ? why.firstPlanUnmeasured : why.firstPlan,
       ),
       row(
         "converged daemon resync, 10,000 rooms: ≤ 1.5 s, 0 writes, ≤ 2 requests",
@@ -275,19 +315,23 @@ const targets = (all: ReadonlyMap<string, Json>) => {
         num(at(p10, "resync", "ms")) === undefined
           ? undefined
           : (num(at(p10, "resync", "ms")) ?? 0) <= 1500 &&
-              (num(at(econ, "daemonResync", "requests", "total")) ?? 0) <= 2,
+              (num(at(econ, "daemonResync", "requests", "total")) ?? 0) <= 2 &&
+              (num(at(econ, "daemonResync", "requests", "writes")) ?? 0) === 0,
+        why.resync,
       ),
       row(
         "desired state, 250,000 attendee rows: ≤ 1.5 s, five queries",
-        `${ms(at(p10, "desired", "ms"))} for ${int(at(p10, "attendeeRows"))} rows`,
-        num(at(p10, "desired", "ms")) === undefined ? undefined : (num(at(p10, "desired", "ms")) ?? 0) <= 1500,
+        `${ms(desiredMs)} for ${int(desiredRows)} rows → ${ms(desiredAt250k)} at 250,000 (linearly per row); five queries by construction (DesiredState.ts)`,
+        desiredAt250k === undefined ? undefined : desiredAt250k <= 1500,
+        why.desired,
       ),
       row(
         "planner and desired state linear from 1k to 50k rooms",
         first === undefined || last === undefined
           ? "–"
-          : `${(us(first) * 1000).toFixed(0)} µs a room at ${int(at(first, "rooms"))}, ${(us(last) * 1000).toFixed(0)} µs at ${int(at(last, "rooms"))}`,
+          : `${(us(first) * 1000).toFixed(0)} µs a room at ${int(at(first, "rooms"))}, ${(us(last) * 1000).toFixed(0)} µs at ${int(at(last, "rooms"))} (converged resync: desired state and plan)`,
         first === undefined || last === undefined || first === last ? undefined : us(last) <= us(first) * 1.5,
+        why.linear,
       ),
       row(
         "apply throughput ≥ 0.9 × a hand-written loop",
@@ -295,18 +339,19 @@ const targets = (all: ReadonlyMap<string, Json>) => {
         num(at(all.get("apply"), "data", "ratio")) === undefined
           ? undefined
           : (num(at(all.get("apply"), "data", "ratio")) ?? 0) >= 0.9,
+        why.apply,
       ),
       row(
         "convergence p99 ≤ 1 s with triggers at 10 changes/s",
         `p99 ${ms(at(trigger, "p99Ms"))}, p50 ${ms(at(trigger, "p50Ms"))}`,
         num(at(trigger, "p99Ms")) === undefined ? undefined : (num(at(trigger, "p99Ms")) ?? 0) <= 1000,
+        why.convergence,
       ),
       row(
         "idle daemon at 10,000 rooms ≤ 400 MB RSS",
-        `${int(at(all.get("footprint"), "data", "extrapolated", "rssMiB"))} MiB (extrapolated)`,
-        num(at(all.get("footprint"), "data", "extrapolated", "rssMiB")) === undefined
-          ? undefined
-          : (num(at(all.get("footprint"), "data", "extrapolated", "rssMiB")) ?? 0) * 1.048576 <= 400,
+        `${int(rss)} MiB (extrapolated)`,
+        rss === undefined ? undefined : rss * 1.048576 <= 400,
+        rss === undefined ? why.footprintUnmeasured : why.footprint,
       ),
     ],
   )
