@@ -166,7 +166,7 @@ const economy = (r: Json | undefined) => {
     ],
     [
       "`GET /sync` as the appservice's bot",
-      (row) => [`HTTP ${int(at(row, "bulk", "syncAsBot", "status"))}: refused`, "–"],
+      (row) => [`HTTP ${int(at(row, "bulk", "syncAsBot", "status"))}: no sync for the bot`, "–"],
     ],
     [
       "the leader's persisted states (one query)",
