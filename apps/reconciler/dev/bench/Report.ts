@@ -233,13 +233,13 @@ const why = {
   cliPlan:
     "a CLI plan while leaders run reads two requests and the persisted states, then spends Node's CPU on the desired state and the plan of every room, linear in rooms (see the planner table); without a leader it reads every room's state, one request each",
   daemonPlan:
-    "`GET /plan` is a full pass over the warm cache: the desired state and the plan of every room in Node, CPU-bound on 2 shared cores (the planner table's converged resync)",
+    "`GET /plan` is a full pass over the warm cache: the desired state and the plan of every room in Node, CPU-bound (the planner table's converged resync, whose wall time is well above its CPU time: the 2 cores were shared, see the load average)",
   firstPlan:
     "every missing alias is looked up: Synapse asks the appservice first and, with nobody answering a CLI, waits before saying it is free; lookups run 64 at once, so the time is Synapse's waits, linear in missing rooms. Answering without the lookup is not certain for rooms the bot is not in (OpenMeet's legacy rooms hold aliases of the namespace), so only known answers skip it: records, hints of joined rooms, free aliases a leader persisted",
   resync:
-    "the Matrix side is one request (`GET /joined_rooms`) and no write; the time is Node's CPU for the desired state and the plan of every room, on 2 cores shared with other work (see the planner table)",
+    "the Matrix side is one request (`GET /joined_rooms`) and no write; the time is Node's CPU for the desired state and the plan of every room, and waiting for one of 2 cores shared with other work (the planner table: wall time above CPU time, and the load average)",
   desired:
-    "Node is busy, not waiting for PostgreSQL: row parsing, decoding and room building per attendee row, on 2 shared cores",
+    "Node is busy, not waiting for PostgreSQL: row parsing, decoding and room building per attendee row (the CPU time in the planner table), and waits for one of 2 cores shared with other work (wall time above CPU time; the load average)",
   linear: "the cost per room grows with size: GC grows faster than the rooms",
   apply: "the reconciler's audit rows and ordering cost more than the loop's bare calls",
   convergence: "the daemon's queue and reconcile of each room take longer than a second under this load",

@@ -57,7 +57,8 @@ const program = Effect.gen(function* () {
       quick,
       date: new Date().toISOString(),
       // The load average before and after: the machine may be shared.
-      machine: { ...after, loadAverage: [...before.loadAverage, ...after.loadAverage] },
+      // The commit checked out as it began: the code it measured.
+      machine: { ...after, commit: before.commit, loadAverage: [...before.loadAverage, ...after.loadAverage] },
       data,
     })
   }
