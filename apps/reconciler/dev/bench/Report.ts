@@ -48,7 +48,7 @@ const machineLine = (result: Json | undefined) => {
   if (result === undefined) return "not run yet"
   const m = at(result, "machine")
   const load = list(at(m, "loadAverage")).map(String)
-  return `${String(at(result, "date")).slice(0, 10)}${at(result, "quick") === true ? " (--quick)" : ""}: ${String(at(m, "cpus"))} × ${String(at(m, "cpuModel"))}, ${String(at(m, "memoryGiB"))} GiB; Node ${String(at(m, "node"))}; ${String(at(m, "synapse"))}; PostgreSQL ${String(at(m, "postgres"))}; load average ${load.slice(0, 3).join(" / ")} before, ${load.slice(3).join(" / ")} after (shared machine); code ${typeof at(m, "commit") === "string" ? String(at(m, "commit")) : "before the merge of main (472b01f)"}`
+  return `${String(at(result, "date")).slice(0, 10)}${at(result, "quick") === true ? " (--quick)" : ""}: ${String(at(m, "cpus"))} × ${String(at(m, "cpuModel"))}, ${String(at(m, "memoryGiB"))} GiB; Node ${String(at(m, "node"))}; ${String(at(m, "synapse"))}; PostgreSQL ${String(at(m, "postgres"))}; load average ${load.slice(0, 3).join(" / ")} before, ${load.slice(3).join(" / ")} after (shared machine); code ${typeof at(m, "commit") === "string" ? String(at(m, "commit")) : "not recorded (measured before the merge of main)"}`
 }
 
 const requests = (step: unknown) =>
@@ -244,7 +244,7 @@ const why = {
   apply: "the reconciler's audit rows and ordering cost more than the loop's bare calls",
   convergence: "the daemon's queue and reconcile of each room take longer than a second under this load",
   footprint:
-    "the state cache holds every managed room's full state in memory (the daemon's RSS grows with rooms, see the footprint table)",
+    "idle RSS grows with the rooms managed and is extrapolated linearly from two sizes; compare it with heap used in the footprint table: where the JS heap does not grow with the rooms, the idle RSS is memory the process kept after its first resync's peak (RSS idle ≈ VmHWM), not live data, and the extrapolation is an upper bound rather than a measurement",
   footprintUnmeasured: "the footprint scenario measured one size only, so nothing is extrapolated to 10,000 rooms",
   firstPlanUnmeasured: "the economy scenario has not run",
 } as const
