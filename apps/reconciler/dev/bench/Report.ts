@@ -242,7 +242,8 @@ const why = {
     "Node is busy, not waiting for PostgreSQL: row parsing, decoding and room building per attendee row (the CPU time in the planner table), and waits for one of 2 cores shared with other work (wall time above CPU time; the load average)",
   linear: "the cost per room grows with size: GC grows faster than the rooms",
   apply: "the reconciler's audit rows and ordering cost more than the loop's bare calls",
-  convergence: "the daemon's queue and reconcile of each room take longer than a second under this load",
+  convergence:
+    "the tail is long while the median is not (see the convergence table): each change is a reconcile of its room (its desired state and the invite) by a daemon sharing 2 cores with Synapse, PostgreSQL and other work under the load average on the table's last line; not analysed further in this run",
   footprint:
     "idle RSS grows with the rooms managed and is extrapolated linearly from two sizes; compare it with heap used in the footprint table: where the JS heap does not grow with the rooms, the idle RSS is memory the process kept after its first resync's peak (RSS idle ≈ VmHWM), not live data, and the extrapolation is an upper bound rather than a measurement",
   footprintUnmeasured: "the footprint scenario measured one size only, so nothing is extrapolated to 10,000 rooms",
