@@ -13,8 +13,8 @@ import {
 import { tcpProxy, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import type { Daemon } from "./daemon.ts"
 import { runCli } from "./cli.ts"
+import type { Daemon } from "./daemon.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
 const { services, synapse, db, s, terminate, eventTenant } = harness()
