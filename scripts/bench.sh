@@ -28,4 +28,7 @@ set -a
 source "$STATE_DIR/synapse-bench/synapse.env"
 set +a
 cd apps/reconciler
-exec node dev/bench/main.ts "$@"
+node dev/bench/main.ts "$@"
+cd ../..
+# The results and tables as the formatter writes them (pnpm lint checks them).
+pnpm exec biome format --write bench/results docs/benchmarks.md >/dev/null
