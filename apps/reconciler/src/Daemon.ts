@@ -195,7 +195,7 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
         Layer.catchAll((error) =>
           Layer.fail(
             new SettingsError({
-              message: `HTTP_PORT ${httpPort} / APPSERVICE_PORT ${appservicePort} on ${listenAddress}: cannot listen (${error instanceof Error ? error.message : String(error)})`,
+              message: `HTTP_PORT ${httpPort} / APPSERVICE_PORT ${appservicePort} on ${listenAddress}: cannot listen (${listenFailure(error)})`,
             }),
           ),
         ),
@@ -235,6 +235,13 @@ const servicesLayer = (settings: Settings, daemon: DaemonSettings, cache: StateC
           ),
     ),
   )
+
+/** Why a port could not be opened: the platform's reason (EADDRINUSE…) sits in the ServeError's cause. */
+const listenFailure = (error: unknown): string => {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error
+  const text = cause instanceof Error ? cause.message : String(cause)
+  return text === "" ? String(cause) : text
+}
 
 /**
  * `reconciler run`: the daemon, as merged layers. All replicas serve /metrics, /healthz,

@@ -1,3 +1,4 @@
+import { createServer } from "node:net"
 import { isRecord } from "@openmeet-reconciler/core"
 import {
   addAttendee,
@@ -218,6 +219,23 @@ describe("reconciler run: lifecycle and configuration", () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toContain("error: configuration:")
     expect(lines[0]).toContain(expected)
+  })
+
+  it("a port another process holds is one clear message with the platform's reason", async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve))
+    const address = holder.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    try {
+      const tenant = fixtureTenant(uniqueTenantId("dpt"), s)
+      const env = daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]), HTTP_PORT: String(port) })
+      const result = await runCli(["run"], env)
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain(`HTTP_PORT ${port}`)
+      expect(result.stderr).toContain("cannot listen (listen EADDRINUSE")
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+    }
   })
 })
 
