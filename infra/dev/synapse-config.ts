@@ -24,6 +24,17 @@ const settings = {
   hsToken: env("HS_TOKEN"),
   registrationSecret: env("REGISTRATION_SECRET"),
   appserviceUrl: `http://127.0.0.1:${env("AS_PORT")}`,
+  // SYNAPSE_DATABASE=postgres (synapse.sh): Synapse on PostgreSQL, as in production.
+  ...(process.env.SYNAPSE_DATABASE === "postgres"
+    ? {
+        postgres: {
+          host: env("SYNAPSE_PG_HOST"),
+          port: Number(env("SYNAPSE_PG_PORT")),
+          user: env("SYNAPSE_PG_USER"),
+          database: env("SYNAPSE_PG_DATABASE"),
+        },
+      }
+    : {}),
 }
 const folder = process.argv[2]
 if (folder === undefined) throw new Error("usage: node infra/dev/synapse-config.ts <folder>")

@@ -4,8 +4,9 @@
 #
 # Debian packages matrix-synapse only in sid, so `install` debootstraps a minimal
 # sid root into the cache folder and installs the package there; nothing from sid
-# touches the host. `start` runs the homeserver from that root with SQLite, a
-# generated config, relaxed rate limits and an appservice registration for the
+# touches the host. `start` runs the homeserver from that root with SQLite (or,
+# with SYNAPSE_DATABASE=postgres, a PostgreSQL database of its own), a generated
+# config, relaxed rate limits and an appservice registration for the
 # reconciler, then waits until it answers.
 #
 # Env (all optional):
@@ -16,6 +17,10 @@
 #   APPSERVICE_PORT     where Synapse pushes transactions to the reconciler (18009)
 #   SYNAPSE_MIRROR      Debian mirror for the sid root (http://deb.debian.org/debian)
 #   SYNAPSE_FRESH=1     `start` begins with an empty homeserver (stops a running one first)
+#   SYNAPSE_DATABASE    sqlite (the tests' default) or postgres (the benchmarks: as in production)
+#   SYNAPSE_PG_HOST / SYNAPSE_PG_PORT / SYNAPSE_PG_USER   the PostgreSQL server (127.0.0.1, $PG_PORT
+#                       or 55432, postgres; trust authentication, like infra/dev/postgres.sh)
+#   SYNAPSE_PG_DATABASE its database, created UTF8 with C collation   (synapse_$SYNAPSE_PORT)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOT=$(realpath -m "${SYNAPSE_ROOT:-$CACHE_DIR/synapse-root}")
@@ -26,6 +31,10 @@ AS_PORT=${APPSERVICE_PORT:-18009}
 MIRROR=${SYNAPSE_MIRROR:-http://deb.debian.org/debian}
 URL="http://127.0.0.1:$PORT"
 MARKER="$ROOT/.openmeet-reconciler-synapse"
+DATABASE=${SYNAPSE_DATABASE:-sqlite}
+case "$DATABASE" in sqlite | postgres) ;; *) die "SYNAPSE_DATABASE must be sqlite or postgres, not $DATABASE" ;; esac
+export SYNAPSE_PG_HOST=${SYNAPSE_PG_HOST:-127.0.0.1} SYNAPSE_PG_PORT=${SYNAPSE_PG_PORT:-${PG_PORT:-55432}}
+export SYNAPSE_PG_USER=${SYNAPSE_PG_USER:-postgres} SYNAPSE_PG_DATABASE=${SYNAPSE_PG_DATABASE:-synapse_$PORT}
 # Inside the root the data folder is bind-mounted here (one path per instance).
 INNER=/srv/synapse-$PORT
 
@@ -76,6 +85,22 @@ cmd_install() {
   log "installed: $(cat "$MARKER")"
 }
 
+pg() { psql -X -q -v ON_ERROR_STOP=1 -h "$SYNAPSE_PG_HOST" -p "$SYNAPSE_PG_PORT" -U "$SYNAPSE_PG_USER" -d postgres "$@"; }
+
+# Synapse refuses a database whose collation is not C (it sorts by byte order).
+ensure_pg_database() {
+  command -v psql >/dev/null || die "psql is needed for SYNAPSE_DATABASE=postgres (infra/dev/postgres.sh installs it)"
+  [[ "$SYNAPSE_PG_DATABASE" =~ ^[a-z_][a-z0-9_]*$ ]] || die "SYNAPSE_PG_DATABASE must be a plain lower-case name"
+  if [ -n "${SYNAPSE_FRESH:-}" ]; then
+    pg -c "DROP DATABASE IF EXISTS $SYNAPSE_PG_DATABASE" || die "cannot drop $SYNAPSE_PG_DATABASE"
+  fi
+  if [ -z "$(pg -At -c "SELECT 1 FROM pg_database WHERE datname = '$SYNAPSE_PG_DATABASE'")" ]; then
+    pg -c "CREATE DATABASE $SYNAPSE_PG_DATABASE ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" ||
+      die "cannot create the PostgreSQL database $SYNAPSE_PG_DATABASE"
+    log "created PostgreSQL database $SYNAPSE_PG_DATABASE"
+  fi
+}
+
 running_pid() {
   local pid
   pid=$(cat "$DATA/synapse.pid" 2>/dev/null) || return 1
@@ -98,7 +123,7 @@ SECRETS
   # One generator for every test homeserver (here, in containers, in infra/compose).
   # shellcheck disable=SC1091
   (set -a && source "$DATA/secrets.env" && source "$REPO_DIR/infra/dev/toolchain.sh" &&
-    SERVER_NAME=$SERVER_NAME PORT=$PORT INNER=$INNER AS_PORT=$AS_PORT node "$REPO_DIR/infra/dev/synapse-config.ts" "$DATA") ||
+    SERVER_NAME=$SERVER_NAME PORT=$PORT INNER=$INNER AS_PORT=$AS_PORT SYNAPSE_DATABASE=$DATABASE node "$REPO_DIR/infra/dev/synapse-config.ts" "$DATA") ||
     die "could not write the Synapse configuration"
 }
 
@@ -122,12 +147,13 @@ cmd_start() {
   if [ -n "${SYNAPSE_FRESH:-}" ]; then
     cmd_stop
     rm -f "$DATA"/homeserver.db* && rm -rf "$DATA/media_store"
-    log "fresh homeserver: database wiped"
+    log "fresh homeserver: database wiped (a PostgreSQL one is dropped below)"
   fi
   if pid=$(running_pid); then write_env; log "already running (pid $pid) at $URL"; cat "$DATA/synapse.env"; return 0; fi
   if curl -s -o /dev/null -m 2 "$URL/_matrix/client/versions"; then
     die "something else answers on $URL; stop it or set SYNAPSE_PORT"
   fi
+  if [ "$DATABASE" = postgres ]; then ensure_pg_database; fi
   mkdir -p "$DATA" "$ROOT$INNER"
   mount_proc
   mountpoint -q "$ROOT$INNER" || mount --bind "$DATA" "$ROOT$INNER" ||

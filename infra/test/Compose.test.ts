@@ -8,6 +8,7 @@ import { Either } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import { envName, settingsReference } from "../../apps/reconciler/src/SettingsReference.ts"
+import { homeserverYaml } from "../../packages/testing/src/SynapseConfig.ts"
 import { composeSynapseSettings, renderSynapseFiles } from "../compose/render.ts"
 import { readRepoFile, repoPath } from "./repo.ts"
 
@@ -171,6 +172,18 @@ describe("Synapse's configuration (render.ts)", () => {
       sender_localpart: "openmeet-bot",
       rate_limited: false,
       namespaces: { aliases: [{ exclusive: true, regex: "#(event|group)-.*" }] },
+    })
+  })
+
+  it("keeps Synapse on SQLite unless given PostgreSQL (SYNAPSE_DATABASE=postgres, the benchmarks)", () => {
+    expect(parse(homeserverYaml(composeSynapseSettings)).database).toEqual({
+      name: "sqlite3",
+      args: { database: "/data/homeserver.db" },
+    })
+    const postgres = { host: "127.0.0.1", port: 55432, user: "postgres", database: "synapse_bench" }
+    expect(parse(homeserverYaml({ ...composeSynapseSettings, postgres })).database).toEqual({
+      name: "psycopg2",
+      args: { host: "127.0.0.1", port: 55432, user: "postgres", dbname: "synapse_bench", cp_min: 5, cp_max: 10 },
     })
   })
 

@@ -1,34 +1,28 @@
 import { randomBytes } from "node:crypto"
 import { Args, Command, Options } from "@effect/cli"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { RoomKey } from "@openmeet-reconciler/core"
 import {
   explainRoom,
   explanationToText,
   formatRoomKey,
-  parseRoomKey,
   planToJson,
   planToText,
   serverOf,
 } from "@openmeet-reconciler/core"
-import type { PassOptions, PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
-import { planPass, reconcileAgain, Store } from "@openmeet-reconciler/engine"
+import type { PassOptions, Scope, StoreError } from "@openmeet-reconciler/engine"
+import { planPass, reconcileAgain, Store, warmFromLeader } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
-import { describeMatrixError, renderRegistration } from "@openmeet-reconciler/matrix"
+import { describeMatrixError, makeStateCache, renderRegistration } from "@openmeet-reconciler/matrix"
 import type { Tenant } from "@openmeet-reconciler/openmeet"
 import { installTriggers, uninstallTriggers } from "@openmeet-reconciler/openmeet"
-import { Console, Data, Duration, Effect, Either, Option, Redacted } from "effect"
+import { Console, Data, Duration, Effect, Option, Redacted } from "effect"
 import { runAdopt } from "./Adopt.ts"
 import { runDaemon } from "./Daemon.ts"
 import { underLeaderLock } from "./Lock.ts"
-import {
-  applyResultToJson,
-  applyResultToText,
-  progress,
-  reportTenantFailures,
-  statusToJson,
-  statusToText,
-} from "./Output.ts"
+import { applyResultToJson, applyResultToText, progress, statusToJson, statusToText } from "./Output.ts"
+import { daemonPlan } from "./PlanEndpoint.ts"
+import type { PlanVerdict } from "./PlanRequest.ts"
+import { hasErrors, heldNote, planOutput, resolveScope, tenantFailureLine, verdictOf } from "./PlanRequest.ts"
 import { databaseLayer, pgLayer, serviceLayer } from "./Runtime.ts"
 import type { Settings } from "./Settings.ts"
 import {
@@ -82,49 +76,6 @@ const passOptions = (
   safety: { confirmDestructive: flags.confirmDestructive, allowEmpty: flags.allowEmpty },
 })
 
-const heldNote = (result: PlanResult): string | undefined => {
-  const held = result.plan.rooms.reduce((n, room) => n + room.actions.filter((a) => a.held === true).length, 0)
-  return held > 0
-    ? `Held: ${held} destructive action(s) over the safety limits; apply --confirm-destructive (or --allow-empty) applies them.`
-    : undefined
-}
-
-const resolveScope = (
-  settings: Settings,
-  tenants: ReadonlyArray<string>,
-  rooms: ReadonlyArray<string>,
-): Effect.Effect<Scope, SettingsError> =>
-  Effect.gen(function* () {
-    const runtimes = tenantRuntimes(settings)
-    const known = new Set(runtimes.map((r) => r.tenant.id))
-    for (const id of tenants) {
-      if (!known.has(id)) {
-        return yield* new SettingsError({
-          message: `--tenant ${JSON.stringify(id)}: no such tenant; configured: ${[...known].map((t) => JSON.stringify(t)).join(", ")}`,
-        })
-      }
-    }
-    const keys: Array<RoomKey> = []
-    for (const text of rooms) {
-      const parsed = parseRoomKey(text)
-      if (Either.isLeft(parsed)) return yield* new SettingsError({ message: `--room: ${parsed.left}` })
-      if (!known.has(parsed.right.tenant)) {
-        return yield* new SettingsError({
-          message: `--room ${text}: tenant ${JSON.stringify(parsed.right.tenant)} is not configured`,
-        })
-      }
-      keys.push(parsed.right)
-    }
-    const outside = keys.find((key) => tenants.length > 0 && !tenants.includes(key.tenant))
-    if (outside !== undefined) {
-      return yield* new SettingsError({
-        message: `--room ${formatRoomKey(outside)}: its tenant is not among --tenant ${tenants.join(", ")}`,
-      })
-    }
-    const selected = tenants.length === 0 ? runtimes : runtimes.filter((r) => tenants.includes(r.tenant.id))
-    return { tenants: selected, rooms: keys }
-  })
-
 /** The settings, and the tenants and rooms the command looks at. */
 const loadScope = (configFile: Option.Option<string>, tenants: ReadonlyArray<string>, rooms: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -132,14 +83,6 @@ const loadScope = (configFile: Option.Option<string>, tenants: ReadonlyArray<str
     const scope = yield* resolveScope(settings, tenants, rooms)
     return { settings, scope }
   })
-
-const pendingHandleNote = (result: PlanResult): string | undefined => {
-  const total = [...result.pendingHandles.values()].reduce((sum, n) => sum + n, 0)
-  return total > 0 ? `Note: ${total} entitled user(s) have no Matrix handle yet (pending_handle); skipped.` : undefined
-}
-
-const hasErrors = (result: PlanResult) =>
-  result.failedTenants.length > 0 || result.plan.rooms.some((r) => r.status === "error")
 
 type CommandError = SettingsError | SqlError | MatrixRequestError | StoreError | ExitCode
 
@@ -168,6 +111,14 @@ const reportFailures = <A, R>(effect: Effect.Effect<A, CommandError, R>): Effect
     ),
   )
 
+/** Exit 1 on errors; 2 with --detailed-exitcode when changes are pending. */
+const exitFor = (verdict: PlanVerdict, detailed: boolean) =>
+  verdict === "error"
+    ? Effect.fail(new ExitCode({ code: 1 }))
+    : detailed && verdict === "pending"
+      ? Effect.fail(new ExitCode({ code: 2 }))
+      : Effect.void
+
 const plan = Command.make(
   "plan",
   {
@@ -180,24 +131,44 @@ const plan = Command.make(
     detailedExitcode: Options.boolean("detailed-exitcode").pipe(
       Options.withDescription("exit 0 when in sync, 2 when changes are pending, 1 on error"),
     ),
+    daemon: Options.text("daemon").pipe(
+      Options.withDescription(
+        "print the plan of the daemon at this URL (its HTTP_PORT), computed from its warm cache; needs no database",
+      ),
+      Options.optional,
+    ),
   },
   (args) =>
     reportFailures(
       Effect.gen(function* () {
-        const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
-        const result = yield* planPass(scope, passOptions(settings, args)).pipe(Effect.provide(serviceLayer(settings)))
-        yield* reportTenantFailures(result)
-        if (args.output === "json") {
-          yield* Console.log(JSON.stringify(planToJson(result.plan), null, 2))
-        } else {
-          yield* Console.log(planToText(result.plan))
-          for (const note of [heldNote(result), pendingHandleNote(result)]) {
-            if (note !== undefined) yield* Console.log(note)
+        if (Option.isSome(args.daemon)) {
+          if (args.confirmDestructive || args.allowEmpty) {
+            return yield* new SettingsError({
+              message:
+                "--confirm-destructive and --allow-empty do not go with --daemon: the daemon shows what it would do, within its own safety budget",
+            })
           }
+          const answer = yield* daemonPlan(args.daemon.value, args).pipe(
+            Effect.mapError((error) => new SettingsError({ message: error.message })),
+          )
+          for (const line of answer.stderr) yield* Console.error(line)
+          yield* Console.log(answer.stdout)
+          return yield* exitFor(answer.verdict, args.detailedExitcode)
         }
-        if (hasErrors(result)) return yield* new ExitCode({ code: 1 })
-        const pending = result.plan.rooms.some((r) => r.actions.length > 0)
-        if (args.detailedExitcode && pending) return yield* new ExitCode({ code: 2 })
+        const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
+        // While a daemon leads, its persisted states are as fresh as its own cache: only
+        // rooms it has not read (or that changed since) are read from Matrix.
+        const cache = makeStateCache({ maxAge: "1 day" })
+        const result = yield* Effect.zipRight(
+          warmFromLeader(
+            cache,
+            scope.tenants.map((r) => r.tenant.id),
+          ),
+          planPass(scope, passOptions(settings, args)),
+        ).pipe(Effect.provide(serviceLayer(settings, { cache })))
+        for (const failure of result.failedTenants) yield* Console.error(tenantFailureLine(failure))
+        yield* Console.log(planOutput(result, args.output))
+        return yield* exitFor(verdictOf(result), args.detailedExitcode)
       }),
     ),
 ).pipe(Command.withDescription("Compute and print what would change; changes nothing."))
@@ -226,7 +197,7 @@ const apply = Command.make(
             yield* (yield* Store).migrate
             const options = passOptions(settings, args)
             const result = yield* planPass(scope, options)
-            yield* reportTenantFailures(result)
+            for (const failure of result.failedTenants) yield* Console.error(tenantFailureLine(failure))
             if (args.output === "text") yield* Console.log(planToText(result.plan))
             // Keys whose plan no longer held when applied (an alias taken meanwhile) are planned again.
             const { applied } = yield* reconcileAgain(result, { ...options, onProgress: progress("applying") })
@@ -299,7 +270,7 @@ const explain = Command.make(
           scope = yield* resolveScope(settings, [], [args.subject])
         }
         const result = yield* planPass(scope, passOptions(settings)).pipe(Effect.provide(serviceLayer(settings)))
-        yield* reportTenantFailures(result)
+        for (const failure of result.failedTenants) yield* Console.error(tenantFailureLine(failure))
         const rooms = result.plan.rooms
           .flatMap((room) => {
             const details = result.details.get(formatRoomKey(room.key))

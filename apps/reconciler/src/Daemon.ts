@@ -5,12 +5,13 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Store } from "@openmeet-reconciler/engine"
 import type { RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
-import { appServiceApp, makeStateCache } from "@openmeet-reconciler/matrix"
+import { appServiceApp, makeStateCache, staleKeys } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
 import { Context, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { Health, opsApp } from "./Health.ts"
 import { leadingLayer } from "./Leading.ts"
+import { planEndpoint } from "./PlanEndpoint.ts"
 import { pgLayer, serviceLayer } from "./Runtime.ts"
 import type { DaemonSettings, Settings } from "./Settings.ts"
 import { SettingsError, tenantRuntimes } from "./Settings.ts"
@@ -62,17 +63,50 @@ const relay = (health: Context.Tag.Service<Health>, events: ReadonlyArray<RoomEv
   })
 
 /**
+ * Persisted room states (and free aliases) that a transaction's events make stale are
+ * invalidated before it is accepted, whoever accepts it (a replica leading the tenant or
+ * not), whichever homeserver sent it: keys are room ids and aliases, the same on every
+ * homeserver. The cache's token moves past that invalidation first, so reads begun after
+ * the rooms are dropped are persisted. False (the transaction is refused, and sent again)
+ * when the schema cannot be written; a dry run writes nothing.
+ */
+const invalidatePersisted = (
+  health: Context.Tag.Service<Health>,
+  cache: StateCache,
+  dryRun: boolean,
+  events: ReadonlyArray<RoomEvent>,
+) =>
+  Effect.gen(function* () {
+    const keys = staleKeys(events)
+    if (dryRun || keys.length === 0) return true
+    const store = yield* Ref.get(health.store)
+    if (Option.isNone(store)) return false
+    return yield* store.value.invalidateStates(keys).pipe(
+      Effect.map((version) => {
+        cache.advanceToken(version)
+        return true
+      }),
+      Effect.catchAll((error) =>
+        Effect.logWarning(`a transaction's persisted room states: ${error.message}; refused`).pipe(Effect.as(false)),
+      ),
+    )
+  })
+
+/**
  * A transaction's events: those of rooms a controller here owns go to it; the others are
  * handed to their tenant's leader through the reconciler's schema (a standby hands on
- * all). The state cache drops whatever they change either way.
+ * all). The state cache drops whatever they change either way, after their persisted
+ * states.
  */
 const dispatch = (
   health: Context.Tag.Service<Health>,
   cache: StateCache,
   bots: ReadonlySet<string>,
+  dryRun: boolean,
   events: ReadonlyArray<RoomEvent>,
 ) =>
   Effect.gen(function* () {
+    if (!(yield* invalidatePersisted(health, cache, dryRun, events))) return false
     cache.onEvents(events)
     const controllers = [...(yield* Ref.get(health.controllers)).values()]
     for (const controller of controllers) {
@@ -140,11 +174,11 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
       const appservice = appServiceApp(
         { hsTokens: hsTokens(settings) },
         {
-          onEvents: (events) => dispatch(health, cache, bots, events),
+          onEvents: (events) => dispatch(health, cache, bots, daemon.dryRun, events),
           onAliasQuery: (alias, origin) => aliasQuery(health, alias, origin),
         },
       )
-      const ops = opsApp(metrics, health, homeserverUrls(settings))
+      const ops = opsApp(metrics, health, homeserverUrls(settings), planEndpoint(settings, health))
       const { httpPort, appservicePort, listenAddress } = daemon
       const servers =
         httpPort === appservicePort

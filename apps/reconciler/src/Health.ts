@@ -47,12 +47,14 @@ const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
  * /healthz: the process answers. /readyz: OpenMeet's database and a homeserver answer,
  * and the controller of every tenant this replica leads (or all, in a dry run) has
  * finished its first full resync; a standby, leading none, is ready when it could take
- * over. `tenants` lists the tenants it leads. /metrics: Prometheus text.
+ * over. `tenants` lists the tenants it leads. /metrics: Prometheus text. /plan:
+ * PlanEndpoint.ts.
  */
 export const opsApp = (
   metrics: ReconcilerMetrics,
   health: HealthService,
   homeserverUrls: ReadonlyArray<string>,
+  plan: HttpApp.Default<never, HttpServerRequest.HttpServerRequest>,
 ): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -63,6 +65,7 @@ export const opsApp = (
       return HttpServerResponse.text(body, { contentType: metrics.registry.contentType })
     }
     if (path === "/healthz") return HttpServerResponse.text("ok\n")
+    if (path === "/plan") return yield* plan
     if (path === "/readyz") {
       const connected = yield* Ref.get(health.database)
       const role = yield* Ref.get(health.role)

@@ -2,7 +2,7 @@ import { hostname } from "node:os"
 import type { SqlClient } from "@effect/sql"
 import type { RoomKey } from "@openmeet-reconciler/core"
 import { Telemetry } from "@openmeet-reconciler/core"
-import type { ControllerService, TenantRuntime } from "@openmeet-reconciler/engine"
+import type { ControllerOptions, ControllerService, TenantRuntime } from "@openmeet-reconciler/engine"
 import {
   Controller,
   ControllerConfig,
@@ -36,27 +36,32 @@ export const leadingLayer = (settings: Settings, daemon: DaemonSettings, cache: 
       let lockLost = false
 
       const configOf = (runtime: TenantRuntime) =>
-        Layer.succeed(ControllerConfig, {
-          tenants: [runtime],
-          concurrency: settings.concurrency,
-          workers: daemon.workers,
-          batchSize: daemon.batchSize,
-          resyncInterval: daemon.resyncInterval,
-          dryRun: daemon.dryRun,
-          backoff: { base: "1 second", max: "5 minutes" },
-          cache,
-          shutdownGrace: daemon.shutdownGrace,
-          // Without the lock nothing may be applied: rooms in progress are abandoned at once.
-          abandonNow: () => lockLost,
-          appserviceId: settings.registration.id,
+        Layer.sync(ControllerConfig, (): ControllerOptions => {
+          // Another replica led this tenant meanwhile: what this one cached may be old. Cleared
+          // before the controller starts, so the persisted states it loads are kept.
+          cache.clear()
+          return {
+            tenants: [runtime],
+            concurrency: settings.concurrency,
+            workers: daemon.workers,
+            batchSize: daemon.batchSize,
+            resyncInterval: daemon.resyncInterval,
+            dryRun: daemon.dryRun,
+            backoff: { base: "1 second", max: "5 minutes" },
+            cache,
+            // A dry run writes nothing, persisted states included.
+            persistStates: !daemon.dryRun,
+            shutdownGrace: daemon.shutdownGrace,
+            // Without the lock nothing may be applied: rooms in progress are abandoned at once.
+            abandonNow: () => lockLost,
+            appserviceId: settings.registration.id,
+          }
         })
       /** The tenant's controller in Health while it runs. */
       const published = (tenant: string) =>
         Layer.scopedDiscard(
           Effect.gen(function* () {
             const controller = yield* Controller
-            // Another replica led this tenant meanwhile: what this one cached may be old.
-            cache.clear()
             yield* Ref.update(health.controllers, (all) => new Map(all).set(tenant, controller))
             yield* Effect.addFinalizer(() =>
               Ref.update(health.controllers, (all) => {

@@ -8,10 +8,10 @@ import {
   resetTenant,
   tenantsB64,
 } from "@openmeet-reconciler/openmeet/testing"
-import { uniqueTenantId } from "@openmeet-reconciler/testing"
+import { faultyHomeserver, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { runCli } from "./cli.ts"
+import { cliEnv, runCli } from "./cli.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
 const { services, synapse, db, s } = harness()
@@ -235,6 +235,92 @@ describe("reconciler run: lifecycle and configuration", () => {
       expect(result.stderr).toContain("cannot listen (listen EADDRINUSE")
     } finally {
       await new Promise((resolve) => holder.close(resolve))
+    }
+  })
+})
+
+/**
+ * A dry run at production size: a running daemon answers `GET /plan` from its warm cache
+ * and changes nothing; `plan --daemon URL` prints that answer without database
+ * credentials; a CLI `plan` while the daemon leads reads from Matrix only what the
+ * daemon's persisted states do not hold.
+ */
+describe("a dry run against a running daemon", () => {
+  it("GET /plan and plan --daemon show what the leader would do, from its cache, changing nothing", async () => {
+    const tenant = fixtureTenant(uniqueTenantId("dry"), s)
+    const mx = (n: number) => `@${tenant.id}.u${n}:${s}`
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant)
+        for (const id of [1, 2, 3]) yield* addUser(tenant, { id })
+        for (const id of [1, 2, 3]) {
+          yield* addEvent(tenant, { id, slug: `dry${id}`, userId: 1 })
+          yield* addAttendee(tenant, { eventId: id, userId: 2, status: "confirmed" })
+        }
+      }),
+    )
+    const daemon = start(daemonEnv(services, { TENANTS_B64: tenantsB64([tenant]) }))
+    await ready(daemon)
+    const rooms: Array<string> = []
+    await eventually(
+      "the three rooms with their invites",
+      async () => {
+        rooms.length = 0
+        for (const id of [1, 2, 3]) {
+          const room = await synapse.resolveAlias(`#event-dry${id}-${tenant.id}:${s}`)
+          if (room === undefined || (await synapse.memberships(room))[mx(2)] !== "invite") return false
+          rooms.push(room)
+        }
+        return true
+      },
+      { daemon },
+    )
+    await eventually("a converged plan", async () => (await daemon.get("/plan")).body.includes('"drifted": 0'), {
+      daemon,
+    })
+
+    // OpenMeet changes without telling the daemon (no triggers, polling hourly).
+    await db.runPromise(addAttendee(tenant, { eventId: 2, userId: 3, status: "confirmed" }))
+    const answer = await daemon.get("/plan")
+    expect(answer.status).toBe(200)
+    const plan = JSON.parse(answer.body)
+    expect(plan.summary).toMatchObject({ rooms: 3, inSync: 2, drifted: 1, actions: { invite: 1 } })
+    const drifted = plan.rooms.find((room: { status: string }) => room.status === "drifted")
+    expect(drifted).toMatchObject({ key: `event:${tenant.id}:2`, actions: [{ type: "invite", user: mx(3) }] })
+    const one = JSON.parse((await daemon.get(`/plan?room=event:${tenant.id}:1`)).body)
+    expect(one.rooms.map((room: { key: string }) => room.key)).toEqual([`event:${tenant.id}:1`])
+    expect(await daemon.get("/plan?tenant=nosuch")).toMatchObject({ status: 400 })
+    const text = await daemon.get(`/plan?tenant=${tenant.id}&output=text`)
+    expect(text.body).toContain(`+ invite ${mx(3)}`)
+
+    // Without database credentials: the daemon's answer, and its exit code.
+    const bare = { PATH: process.env.PATH, HOME: process.env.HOME }
+    const url = `http://127.0.0.1:${daemon.httpPort}`
+    const printed = await runCli(["plan", "--daemon", url, "--output", "json", "--detailed-exitcode"], bare)
+    expect(printed.stderr).toBe("")
+    expect(printed.code).toBe(2)
+    expect(JSON.parse(printed.stdout)).toEqual(plan)
+    const room1 = await runCli(["plan", "--daemon", url, "--room", `event:${tenant.id}:1`, "--detailed-exitcode"], bare)
+    expect(room1.code).toBe(0)
+    expect(room1.stdout).toContain("No changes.")
+    const refused = await runCli(["plan", "--daemon", url, "--tenant", "nosuch"], bare)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain("no such tenant")
+
+    // Nothing was applied: the new attendee has no invite.
+    expect((await synapse.memberships(rooms[1] ?? ""))[mx(3)]).toBeUndefined()
+
+    // A CLI plan while the daemon leads starts from the states the daemon persisted.
+    const proxy = await faultyHomeserver(services.homeserverUrl, () => false)
+    try {
+      const env = cliEnv(services, { TENANTS_B64: tenantsB64([tenant]), MATRIX_HOMESERVER_URL: proxy.url })
+      const cli = await runCli(["plan", "--output", "json"], env)
+      expect(cli.code).toBe(0)
+      expect(JSON.parse(cli.stdout)).toEqual(plan)
+      const read = proxy.forwarded().filter((r) => rooms.some((room) => r.path.includes(`/rooms/${room}/state`)))
+      expect(read).toEqual([])
+    } finally {
+      await proxy.close()
     }
   })
 })

@@ -13,6 +13,7 @@ import {
 import { tcpProxy, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import { runCli } from "./cli.ts"
 import type { Daemon } from "./daemon.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
 
@@ -220,6 +221,16 @@ describe("reconciler run: failures", () => {
     await eventually("u2 to be invited", async () => (await synapse.memberships(room))[mx(tenant, 2)] === "invite", {
       daemon: second,
     })
+    // The first replica's dry run answers for the tenant it leads, and names the other as led elsewhere.
+    const here = tenants.find((t) => t.id !== tenant.id)
+    const bare = { PATH: process.env.PATH, HOME: process.env.HOME }
+    const printed = await runCli(["plan", "--daemon", `http://127.0.0.1:${first.httpPort}`, "--output", "json"], bare)
+    expect(printed.code).toBe(1)
+    expect(printed.stderr).toContain(`error: tenant ${JSON.stringify(tenant.id)}: not led by this replica`)
+    expect(JSON.parse(printed.stdout).rooms.map((r: { key: string }) => r.key)).toEqual([`event:${here?.id}:1`])
+    const asked = await first.get(`/plan?tenant=${tenant.id}`)
+    expect(asked.status).toBe(503)
+    expect(asked.body).toContain(`leads none of the tenants asked (${tenant.id})`)
     // A protected admin makes u2 a moderator, which OpenMeet does not say.
     const admin = `@admin-${tenant.id}:${s}`
     await synapse.register(`admin-${tenant.id}`)

@@ -24,6 +24,26 @@ const missingRole = (attendee: AttendeeFacts): string =>
     ? "roleId is NULL"
     : `role id ${attendee.roleId} names no eventRoles row`
 
+/** Reasons by kind, status and role: a handful of texts, made once instead of once per attendee. */
+const reasons = new Map<string, Map<string | null, Map<string | null, string>>>()
+const cached = <K, V>(map: Map<K, V>, key: K, make: () => V): V => {
+  const found = map.get(key)
+  if (found !== undefined) return found
+  const made = make()
+  map.set(key, made)
+  return made
+}
+const reasonOf = (kind: string, status: string | null, role: string | null, text: () => string): string =>
+  cached(
+    cached(
+      cached(reasons, kind, () => new Map()),
+      status,
+      () => new Map(),
+    ),
+    role,
+    text,
+  )
+
 /** policy.md §2–4 for one event: its room, who is entitled to it, and at which level. */
 export const desiredEventRoom = (
   tenant: TenantFacts,
@@ -60,13 +80,16 @@ export const desiredEventRoom = (
     } else if (byStatus || byRole || isOwner) {
       const roleNote = role === "participant" ? "" : `, role ${role}`
       const reason = isOwner
-        ? `event owner${roleNote}`
+        ? reasonOf("owner", null, role, () => `event owner${roleNote}`)
         : byRole && !byStatus
-          ? `role ${role}`
-          : `attendee status ${status}${roleNote}`
+          ? reasonOf("role", null, role, () => `role ${role}`)
+          : reasonOf("status", status, role, () => `attendee status ${status}${roleNote}`)
       room.entitle({ userId: matrixId, level: policy.eventLevels[role], reason })
     } else {
-      room.exclude(matrixId, `attendee status ${status ?? "NULL"} is not entitled`)
+      room.exclude(
+        matrixId,
+        reasonOf("excluded", status, null, () => `attendee status ${status ?? "NULL"} is not entitled`),
+      )
     }
   }
   if (ownerId !== null && !ownerHasRow) {

@@ -38,6 +38,25 @@ export interface RoomOutcome {
   readonly pendingHandles: ReadonlyArray<string>
 }
 
+interface Identity {
+  readonly id: string
+  readonly valid: boolean
+}
+
+/**
+ * Users' Matrix ids and whether their handles are valid localparts, worked out once per
+ * user of a tenant's read (the users map): a user attends many events, and a tenant has
+ * hundreds of thousands of rows.
+ */
+const identities = new WeakMap<ReadonlyMap<string, UserFacts>, { serverName: string; byUser: Map<string, Identity> }>()
+const identitiesOf = (users: ReadonlyMap<string, UserFacts>, serverName: string): Map<string, Identity> => {
+  const known = identities.get(users)
+  if (known !== undefined && known.serverName === serverName) return known.byUser
+  const byUser = new Map<string, Identity>()
+  identities.set(users, { serverName, byUser })
+  return byUser
+}
+
 export const oneOf = <T extends string>(values: ReadonlyArray<T>, value: string): value is T =>
   values.some((candidate) => candidate === value)
 
@@ -55,6 +74,7 @@ export const roomBuilder = <S extends string>(
   users: ReadonlyMap<string, UserFacts>,
 ) => {
   const table = kind === "event" ? "events" : "groups"
+  const known = identitiesOf(users, tenant.serverName)
   const problems: Array<DataProblem> = []
   const problem = (rowTable: string, id: string, message: string) =>
     problems.push({ tenant: tenant.tenant, table: rowTable, id, message })
@@ -114,30 +134,36 @@ export const roomBuilder = <S extends string>(
     /** Resolves a user to a Matrix id; when it cannot, records why (pending, or an undecided row). */
     matrixIdOf: (rowTable: string, rowId: string, userId: string): string | undefined => {
       const user = users.get(userId)
-      const missing = `points at user ${userId}, which does not exist`
+      const missing = () => `points at user ${userId}, which does not exist`
       if (user === undefined || (user.missing === true && user.handle === null)) {
-        undecide(rowTable, rowId, missing, undefined)
+        undecide(rowTable, rowId, missing(), undefined)
         return undefined
       }
-      if (user.handle === null) {
+      const handle = user.handle
+      if (handle === null) {
         pendingHandles.push(userId)
         return undefined
       }
       // The user the row is about is whoever holds the handle's Matrix id, if anyone does.
-      const named = userIdOf(user.handle, tenant.serverName)
+      let identity = known.get(userId)
+      if (identity === undefined) {
+        identity = { id: userIdOf(handle, tenant.serverName), valid: isValidLocalpart(handle) }
+        known.set(userId, identity)
+      }
+      const named = identity.id
       if (user.missing === true) {
-        undecide(rowTable, rowId, `${missing} (the registry gives it handle ${JSON.stringify(user.handle)})`, named)
+        undecide(rowTable, rowId, `${missing()} (the registry gives it handle ${JSON.stringify(user.handle)})`, named)
         return undefined
       }
       if (user.conflict !== undefined) {
         undecide("matrixHandleRegistry", `user ${userId}`, user.conflict, named)
         return undefined
       }
-      if (!isValidLocalpart(user.handle)) {
+      if (!identity.valid) {
         undecide(
           "matrixHandleRegistry",
           `user ${userId}`,
-          `handle ${JSON.stringify(user.handle)} is not a valid Matrix localpart`,
+          `handle ${JSON.stringify(handle)} is not a valid Matrix localpart`,
           named,
         )
         return undefined

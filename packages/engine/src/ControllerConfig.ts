@@ -18,6 +18,8 @@ export interface ControllerOptions {
   readonly dryRun: boolean
   readonly backoff: BackoffOptions
   readonly cache: StateCache
+  /** Whether the cache is loaded from and written to the reconciler's schema (PersistedCache.ts). */
+  readonly persistStates?: boolean
   /** How long stopping waits for rooms in progress before abandoning them. */
   readonly shutdownGrace: Duration.DurationInput
   /** True when stopping must not wait for rooms in progress (the leader lock is lost). */

@@ -7,8 +7,8 @@ import { Effect, Either } from "effect"
 import { findOrphans } from "./Orphans.ts"
 import type { PassOptions, PlanResult, RoomDetails, Scope, TenantFailure, TenantRuntime, Unrecorded } from "./Pass.ts"
 import { aliasOf, asConnected, filterOf, homeserverOf, keyOf, noSafety } from "./Pass.ts"
-import type { Identified } from "./RoomIdentity.ts"
-import { identifyRoom } from "./RoomIdentity.ts"
+import type { Identified, PassState } from "./RoomIdentity.ts"
+import { aliasToResolve, identifyRoom } from "./RoomIdentity.ts"
 import { planIdentified, twoKeysOneRoom } from "./RoomPlanning.ts"
 import type { StoreError } from "./Store.ts"
 import { Store } from "./Store.ts"
@@ -70,6 +70,31 @@ const readDesired = (scope: Scope) =>
   })
 
 /**
+ * Looks up at once the aliases the pass's keys will need. A free alias in the appservice's
+ * exclusive namespace makes the homeserver ask the appservice first, which mostly waits
+ * (about 300 ms when nobody answers, as for the CLI): many lookups in flight, not work, so
+ * they run wider than room reads. A lookup that fails is left to the key, which reports it.
+ */
+const resolveAliases = (work: ReadonlyArray<Work>, state: PassState, concurrency: number) =>
+  Effect.gen(function* () {
+    const matrix = yield* Matrix
+    const wanted = [...new Set(work.flatMap(({ outcome }) => aliasToResolve(outcome, state) ?? []))]
+    const found = yield* Effect.forEach(
+      wanted,
+      (alias) =>
+        matrix.resolveAlias(alias).pipe(
+          Effect.either,
+          Effect.map((result) => [alias, result] as const),
+        ),
+      { concurrency: Math.min(64, concurrency * aliasLookupsPerRead) },
+    )
+    return new Map(found.flatMap(([alias, result]) => (Either.isRight(result) ? [[alias, result.right] as const] : [])))
+  })
+
+/** How many alias lookups may be in flight per room read allowed (RECONCILE_CONCURRENCY). */
+const aliasLookupsPerRead = 8
+
+/**
  * Computes the plan for a scope before the safety gate: desired from OpenMeet, actual from
  * Matrix, the diff by the pure planner. Plain data comes out; nothing is written anywhere.
  */
@@ -105,10 +130,13 @@ export const planUngated = (
         }
         continue
       }
+      const aliases = yield* resolveAliases(work, { joined: joined.right, records }, options.concurrency).pipe(
+        Effect.provideService(Matrix, matrix),
+      )
       const found = yield* Effect.forEach(
         work,
         (item) =>
-          identifyRoom(item.outcome, { joined: joined.right, records }).pipe(
+          identifyRoom(item.outcome, { joined: joined.right, records, aliases }).pipe(
             Effect.map((result) => ({ ...item, identified: result })),
             Effect.tap(() => progress(++done, total)),
           ),

@@ -45,6 +45,8 @@ const make = (every: Schedule.Schedule<unknown>) =>
     const relayed = Effect.gen(function* () {
       const rooms = yield* store.takeRelayed(config.tenants.map((r) => r.tenant.id))
       if (rooms.length === 0) return
+      // The standby invalidated their persisted states first: reads from now on are past that.
+      if (config.persistStates === true) config.cache.advanceToken(yield* store.stateToken)
       let queued = 0
       for (const roomId of rooms) {
         config.cache.invalidateRoom(roomId)

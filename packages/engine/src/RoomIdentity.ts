@@ -12,6 +12,17 @@ export interface PassState {
   readonly joined: ReadonlySet<string>
   /** The reconciler's own records, by key. */
   readonly records: ReadonlyMap<string, RoomRecord>
+  /** Aliases looked up already in this pass: the room each names, or undefined when free. */
+  readonly aliases?: ReadonlyMap<string, string | undefined>
+}
+
+/** The alias a key looks up when neither its record nor its `"matrixRoomId"` names a room the bot is in. */
+export const aliasToResolve = (outcome: DesiredOutcome, state: PassState): string | undefined => {
+  const record = state.records.get(formatRoomKey(keyOf(outcome)))
+  const hint = hintOf(outcome)
+  if (record !== undefined && state.joined.has(record.roomId)) return undefined
+  if (hint !== undefined && state.joined.has(hint)) return undefined
+  return aliasOf(outcome)
 }
 
 export type Via = "record" | "hint" | "alias" | "tombstone"
@@ -87,7 +98,12 @@ export const identifyRoom = (outcome: DesiredOutcome, state: PassState): Effect.
       roomId = hint
       via = "hint"
     } else {
-      const byAlias = alias === undefined ? undefined : yield* matrix.resolveAlias(alias)
+      const byAlias =
+        alias === undefined
+          ? undefined
+          : state.aliases?.has(alias) === true
+            ? state.aliases.get(alias)
+            : yield* matrix.resolveAlias(alias)
       if (byAlias === undefined) {
         const none: Identified =
           outcome._tag === "Failed" ? { _tag: "Unread", roomId: undefined, claims } : { _tag: "None", claims }

@@ -2,10 +2,13 @@ import { hostname } from "node:os"
 import { SqlClient } from "@effect/sql"
 import type { RoomKey, RoomPlan } from "@openmeet-reconciler/core"
 import { actionToJson, formatRoomKey, timed } from "@openmeet-reconciler/core"
+import type { CachedState, FreeAlias } from "@openmeet-reconciler/matrix"
 import { describeSqlError } from "@openmeet-reconciler/openmeet"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
 import type { AuditEntry, RoomRecord, StatusReport } from "./StoreSchema.ts"
 import { AttentionRow, CountRow, KeyOfRoomRow, LastArchiveRow, migrations, PassRow, RecordRow } from "./StoreSchema.ts"
+import type { StateToSave } from "./StoreStates.ts"
+import { stateOperations } from "./StoreStates.ts"
 
 /** The reconciler's own tables could not be read or written. */
 export class StoreError extends Data.TaggedError("StoreError")<{
@@ -54,6 +57,23 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
       readonly failed: number
     }) => Effect.Effect<void, StoreError>
     readonly status: Effect.Effect<StatusReport, StoreError>
+    /** Marks persisted states stale (room ids, aliases: `staleKeys`) before a transaction is accepted; the highest version. */
+    readonly invalidateStates: (roomIds: ReadonlyArray<string>) => Effect.Effect<bigint, StoreError>
+    /** Taken as a read begins: every invalidation written after it has a higher version. */
+    readonly stateToken: Effect.Effect<bigint, StoreError>
+    /** Persists states read, except over an invalidation newer than their read (StoreStates.ts). */
+    readonly saveStates: (states: ReadonlyArray<StateToSave>) => Effect.Effect<void, StoreError>
+    /** Whether leaders keep the persisted states of these tenants fresh right now (each tenant's leader lock is held). */
+    readonly statesMaintained: (tenants: ReadonlyArray<string>) => Effect.Effect<boolean, StoreError>
+    /** The persisted states and free aliases not yet expired, and how many rows could not be read back. */
+    readonly loadStates: Effect.Effect<
+      {
+        readonly states: ReadonlyArray<CachedState>
+        readonly freeAliases: ReadonlyArray<FreeAlias>
+        readonly unreadable: number
+      },
+      StoreError
+    >
   }
 >() {
   /** Over the SqlClient in context, in `schema`; audit rows name `writer` (default host/pid). */
@@ -61,7 +81,16 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     Layer.effect(Store, make(schema, writer))
 }
 
-const readOperations = new Set(["roomRecords", "status", "keysOfRooms", "archivedByReconciler"])
+const reads = [
+  "roomRecords",
+  "status",
+  "keysOfRooms",
+  "archivedByReconciler",
+  "stateToken",
+  "loadStates",
+  "statesMaintained",
+]
+const readOperations = new Set(reads)
 
 const make = (schema: string, writer: string) =>
   Effect.gen(function* () {
@@ -76,9 +105,11 @@ const make = (schema: string, writer: string) =>
           timed(readOperations.has(operation) ? "store_read" : "store_write"),
           Effect.withSpan(`Store.${operation}`),
         )
-    const exists = sql<{ present: boolean }>`SELECT to_regclass(${`${s}.rooms`}) IS NOT NULL AS present`.pipe(
-      Effect.map((rows) => rows[0]?.present === true),
-    )
+    const present = (table: string) =>
+      sql<{ present: boolean }>`SELECT to_regclass(${`${s}.${table}`}) IS NOT NULL AS present`.pipe(
+        Effect.map((rows) => rows[0]?.present === true),
+      )
+    const exists = present("rooms")
 
     const migrate = Effect.gen(function* () {
       yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
@@ -100,9 +131,15 @@ const make = (schema: string, writer: string) =>
       )
     }).pipe(wrap("migrate"))
 
+    const states = stateOperations(sql, schema, present("room_states"))
     return Store.of({
       schema,
       migrate,
+      invalidateStates: (roomIds) => states.invalidateStates(roomIds).pipe(wrap("invalidateStates")),
+      stateToken: states.stateToken.pipe(wrap("stateToken")),
+      saveStates: (rows) => states.saveStates(rows).pipe(wrap("saveStates")),
+      loadStates: states.loadStates.pipe(wrap("loadStates")),
+      statesMaintained: (tenants) => states.statesMaintained(tenants).pipe(wrap("statesMaintained")),
       roomRecords: (tenants, keys) =>
         Effect.gen(function* () {
           if (!(yield* exists) || tenants.length === 0 || keys?.length === 0) return new Map<string, RoomRecord>()

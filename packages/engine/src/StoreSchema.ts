@@ -58,6 +58,19 @@ export const migrations: ReadonlyArray<(schema: string) => ReadonlyArray<string>
       at timestamptz NOT NULL DEFAULT now()
     )`,
   ],
+  // The leader's state cache, persisted: a new leader and a CLI plan start warm. A state is
+  // NULL once a transaction named its room; `version` orders invalidations and reads.
+  (s) => [
+    `CREATE SEQUENCE IF NOT EXISTS ${s}.room_state_version`,
+    `CREATE TABLE IF NOT EXISTS ${s}.room_states (
+      room_id text PRIMARY KEY,
+      bot text,
+      version bigint NOT NULL,
+      state jsonb,
+      read_at timestamptz,
+      expires_at timestamptz
+    )`,
+  ],
 ]
 
 export const KeyOfRoomRow = Schema.Struct({ roomId: Schema.String, key: Schema.String })

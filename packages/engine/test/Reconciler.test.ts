@@ -11,7 +11,14 @@ import {
   resetTenant,
   setAttendee,
 } from "@openmeet-reconciler/openmeet/testing"
-import { faultyHomeserver, sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import {
+  faultyHomeserver,
+  peakInFlight,
+  sqlLayer,
+  synapseClient,
+  testServices,
+  uniqueTenantId,
+} from "@openmeet-reconciler/testing"
 import { Effect, Layer, Redacted } from "effect"
 import type { PlanResult, TenantRuntime } from "../src/index.ts"
 import { applyPlan, planPass, reconcileAgain, Store } from "../src/index.ts"
@@ -169,6 +176,36 @@ layer(Live, { excludeTestServices: true })("reconcile passes", (it) => {
         expect(result.plan.rooms.filter((r) => r.key.kind === "orphan")).toEqual([])
         expect(result.plan.rooms.flatMap((r) => r.actions.filter((a) => a.type === "kick"))).toEqual([])
       }).pipe(Effect.scoped),
+  )
+
+  it.effect("a first plan looks its missing aliases up together, each once, wider than room reads", () =>
+    Effect.gen(function* () {
+      const runtime = runtimeFor(uniqueTenantId("wide"))
+      yield* resetTenant(runtime.tenant)
+      yield* addUser(runtime.tenant, { id: 1 })
+      for (let id = 1; id <= 12; id++) yield* addEvent(runtime.tenant, { id, slug: `wide${id}`, userId: 1 })
+      const proxy = yield* Effect.acquireRelease(
+        Effect.promise(() => faultyHomeserver(services.homeserverUrl, () => false)),
+        (p) => Effect.promise(() => p.close()),
+      )
+      const through = Homeservers.layer({ homeserverUrl: proxy.url, asToken: Redacted.make(services.asToken) })
+      const result = yield* planPass({ tenants: [runtime], rooms: [] }, { concurrency: 2 }).pipe(
+        Effect.provide(through),
+      )
+      expect(result.plan.rooms.map((r) => r.status)).toEqual(Array.from({ length: 12 }, () => "missing"))
+      const lookups = proxy
+        .forwarded()
+        .filter((r) => r.path.startsWith("/_matrix/client/v3/directory/room/#event-wide"))
+      expect(lookups.map((r) => r.path).sort()).toEqual(
+        Array.from(
+          { length: 12 },
+          (_, i) => `/_matrix/client/v3/directory/room/#event-wide${i + 1}-${runtime.tenant.id}:${s}`,
+        ).sort(),
+      )
+      // Nobody answers the homeserver's query to the appservice here, so each lookup waits:
+      // run two at a time (the rooms' concurrency), they could never overlap this much.
+      expect(peakInFlight(lookups)).toBeGreaterThanOrEqual(6)
+    }).pipe(Effect.scoped),
   )
 
   it.effect(

@@ -172,4 +172,127 @@ describe("state cache", () => {
     )
     expect(lookups).toEqual(["#event-a-t:s", "#event-a-t:s", "#event-a-t:s"])
   })
+
+  it("reads the oldest rooms again a few at a time, before they expire, so they never all expire at once", async () => {
+    const upstream = counting()
+    let now = 0
+    const cache = makeStateCache({ maxAge: "100 seconds" }, () => now)
+    const matrix = cache.wrap(upstream.service)
+    const ids = Array.from({ length: 100 }, (_, i) => `!r${i}:s`)
+    await Effect.runPromise(Effect.forEach(ids, (id) => matrix.readRoom(id)))
+    const perTick: Array<number> = []
+    const again: Array<number> = []
+    for (now = 1_000; now < 100_000; now += 1_000) {
+      perTick.push(await Effect.runPromise(cache.refresh("1 second")))
+      // Another controller sharing the cache, in the same second: nothing more is read.
+      again.push(await Effect.runPromise(cache.refresh("1 second")))
+    }
+    expect(again.every((n) => n === 0)).toBe(true)
+    // Nothing until half of maxAge, then a steady trickle that renews every room in time.
+    expect(perTick.slice(0, 49).every((n) => n === 0)).toBe(true)
+    expect(Math.max(...perTick)).toBe(2)
+    expect(perTick.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(100)
+    const reads = upstream.reads.length
+    await Effect.runPromise(Effect.forEach(ids, (id) => matrix.readRoom(id)))
+    expect(upstream.reads.length - reads).toBe(0)
+  })
+
+  it("keeps primed states and free aliases, except those dropped since the mark, expired ones, or over newer reads", async () => {
+    const upstream = counting()
+    const lookups: Array<string> = []
+    let now = 50_000
+    const cache = makeStateCache({ maxAge: "100 seconds" }, () => now)
+    const matrix = cache.wrap({
+      ...upstream.service,
+      resolveAlias: (alias) => Effect.sync(() => lookups.push(alias)).pipe(Effect.as(undefined)),
+    })
+    await Effect.runPromise(matrix.readRoom("!newer:s"))
+    const mark = cache.mark()
+    cache.invalidateRoom("!dropped:s")
+    cache.invalidateAlias("#event-dropped-t:s")
+    const state = (roomId: string, at: number) => ({ roomId, bot: "@bot:s", room: room(roomId, "primed"), at })
+    cache.prime(
+      {
+        states: [
+          state("!kept:s", 40_000),
+          state("!dropped:s", 40_000),
+          state("!newer:s", 40_000),
+          state("!old:s", -60_000),
+        ],
+        freeAliases: [
+          { alias: "#event-kept-t:s", at: 40_000 },
+          { alias: "#event-dropped-t:s", at: 40_000 },
+          { alias: "#event-old-t:s", at: -60_000 },
+        ],
+      },
+      mark,
+    )
+    await Effect.runPromise(
+      Effect.forEach(["#event-kept-t:s", "#event-dropped-t:s", "#event-old-t:s"], (a) => matrix.resolveAlias(a)),
+    )
+    expect(lookups).toEqual(["#event-dropped-t:s", "#event-old-t:s"])
+    now = 60_000
+    const names = await Effect.runPromise(
+      Effect.forEach(["!kept:s", "!dropped:s", "!newer:s", "!old:s"], (id) =>
+        Effect.map(matrix.readRoom(id), (r) => r.name),
+      ),
+    )
+    expect(names).toEqual(["primed", "v2", "v1", "v3"])
+  })
+
+  it("writes what it keeps to its sink, with the token taken as the read began, and not a raced read", async () => {
+    const upstream = counting()
+    const gate = await Effect.runPromise(Deferred.make<void>())
+    const stored: Array<string> = []
+    const cache = makeStateCache({ maxAge: "1 hour" })
+    const matrix = cache.wrap({
+      ...upstream.service,
+      readRoom: (roomId) =>
+        (roomId === "!slow:s" ? Deferred.await(gate) : Effect.void).pipe(
+          Effect.zipRight(upstream.service.readRoom(roomId)),
+        ),
+    })
+    cache.advanceToken(7n)
+    const stop = cache.persistTo({
+      stored: (s) => stored.push(`${s.roomId} ${s.bot} ${s.token} ${s.room.name}`),
+      freeAlias: (found) => stored.push(`${found.alias} ${found.token}`),
+    })
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* matrix.readRoom("!a:s")
+        const slow = yield* Effect.fork(matrix.readRoom("!slow:s"))
+        yield* Effect.yieldNow()
+        cache.advanceToken(9n)
+        cache.advanceToken(8n)
+        cache.invalidateRoom("!slow:s")
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(slow)
+        yield* matrix.readRoom("!b:s")
+        yield* matrix.resolveAlias("#event-free-t:s")
+        stop()
+        yield* matrix.readRoom("!c:s")
+      }),
+    )
+    expect(stored).toEqual(["!a:s @bot:s 7 v1", "!b:s @bot:s 9 v3", "#event-free-t:s 9"])
+  })
+
+  it("writes each state to one sink: the one registered last that is still on", async () => {
+    const upstream = counting()
+    const cache = makeStateCache({ maxAge: "1 hour" })
+    const matrix = cache.wrap(upstream.service)
+    const first: Array<string> = []
+    const second: Array<string> = []
+    const sinkOf = (into: Array<string>) => ({
+      stored: (s: { readonly roomId: string }) => into.push(s.roomId),
+      freeAlias: (found: { readonly alias: string }) => into.push(found.alias),
+    })
+    const stopFirst = cache.persistTo(sinkOf(first))
+    const stopSecond = cache.persistTo(sinkOf(second))
+    await Effect.runPromise(matrix.readRoom("!a:s"))
+    stopSecond()
+    await Effect.runPromise(matrix.readRoom("!b:s"))
+    stopFirst()
+    await Effect.runPromise(matrix.readRoom("!c:s"))
+    expect({ first, second }).toEqual({ first: ["!b:s"], second: ["!a:s"] })
+  })
 })

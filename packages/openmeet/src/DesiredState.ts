@@ -1,7 +1,20 @@
 import { SqlClient } from "@effect/sql"
 import type { DataProblem, DbQuery, DesiredOutcome, Policy, RoomOutcome, UserFacts } from "@openmeet-reconciler/core"
 import { desiredEventRoom, desiredGroupRoom, timed } from "@openmeet-reconciler/core"
-import { Context, Data, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Context, Data, Effect, Layer, Schema } from "effect"
+import {
+  decodeMemberGroups,
+  decodeRows,
+  EventRow,
+  GroupRow,
+  isEventRow,
+  isGroupRow,
+  isUserRow,
+  type MemberRow,
+  packedRow,
+  packedSeparator,
+  UserRow,
+} from "./DesiredRows.ts"
 import { describeSqlError } from "./SqlErrors.ts"
 import type { Tenant } from "./TenantConfig.ts"
 
@@ -28,46 +41,14 @@ export class DesiredStateError extends Data.TaggedError("DesiredStateError")<{
   readonly message: string
 }> {}
 
-const EventRow = Schema.Struct({
-  id: Schema.String,
-  slug: Schema.NullOr(Schema.String),
-  name: Schema.NullOr(Schema.String),
-  status: Schema.NullOr(Schema.String),
-  visibility: Schema.NullOr(Schema.String),
-  ownerId: Schema.NullOr(Schema.String),
-  matrixRoomId: Schema.NullOr(Schema.String),
-})
-
-/**
- * An attendee or group member row; `parentId` is its event or group. OpenMeet allows NULL
- * in every column of `"groupMembers"`.
- */
-const MemberRow = Schema.Struct({
-  id: Schema.String,
-  parentId: Schema.NullOr(Schema.String),
-  userId: Schema.NullOr(Schema.String),
-  status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-  roleId: Schema.NullOr(Schema.String),
-  role: Schema.NullOr(Schema.String),
-})
-type MemberRow = typeof MemberRow.Type
-
-/** Member rows by event or group; a row of no event or group belongs to no room. */
-const byParent = (rows: ReadonlyArray<MemberRow>): ReadonlyMap<string, ReadonlyArray<MemberRow>> => {
-  const out = new Map<string, Array<MemberRow>>()
-  for (const row of rows) {
-    if (row.parentId === null) continue
-    out.set(row.parentId, [...(out.get(row.parentId) ?? []), row])
-  }
-  return out
-}
-
 /** Values that more than one row has, with the ids of those rows. */
 const duplicates = (pairs: ReadonlyArray<readonly [string | null, string]>): ReadonlyArray<[string, Array<string>]> => {
   const byValue = new Map<string, Array<string>>()
   for (const [value, id] of pairs) {
     if (value === null || value === "") continue
-    byValue.set(value, [...(byValue.get(value) ?? []), id])
+    const ids = byValue.get(value)
+    if (ids === undefined) byValue.set(value, [id])
+    else ids.push(id)
   }
   return [...byValue].filter(([, ids]) => ids.length > 1)
 }
@@ -100,44 +81,6 @@ const withProblems = (outcome: DesiredOutcome, problems: ReadonlyArray<DataProbl
   return outcome._tag === "Failed"
     ? { ...outcome, problems: [...outcome.problems, ...problems] }
     : { _tag: "Failed", key: outcome.room.key, alias: outcome.room.alias, problems }
-}
-
-const GroupRow = Schema.Struct({
-  id: Schema.String,
-  slug: Schema.NullOr(Schema.String),
-  name: Schema.NullOr(Schema.String),
-  status: Schema.NullOr(Schema.String),
-  visibility: Schema.NullOr(Schema.String),
-  matrixRoomId: Schema.NullOr(Schema.String),
-})
-
-const UserRow = Schema.Struct({
-  id: Schema.String,
-  statusId: Schema.NullOr(Schema.Number),
-  handle: Schema.NullOr(Schema.String),
-  missing: Schema.Boolean,
-})
-
-/** Decodes rows one by one: a malformed row becomes a problem, the rest are kept. */
-const decodeRows = <A, I>(
-  schema: Schema.Schema<A, I>,
-  rows: ReadonlyArray<unknown>,
-  tenant: string,
-  table: string,
-): { readonly rows: ReadonlyArray<A>; readonly problems: ReadonlyArray<DataProblem> } => {
-  const decode = Schema.decodeUnknownEither(schema)
-  const good: Array<A> = []
-  const problems: Array<DataProblem> = []
-  for (const row of rows) {
-    const result = decode(row)
-    if (Either.isRight(result)) {
-      good.push(result.right)
-    } else {
-      const id = typeof row === "object" && row !== null && "id" in row ? String(row.id) : "?"
-      problems.push({ tenant, table, id, message: ParseResult.TreeFormatter.formatErrorSync(result.left) })
-    }
-  }
-  return { rows: good, problems }
 }
 
 /** Events and groups to look for, by id and by slug. */
@@ -200,6 +143,13 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
           ids === undefined ? sql`true` : ids.length === 0 ? sql`false` : sql.in(column, ids.map(Number))
         const events = (column: string) => only(column, filter?.eventIds)
         const groups = (column: string) => only(column, filter?.groupIds)
+        const separator = sql.literal(packedSeparator)
+        const attendeeFields = sql.literal(
+          packedRow(["a.id", 'a."userId"', "a.status", "r.name", 'CASE WHEN r.name IS NULL THEN a."roleId" END']),
+        )
+        const memberFields = sql.literal(
+          packedRow(["m.id", 'm."userId"', "NULL", "r.name", 'CASE WHEN r.name IS NULL THEN m."groupRoleId" END']),
+        )
         const run = <A>(query: DbQuery, effect: Effect.Effect<A, unknown>) =>
           effect.pipe(
             timed(query),
@@ -218,12 +168,12 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
                          e."userId"::text AS "ownerId", e."matrixRoomId" AS "matrixRoomId"
                   FROM ${t("events")} e WHERE ${events("e.id")} ORDER BY e.id`,
             ),
+            // Member rows come packed, one text per event or group (DesiredRows.ts).
             run(
               "eventAttendees",
-              sql`SELECT a.id::text AS id, a."eventId"::text AS "parentId", a."userId"::text AS "userId",
-                         a.status::text AS status, a."roleId"::text AS "roleId", r.name AS role
+              sql`SELECT a."eventId"::text AS "parentId", string_agg(${attendeeFields}, ${separator}) AS rows
                   FROM ${t("eventAttendees")} a LEFT JOIN ${t("eventRoles")} r ON r.id = a."roleId"
-                  WHERE ${events("a.eventId")} ORDER BY a.id`,
+                  WHERE ${events("a.eventId")} GROUP BY a."eventId"`,
             ),
             run(
               "groups",
@@ -233,10 +183,9 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
             ),
             run(
               "groupMembers",
-              sql`SELECT m.id::text AS id, m."groupId"::text AS "parentId", m."userId"::text AS "userId",
-                         m."groupRoleId"::text AS "roleId", r.name AS role
+              sql`SELECT m."groupId"::text AS "parentId", string_agg(${memberFields}, ${separator}) AS rows
                   FROM ${t("groupMembers")} m LEFT JOIN ${t("groupRoles")} r ON r.id = m."groupRoleId"
-                  WHERE ${groups("m.groupId")} ORDER BY m.id`,
+                  WHERE ${groups("m.groupId")} GROUP BY m."groupId"`,
             ),
             // Every user id a selected row points at, with its handle for this tenant: from
             // the registry even when `users` has no such row, since the handle is the identity.
@@ -256,14 +205,14 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
           { concurrency: "unbounded" },
         )
 
-        const eventsRead = decodeRows(EventRow, eventRows, tenant.id, "events")
-        const attendees = decodeRows(MemberRow, attendeeRows, tenant.id, "eventAttendees")
-        const groupsRead = decodeRows(GroupRow, groupRows, tenant.id, "groups")
-        const members = decodeRows(MemberRow, memberRows, tenant.id, "groupMembers")
-        const users = decodeRows(UserRow, userRows, tenant.id, "users")
+        const eventsRead = decodeRows(EventRow, isEventRow, eventRows, tenant.id, "events")
+        const attendees = decodeMemberGroups(attendeeRows, tenant.id, "eventAttendees")
+        const groupsRead = decodeRows(GroupRow, isGroupRow, groupRows, tenant.id, "groups")
+        const members = decodeMemberGroups(memberRows, tenant.id, "groupMembers")
+        const users = decodeRows(UserRow, isUserRow, userRows, tenant.id, "users")
         const userFacts = withHandleConflicts(users.rows)
-        const attendeesByEvent = byParent(attendees.rows)
-        const membersByGroup = byParent(members.rows)
+        const attendeesByEvent = attendees.byParent
+        const membersByGroup = members.byParent
         const facts = { tenant: tenant.id, serverName: tenant.serverName }
 
         const pending = new Set<string>()
@@ -274,19 +223,13 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
         }
         for (const event of eventsRead.rows) {
           // "eventAttendees"."userId" is NOT NULL in OpenMeet; a NULL could name no one anyway.
-          const rows = (attendeesByEvent.get(event.id) ?? []).flatMap(({ id, userId, status, role, roleId }) =>
-            userId === null ? [] : [{ id, userId, status: status ?? null, role, roleId }],
+          const rows = (attendeesByEvent.get(event.id) ?? []).filter(
+            (row): row is MemberRow & { readonly userId: string } => row.userId !== null,
           )
           collect(desiredEventRoom(facts, event, rows, userFacts, policy))
         }
         for (const group of groupsRead.rows) {
-          const rows = (membersByGroup.get(group.id) ?? []).map(({ id, userId, role, roleId }) => ({
-            id,
-            userId,
-            role,
-            roleId,
-          }))
-          collect(desiredGroupRoom(facts, group, rows, userFacts, policy))
+          collect(desiredGroupRoom(facts, group, membersByGroup.get(group.id) ?? [], userFacts, policy))
         }
 
         // Two events (or groups) with one slug would claim one alias: neither is acted on.

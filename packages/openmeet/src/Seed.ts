@@ -10,6 +10,10 @@ export interface SeedSpec {
   readonly tenant: Tenant
   readonly seed: number
   readonly events: number
+  /** Attendee rows per event are drawn from 0 to this, less one (13 unless given; 50 gives about 25). */
+  readonly attendeesPerEvent?: number
+  /** Users to draw attendees from (four per event unless given). */
+  readonly users?: number
 }
 
 export interface SeedSummary {
@@ -120,7 +124,7 @@ export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError,
       groupRoleNames.map((name) => ({ id: groupRoleId.get(name), name })),
     )
 
-    const userCount = spec.events * 4 + 20
+    const userCount = spec.users ?? spec.events * 4 + 20
     const users = Array.from({ length: userCount }, (_, i) => {
       const id = i + 1
       return {
@@ -227,7 +231,7 @@ export const seedTenant = (spec: SeedSpec): Effect.Effect<SeedSummary, SqlError,
     }))
     yield* insert("events", events)
     const attendees = events.flatMap((event) => {
-      const attendeeIds = new Set(Array.from({ length: rnd.int(13) }, pickUser))
+      const attendeeIds = new Set(Array.from({ length: rnd.int(spec.attendeesPerEvent ?? 13) }, pickUser))
       // Most owners attend their own event as host; some have no attendee row at all.
       if (rnd.next() < 0.8) attendeeIds.add(event.userId)
       return [...attendeeIds].map((userId) => ({

@@ -157,6 +157,34 @@ layer(Live)("DesiredState against PostgreSQL", (it) => {
     }),
   )
 
+  it.effect(
+    "member rows travel packed: an empty role name is a name, one holding a separator is refused, not misread",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const tenant = fixtureTenant(uniqueTenantId("pack"), server)
+        yield* resetTenant(tenant)
+        yield* sql.unsafe(`INSERT INTO "${tenant.schema}"."eventRoles" (id, name) VALUES (98, ''), (99, E'host\\x1fx')`)
+        for (const id of [1, 2, 3]) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug: "packed" })
+        yield* addAttendee(tenant, { eventId: 1, userId: 1, status: "confirmed" })
+        yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed", roleId: 98 })
+        const state = yield* DesiredState
+        const fine = yield* state.forTenant(tenant, defaultPolicy)
+        const mx = (n: number) => `@${tenant.id}.u${n}:${server}`
+        const room = desiredOf(fine.rooms, "1")
+        if (room?._tag !== "Desired") throw new Error("event 1 should be decided")
+        expect(room.room.undecidedRows.map((p) => p.message)).toEqual([`unknown role ""; ${mx(2)} is left as is`])
+
+        yield* addAttendee(tenant, { eventId: 1, userId: 3, status: "confirmed", roleId: 99 })
+        const refused = yield* state.forTenant(tenant, defaultPolicy)
+        expect(refused.problems.map((p) => [p.table, p.message.slice(0, 40)])).toEqual([
+          ["eventAttendees", "a value holds U+001E or U+001F, the sepa"],
+        ])
+        expect(desiredOf(refused.rooms, "1")?._tag).toBe("Failed")
+      }),
+  )
+
   it.effect("OpenMeet's messy rows: NULLs, legacy labels, dangling role ids and duplicate members", () =>
     Effect.gen(function* () {
       const tenant = fixtureTenant(uniqueTenantId("messy"), server)

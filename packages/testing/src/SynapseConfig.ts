@@ -2,8 +2,18 @@
  * A test homeserver's configuration: the one generator for the local Synapse
  * (infra/dev/synapse.sh, through infra/dev/synapse-config.ts), the containers
  * (testcontainers) and infra/compose. Loopback or container only, no federation,
- * SQLite, rate limits relaxed, OpenMeet's appservice registration.
+ * SQLite unless a PostgreSQL database is given (the benchmarks: production runs Synapse
+ * on PostgreSQL), rate limits relaxed, OpenMeet's appservice registration.
  */
+
+/** A PostgreSQL database for Synapse; it must be UTF8 with C collation (Synapse checks). */
+export interface SynapsePostgres {
+  readonly host: string
+  readonly port: number
+  readonly user: string
+  readonly database: string
+}
+
 export interface SynapseSettings {
   readonly serverName: string
   /** The client listener: 0.0.0.0:8008 in a container, 127.0.0.1 and a free port locally. */
@@ -16,7 +26,25 @@ export interface SynapseSettings {
   readonly registrationSecret: string
   /** Where Synapse pushes transactions to the reconciler, or null. */
   readonly appserviceUrl: string | null
+  /** Synapse's own database: SQLite in the data folder when absent. */
+  readonly postgres?: SynapsePostgres
 }
+
+const databaseYaml = (s: SynapseSettings): string =>
+  s.postgres === undefined
+    ? `database:
+  name: sqlite3
+  args:
+    database: "${s.dataDir}/homeserver.db"`
+    : `database:
+  name: psycopg2
+  args:
+    host: "${s.postgres.host}"
+    port: ${s.postgres.port}
+    user: "${s.postgres.user}"
+    dbname: "${s.postgres.database}"
+    cp_min: 5
+    cp_max: 10`
 
 const rateLimit = "{per_second: 10000, burst_count: 100000}"
 
@@ -30,10 +58,7 @@ listeners:
     resources:
       - names: [client]
         compress: false
-database:
-  name: sqlite3
-  args:
-    database: "${s.dataDir}/homeserver.db"
+${databaseYaml(s)}
 log_config: "${s.dataDir}/log.config"
 media_store_path: "${s.dataDir}/media_store"
 signing_key_path: "${s.dataDir}/signing.key"
