@@ -16,6 +16,8 @@
 #   APPSERVICE_PORT     where Synapse pushes transactions to the reconciler (18009)
 #   SYNAPSE_MIRROR      Debian mirror for the sid root (http://deb.debian.org/debian)
 #   SYNAPSE_FRESH=1     `start` begins with an empty homeserver (stops a running one first)
+#   SYNAPSE_RATE_LIMITS=synapse   Synapse's default rate limits instead of relaxed ones
+#   APPSERVICE_RATE_LIMITED=true  the registration's rate_limited (default false)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOT=$(realpath -m "${SYNAPSE_ROOT:-$CACHE_DIR/synapse-root}")

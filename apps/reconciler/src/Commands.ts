@@ -12,7 +12,7 @@ import {
   serverOf,
 } from "@openmeet-reconciler/core"
 import type { PassOptions, PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
-import { planPass, reconcileAgain, Store, withLeaderLock } from "@openmeet-reconciler/engine"
+import { closeInterrupted, planPass, reconcileAgain, Store, withLeaderLock } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, renderRegistration } from "@openmeet-reconciler/matrix"
 import type { Tenant } from "@openmeet-reconciler/openmeet"
@@ -221,6 +221,7 @@ const apply = Command.make(
           },
           Effect.gen(function* () {
             yield* (yield* Store).migrate
+            yield* closeInterrupted
             const options = passOptions(settings, args)
             const result = yield* planPass(scope, options)
             yield* reportTenantFailures(result)

@@ -31,29 +31,57 @@ export interface ApplyResult {
   readonly requeue: ReadonlyArray<RoomKey>
 }
 
-/** Writes the audit rows of actions just run, with the trace they ran in. */
-const audit = (actions: ReadonlyArray<AppliedAction>) =>
-  Effect.gen(function* () {
-    const span = yield* Effect.currentSpan.pipe(Effect.option)
-    const traceId = Option.map(span, (s) => s.traceId).pipe(Option.getOrUndefined)
-    yield* (yield* Store).audit(
-      actions.map((a) => ({
-        key: a.key,
-        roomId: a.roomId,
-        action: a.action,
-        result: a.outcome.result,
-        error: a.outcome.result === "applied" ? undefined : a.outcome.error,
-        traceId,
-      })),
-    )
-  })
-
 const each = (
   room: RoomPlan,
   roomId: string | undefined,
   actions: ReadonlyArray<PlannedAction>,
   outcome: ActionOutcome,
 ) => actions.map((action): AppliedAction => ({ key: room.key, roomId, action, outcome }))
+
+/** The trace an action runs in, for its audit row. */
+const currentTraceId = Effect.currentSpan.pipe(
+  Effect.option,
+  Effect.map((span) => Option.map(span, (s) => s.traceId).pipe(Option.getOrUndefined)),
+)
+
+const entries = (actions: ReadonlyArray<AppliedAction>, traceId: string | undefined) =>
+  actions.map((a) => ({
+    key: a.key,
+    roomId: a.roomId,
+    action: a.action,
+    result: a.outcome.result,
+    error: a.outcome.result === "applied" ? undefined : a.outcome.error,
+    traceId,
+  }))
+
+/** Writes the audit rows of actions that were never sent (not attempted, requeued). */
+const audit = (actions: ReadonlyArray<AppliedAction>) =>
+  Effect.gen(function* () {
+    yield* (yield* Store).audit(entries(actions, yield* currentTraceId))
+  })
+
+/**
+ * Writes the rows of actions about to be sent, as `started`, before the request: a process
+ * killed while the homeserver applies them leaves open rows (closed as `interrupted` by the
+ * next lock holder), never a write without a row. `finish` closes them with the outcome.
+ */
+const begin = (room: RoomPlan, roomId: string | undefined, actions: ReadonlyArray<PlannedAction>) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const ids = yield* store.auditStart(
+      entries(each(room, roomId, actions, { result: "applied" }), yield* currentTraceId),
+    )
+    return {
+      finish: (outcomes: ReadonlyArray<AppliedAction>) =>
+        store.auditFinish(
+          outcomes.map((a, index) => ({
+            id: ids[index] ?? "",
+            result: a.outcome.result,
+            error: a.outcome.result === "applied" ? undefined : a.outcome.error,
+          })),
+        ),
+    }
+  })
 
 /**
  * Applies one room's actions in order (create → settings → power levels → invites → kicks),
@@ -66,14 +94,18 @@ const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, 
     const store = yield* Store
     const actions = pendingActions(room)
     const results: Array<AppliedAction> = []
-    const record = (applied: ReadonlyArray<AppliedAction>) =>
-      audit(applied).pipe(Effect.tap(() => Effect.sync(() => results.push(...applied))))
+    const done = (applied: ReadonlyArray<AppliedAction>) => Effect.sync(() => results.push(...applied))
+    const record = (applied: ReadonlyArray<AppliedAction>) => audit(applied).pipe(Effect.zipRight(done(applied)))
     let roomId = room.roomId
     let remaining = actions
     const create = actions.find((action) => action.type === "create_room")
     if (create?.type === "create_room") {
       // Invites ride along in the creation request: one request makes the whole room.
       const invites = actions.filter((a) => a.type === "invite")
+      const rest = actions.filter((a) => a !== create && a.type !== "invite")
+      const sent = yield* begin(room, roomId, [create, ...invites])
+      const close = (outcomes: ReadonlyArray<AppliedAction>) =>
+        sent.finish(outcomes).pipe(Effect.zipRight(done(outcomes)))
       const created = yield* matrix
         .createRoom({
           alias: create.alias,
@@ -89,37 +121,45 @@ const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, 
         const error: MatrixRequestError | AliasInUse = created.left
         // Someone (an earlier, interrupted run; OpenMeet's lazy creation) made the room meanwhile.
         if (error._tag === "AliasInUse") {
-          yield* record(each(room, roomId, actions, { result: "requeued", error: `alias ${error.alias} is taken now` }))
+          const outcome = { result: "requeued", error: `alias ${error.alias} is taken now` } as const
+          yield* close(each(room, roomId, [create, ...invites], outcome))
+          yield* record(each(room, roomId, rest, outcome))
           return results
         }
         const message = describeMatrixError(error)
-        yield* record([
+        yield* close([
           ...each(room, roomId, [create], { result: "failed", error: message }),
-          ...each(room, roomId, actions.slice(1), { result: "not_attempted", error: message }),
+          ...each(room, roomId, invites, { result: "not_attempted", error: message }),
         ])
+        yield* record(each(room, roomId, rest, { result: "not_attempted", error: message }))
         return results
       }
       roomId = created.right
       // Remembered at once: the next pass finds the room by its record even if the alias changes.
       yield* store.recordRoom(room.key, roomId, room.alias)
-      yield* record(each(room, roomId, [create, ...invites], { result: "applied" }))
-      remaining = actions.filter((a) => a !== create && a.type !== "invite")
+      yield* close(each(room, roomId, [create, ...invites], { result: "applied" }))
+      remaining = rest
     }
     if (roomId === undefined) return results
     for (const [index, action] of remaining.entries()) {
+      const sent = yield* begin(room, roomId, [action])
       const outcome = yield* runAction(roomId, action).pipe(Effect.either)
       if (Either.isLeft(outcome)) {
         const message = describeMatrixError(outcome.left)
-        yield* record([
-          ...each(room, roomId, [action], { result: "failed", error: message }),
-          ...each(room, roomId, remaining.slice(index + 1), {
+        const failed = each(room, roomId, [action], { result: "failed", error: message })
+        yield* sent.finish(failed)
+        yield* done(failed)
+        yield* record(
+          each(room, roomId, remaining.slice(index + 1), {
             result: "not_attempted",
             error: `stopped after: ${message}`,
           }),
-        ])
+        )
         return results
       }
-      yield* record(each(room, roomId, [action], { result: "applied" }))
+      const applied = each(room, roomId, [action], { result: "applied" })
+      yield* sent.finish(applied)
+      yield* done(applied)
     }
     return results
   }).pipe(

@@ -36,6 +36,20 @@ export class Controller extends Context.Tag("@openmeet-reconciler/engine/Control
   ControllerService
 >() {}
 
+/**
+ * Audit rows a dead process left `started` (it was killed between a request and its
+ * answer) are closed as `interrupted` by the new lock holder, the only writer now.
+ */
+export const closeInterrupted = Effect.flatMap(Store, (store) => store.closeInterrupted).pipe(
+  Effect.tap((closed) =>
+    closed > 0
+      ? Effect.logInfo(`${closed} audit row(s) left open by a process that ended mid-request: marked interrupted`)
+      : Effect.void,
+  ),
+  Effect.catchAll((error) => Effect.logWarning(`closing interrupted audit rows failed: ${error.message}`)),
+  Effect.asVoid,
+)
+
 const make = Effect.gen(function* () {
   const config = yield* ControllerConfig
   const queue = yield* WorkQueue
@@ -53,6 +67,7 @@ const make = Effect.gen(function* () {
     ),
   )
   status.learn(records.values())
+  if (!config.dryRun) yield* closeInterrupted
 
   const onMatrixEvents = (events: ReadonlyArray<RoomEvent>) =>
     Effect.gen(function* () {

@@ -4,8 +4,18 @@ import type { RoomKey, RoomPlan } from "@openmeet-reconciler/core"
 import { actionToJson, formatRoomKey, timed } from "@openmeet-reconciler/core"
 import { describeSqlError } from "@openmeet-reconciler/openmeet"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
-import type { AuditEntry, RoomRecord, StatusReport } from "./StoreSchema.ts"
-import { AttentionRow, CountRow, KeyOfRoomRow, LastArchiveRow, migrations, PassRow, RecordRow } from "./StoreSchema.ts"
+import type { AuditEntry, AuditResult, RoomRecord, StatusReport } from "./StoreSchema.ts"
+import {
+  AttentionRow,
+  CountRow,
+  IdRow,
+  interruptedError,
+  KeyOfRoomRow,
+  LastArchiveRow,
+  migrations,
+  PassRow,
+  RecordRow,
+} from "./StoreSchema.ts"
 
 /** The reconciler's own tables could not be read or written. */
 export class StoreError extends Data.TaggedError("StoreError")<{
@@ -29,7 +39,10 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     readonly recordRoom: (key: RoomKey, roomId: string, alias: string | undefined) => Effect.Effect<void, StoreError>
     /** The key each of these rooms is recorded for, by room id (orphans included). */
     readonly keysOfRooms: (roomIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, string>, StoreError>
-    /** Which of these rooms the reconciler archived itself (its last archive or unarchive applied was an archive). */
+    /**
+     * Which of these rooms the reconciler archived itself (its last archive or unarchive
+     * applied, or perhaps applied by a process that died, was an archive).
+     */
     readonly archivedByReconciler: (roomIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
     /**
      * The outcome of each room's latest pass: its status and conditions. Keys of
@@ -42,6 +55,25 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
       planned?: ReadonlyArray<string>,
     ) => Effect.Effect<void, StoreError>
     readonly audit: (entries: ReadonlyArray<AuditEntry>) => Effect.Effect<void, StoreError>
+    /**
+     * Writes the rows of actions about to be sent, as `started` (written ahead: a process
+     * killed before the homeserver's answer leaves them open, never missing); their ids.
+     */
+    readonly auditStart: (entries: ReadonlyArray<AuditEntry>) => Effect.Effect<ReadonlyArray<string>, StoreError>
+    /** Closes rows `auditStart` wrote with what happened. */
+    readonly auditFinish: (
+      outcomes: ReadonlyArray<{
+        readonly id: string
+        readonly result: AuditResult
+        readonly error: string | undefined
+      }>,
+    ) => Effect.Effect<void, StoreError>
+    /**
+     * Closes the rows a process that died left `started`, as `interrupted` (the homeserver
+     * may or may not have applied them; the next plan redoes what did not land). Called by
+     * whoever just took the leader lock: no other writer is alive then. How many it closed.
+     */
+    readonly closeInterrupted: Effect.Effect<number, StoreError>
     /** A standby refused a transaction naming these rooms (the homeserver sends it again later): tell the leader now. */
     readonly relayRooms: (roomIds: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
     /** The rooms standbys relayed since the last call (each returned once). */
@@ -99,6 +131,21 @@ const make = (schema: string, writer: string) =>
       )
     }).pipe(wrap("migrate"))
 
+    const insertAudit = (entries: ReadonlyArray<AuditEntry>) =>
+      sql`INSERT INTO ${t("audit_log")} ${sql.insert(
+        entries.map((e) => ({
+          key: formatRoomKey(e.key),
+          room_id: e.roomId ?? null,
+          action: e.action.type,
+          detail: JSON.stringify(actionToJson(e.action)),
+          reason: e.action.reason,
+          result: e.result,
+          error: e.error ?? null,
+          trace_id: e.traceId ?? null,
+          writer,
+        })),
+      )} RETURNING id`
+
     return Store.of({
       schema,
       migrate,
@@ -133,7 +180,7 @@ const make = (schema: string, writer: string) =>
           if (roomIds.length === 0 || !(yield* exists)) return new Set<string>()
           const rows = yield* sql`SELECT DISTINCT ON (room_id) room_id AS "roomId", action FROM ${t("audit_log")}
             WHERE room_id = ANY(${sql`${roomIds}::text[]`}) AND action IN ('archive', 'unarchive')
-              AND result = 'applied'
+              AND result IN ('applied', 'interrupted')
             ORDER BY room_id, at DESC, id DESC`
           const decoded = yield* Schema.decodeUnknown(Schema.Array(LastArchiveRow))(rows)
           return new Set(decoded.filter((row) => row.action === "archive").map((row) => row.roomId))
@@ -165,21 +212,29 @@ const make = (schema: string, writer: string) =>
           }
         }).pipe(wrap("recordStatus")),
       audit: (entries) =>
+        entries.length === 0 ? Effect.void : insertAudit(entries).pipe(Effect.asVoid, wrap("audit")),
+      auditStart: (entries) =>
         entries.length === 0
+          ? Effect.succeed([])
+          : insertAudit(entries.map((e) => ({ ...e, result: "started" as const }))).pipe(
+              Effect.flatMap(Schema.decodeUnknown(Schema.Array(IdRow))),
+              Effect.map((rows) => rows.map((row) => String(row.id))),
+              wrap("auditStart"),
+            ),
+      auditFinish: (outcomes) =>
+        outcomes.length === 0
           ? Effect.void
-          : sql`INSERT INTO ${t("audit_log")} ${sql.insert(
-              entries.map((e) => ({
-                key: formatRoomKey(e.key),
-                room_id: e.roomId ?? null,
-                action: e.action.type,
-                detail: JSON.stringify(actionToJson(e.action)),
-                reason: e.action.reason,
-                result: e.result,
-                error: e.error ?? null,
-                trace_id: e.traceId ?? null,
-                writer,
-              })),
-            )}`.pipe(Effect.asVoid, wrap("audit")),
+          : sql`UPDATE ${t("audit_log")} AS a SET result = v.result, error = v.error
+              FROM (SELECT unnest(${sql`${outcomes.map((o) => o.id)}::bigint[]`}) AS id,
+                           unnest(${sql`${outcomes.map((o) => o.result)}::text[]`}) AS result,
+                           unnest(${sql`${outcomes.map((o) => o.error ?? null)}::text[]`}) AS error) AS v
+              WHERE a.id = v.id`.pipe(Effect.asVoid, wrap("auditFinish")),
+      closeInterrupted: Effect.gen(function* () {
+        if (!(yield* exists)) return 0
+        const rows = yield* sql`UPDATE ${t("audit_log")} SET result = 'interrupted', error = ${interruptedError}
+          WHERE result = 'started' RETURNING id`
+        return rows.length
+      }).pipe(wrap("closeInterrupted")),
       relayRooms: (roomIds) =>
         roomIds.length === 0
           ? Effect.void

@@ -1,4 +1,7 @@
 export * from "./FaultyHomeserver.ts"
+export * from "./HomeserverTap.ts"
+export * from "./PrivateServices.ts"
+export * from "./Reliability.ts"
 export * from "./Services.ts"
 export * from "./SqlLayer.ts"
 export * from "./SynapseClient.ts"
