@@ -305,7 +305,14 @@ const explain = Command.make(
           }
           scope = { tenants, rooms: [] }
         } else {
-          scope = yield* resolveScope(settings, [], [args.subject])
+          // The subject is not a --room option: an error names it as what it is.
+          scope = yield* resolveScope(settings, [], [args.subject]).pipe(
+            Effect.mapError((error) =>
+              error.message.startsWith("--room")
+                ? new SettingsError({ message: `explain: ${error.message.slice("--room".length).replace(/^:? /, "")}` })
+                : error,
+            ),
+          )
         }
         const result = yield* planPass(scope, passOptions(settings)).pipe(Effect.provide(serviceLayer(settings)))
         yield* reportTenantFailures(result)
@@ -404,6 +411,12 @@ const registration = Command.make(
       Effect.gen(function* () {
         const settings = yield* loadRegistrationSettings(args.config)
         const current = settings.current
+        // The homeserver refuses a registration whose url it cannot use: say so now, not at its restart.
+        if (Option.isSome(args.url) && !/^https?:\/\/[^\s]+$/.test(args.url.value)) {
+          return yield* new SettingsError({
+            message: `--url ${JSON.stringify(args.url.value)}: not an http(s) URL, e.g. http://reconciler:9000`,
+          })
+        }
         const token = () => randomBytes(32).toString("hex")
         yield* Console.log(
           renderRegistration({
