@@ -92,7 +92,7 @@ export const parsePolicy = (
   let raw: unknown = {}
   if (text !== undefined && text.trim() !== "") {
     try {
-      raw = parse(text) ?? {}
+      raw = parse(text, { logLevel: "error" }) ?? {}
     } catch (error) {
       return Either.left(`RECONCILER_POLICY: not valid YAML (${String(error)})`)
     }

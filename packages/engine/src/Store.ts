@@ -112,7 +112,22 @@ const make = (schema: string, writer: string) =>
     )
 
     const migrate = Effect.gen(function* () {
-      yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+      // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists:
+      // a role given only its own schema (least privilege) must not be asked for it.
+      const present = yield* sql<{ present: boolean }>`SELECT EXISTS (
+          SELECT 1 FROM pg_namespace WHERE nspname = ${schema}) AS present`
+      if (present[0]?.present !== true) {
+        yield* sql
+          .unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+          .pipe(
+            Effect.mapError(
+              (error) =>
+                new Error(
+                  `schema ${schema} does not exist and this role may not create it (${describeSqlError(error)}); create it for the reconciler's role: CREATE SCHEMA ${s} AUTHORIZATION <role>`,
+                ),
+            ),
+          )
+      }
       yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (version integer NOT NULL)`)
       yield* sql.withTransaction(
         Effect.gen(function* () {
