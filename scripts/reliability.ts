@@ -82,6 +82,11 @@ const readRows = (): ReadonlyArray<ReliabilityRow> => {
     )
 }
 
+type Counted = "faults" | "survived" | "actionsLost" | "roomsDuplicated" | "wrongKicks"
+
+const sum = (rows: ReadonlyArray<ReliabilityRow>, field: Counted): number =>
+  rows.reduce((total, row) => total + row[field], 0)
+
 /** The deterministic table: one line per class, then the totals. */
 export const renderTable = (rows: ReadonlyArray<ReliabilityRow>): string => {
   const lines = [
