@@ -106,18 +106,41 @@ const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, 
       const sent = yield* begin(room, roomId, [create, ...invites])
       const close = (outcomes: ReadonlyArray<AppliedAction>) =>
         sent.finish(outcomes).pipe(Effect.zipRight(done(outcomes)))
-      const created = yield* matrix
-        .createRoom({
-          alias: create.alias,
-          name: create.name,
-          joinRule: create.joinRule,
-          historyVisibility: create.historyVisibility,
-          guestAccess: create.guestAccess,
-          users: create.users,
-          invite: invites.flatMap((a) => (a.type === "invite" ? [a.user] : [])),
+      const creation = (invite: ReadonlyArray<string>) =>
+        matrix
+          .createRoom({
+            alias: create.alias,
+            name: create.name,
+            joinRule: create.joinRule,
+            historyVisibility: create.historyVisibility,
+            guestAccess: create.guestAccess,
+            users: create.users,
+            invite,
+          })
+          .pipe(Effect.either)
+      let created = yield* creation(invites.flatMap((a) => (a.type === "invite" ? [a.user] : [])))
+      // A rate-limited bot's creation carrying more invites than its invite limit allows at
+      // once is refused with 400 ("Cannot invite so many users at once", never a 429): the
+      // room is created alone and the invites go one by one, each waiting out its 429.
+      const alone =
+        Either.isLeft(created) &&
+        created.left._tag === "MatrixRejected" &&
+        created.left.status === 400 &&
+        invites.length > 0
+      if (alone) created = yield* creation([])
+      if (alone && Either.isRight(created)) {
+        roomId = created.right
+        yield* store.recordRoom(room.key, roomId, room.alias)
+        const applied = each(room, roomId, [create], { result: "applied" })
+        // The invite rows of the refused request are closed, not reported: each invite follows on its own.
+        const separate = each(room, roomId, invites, {
+          result: "not_attempted",
+          error: "the homeserver refused these invites inside the creation (rate limit); sent one by one",
         })
-        .pipe(Effect.either)
-      if (Either.isLeft(created)) {
+        yield* sent.finish([...applied, ...separate])
+        yield* done(applied)
+        remaining = actions.filter((a) => a !== create)
+      } else if (Either.isLeft(created)) {
         const error: MatrixRequestError | AliasInUse = created.left
         // Someone (an earlier, interrupted run; OpenMeet's lazy creation) made the room meanwhile.
         if (error._tag === "AliasInUse") {
@@ -133,12 +156,13 @@ const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, 
         ])
         yield* record(each(room, roomId, rest, { result: "not_attempted", error: message }))
         return results
+      } else {
+        roomId = created.right
+        // Remembered at once: the next pass finds the room by its record even if the alias changes.
+        yield* store.recordRoom(room.key, roomId, room.alias)
+        yield* close(each(room, roomId, [create, ...invites], { result: "applied" }))
+        remaining = rest
       }
-      roomId = created.right
-      // Remembered at once: the next pass finds the room by its record even if the alias changes.
-      yield* store.recordRoom(room.key, roomId, room.alias)
-      yield* close(each(room, roomId, [create, ...invites], { result: "applied" }))
-      remaining = rest
     }
     if (roomId === undefined) return results
     for (const [index, action] of remaining.entries()) {
