@@ -2,7 +2,8 @@
 # The demo, from a clean checkout on a Debian machine with Node.js and apt: installs
 # what it needs, starts PostgreSQL and a fresh Synapse on loopback, seeds an
 # OpenMeet-shaped database, and runs a real reconcile you can watch:
-#   plan → apply → plan (nothing to do) → changes in OpenMeet → plan → apply → plan,
+#   a legacy room OpenMeet's older bot made → plan → apply → adopt the legacy room →
+#   plan (nothing to do) → changes in OpenMeet → plan → apply → plan,
 #   then the daemon: database triggers on, a new RSVP reaches Matrix while it runs.
 # Idempotent: every run starts from a fresh homeserver and a freshly seeded database.
 set -euo pipefail
@@ -27,11 +28,19 @@ psql_demo() { psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qAt -c "$1"; }
 step "Seeding an OpenMeet-shaped database: tenant 'demo', 12 events, users, RSVPs in every status and role"
 node apps/reconciler/dev/seed.ts 12 42
 
+step "A legacy room: before the switch-over, OpenMeet's older bot made one event's room, without ours"
+legacy=$(node apps/reconciler/dev/legacy-room.ts demo)
+
 step "1. What would change? (dry run; nothing is written)"
 reconciler plan
 
 step "2. Apply it"
 reconciler apply | tail -n 1
+
+step "2b. Event $legacy's room is blocked: OpenMeet's older bot holds it. What would adopting it change?"
+reconciler adopt --room "event:demo:$legacy"
+echo "Adopting it with a Synapse server admin's token (Synapse's make_room_admin for the bot, then the bot joins):"
+SYNAPSE_ADMIN_TOKEN=$(node apps/reconciler/dev/server-admin.ts) reconciler adopt --confirm --room "event:demo:$legacy"
 
 step "3. Plan again: Matrix now matches OpenMeet"
 reconciler plan --detailed-exitcode && echo "(exit code 0: in sync)"

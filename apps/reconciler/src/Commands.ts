@@ -12,17 +12,27 @@ import {
   serverOf,
 } from "@openmeet-reconciler/core"
 import type { PassOptions, PlanResult, Scope, StoreError } from "@openmeet-reconciler/engine"
-import { closeInterrupted, planPass, reconcileAgain, Store, withLeaderLock } from "@openmeet-reconciler/engine"
+import { closeInterrupted, planPass, reconcileAgain, Store } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, renderRegistration } from "@openmeet-reconciler/matrix"
 import type { Tenant } from "@openmeet-reconciler/openmeet"
 import { installTriggers, uninstallTriggers } from "@openmeet-reconciler/openmeet"
 import { Console, Data, Duration, Effect, Either, Option, Redacted } from "effect"
+import { runAdopt } from "./Adopt.ts"
 import { runDaemon } from "./Daemon.ts"
-import { applyResultToJson, applyResultToText, progress, statusToJson, statusToText } from "./Output.ts"
+import { underLeaderLock } from "./Lock.ts"
+import {
+  applyResultToJson,
+  applyResultToText,
+  progress,
+  reportTenantFailures,
+  statusToJson,
+  statusToText,
+} from "./Output.ts"
 import { databaseLayer, pgLayer, serviceLayer } from "./Runtime.ts"
 import type { Settings } from "./Settings.ts"
 import {
+  loadAdoptSettings,
   loadDaemonSettings,
   loadRegistrationSettings,
   loadSettings,
@@ -123,11 +133,6 @@ const loadScope = (configFile: Option.Option<string>, tenants: ReadonlyArray<str
     return { settings, scope }
   })
 
-const reportTenantFailures = (result: PlanResult) =>
-  Effect.forEach(result.failedTenants, (failure) =>
-    Console.error(`error: tenant ${JSON.stringify(failure.tenant)}: ${failure.message}; nothing of it was planned`),
-  )
-
 const pendingHandleNote = (result: PlanResult): string | undefined => {
   const total = [...result.pendingHandles.values()].reduce((sum, n) => sum + n, 0)
   return total > 0 ? `Note: ${total} entitled user(s) have no Matrix handle yet (pending_handle); skipped.` : undefined
@@ -213,15 +218,13 @@ const apply = Command.make(
         const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
         const wait = yield* lockWait(args.waitForLock)
         const layer = serviceLayer(settings)
-        const outcome = yield* withLeaderLock(
-          {
-            databaseUrl: Option.getOrElse(settings.reconcilerDatabaseUrl, () => settings.databaseUrl),
-            schema: settings.schema,
-            wait,
-          },
+        const outcome = yield* underLeaderLock(
+          settings,
+          scope.tenants.map((r) => r.tenant.id),
+          wait,
           Effect.gen(function* () {
             yield* (yield* Store).migrate
-            yield* closeInterrupted
+            yield* closeInterrupted(scope.tenants.map((r) => r.tenant.id))
             const options = passOptions(settings, args)
             const result = yield* planPass(scope, options)
             yield* reportTenantFailures(result)
@@ -230,17 +233,6 @@ const apply = Command.make(
             const { applied } = yield* reconcileAgain(result, { ...options, onProgress: progress("applying") })
             return { result, applied }
           }).pipe(Effect.withSpan("reconcile.cycle", { attributes: { trigger: "cli" } }), Effect.provide(layer)),
-        ).pipe(
-          Effect.catchTags({
-            LockHeld: (error) =>
-              Effect.fail(
-                new SettingsError({
-                  message: `the leader lock of schema ${JSON.stringify(settings.schema)} is held by ${error.holder}: a daemon is running, or another apply. Stop it, or wait with --wait-for-lock 5m; two writers would overwrite each other's power levels`,
-                }),
-              ),
-            LockUnavailable: (error) =>
-              Effect.fail(new SettingsError({ message: `the leader lock (reconciler database): ${error.message}` })),
-          }),
         )
         if (args.output === "json") {
           yield* Console.log(
@@ -405,6 +397,12 @@ const registration = Command.make(
       ),
       Options.optional,
     ),
+    namespaces: Options.choice("namespaces", ["minimal", "openmeet"]).pipe(
+      Options.withDescription(
+        "minimal: only what the reconciler needs; openmeet: OpenMeet's own namespaces, to replace its registration while OpenMeet's API keeps its token",
+      ),
+      Options.withDefault("minimal" as const),
+    ),
   },
   (args) =>
     reportFailures(
@@ -430,6 +428,7 @@ const registration = Command.make(
               serverName: t.serverName,
               joinMode: settings.joinModeTenants.has(t.id),
             })),
+            namespaces: args.namespaces,
           }).trimEnd(),
         )
       }),
@@ -437,6 +436,43 @@ const registration = Command.make(
 ).pipe(
   Command.withDescription(
     "Print an appservice registration YAML for the configured tenants: the tokens of APPSERVICE_REGISTRATION when it exists, new ones otherwise.",
+  ),
+)
+
+const adopt = Command.make(
+  "adopt",
+  {
+    config,
+    tenant,
+    room,
+    output,
+    waitForLock,
+    confirm: Options.boolean("confirm").pipe(
+      Options.withDescription(
+        "call Synapse's make_room_admin for the bot in the rooms listed and join it (needs SYNAPSE_ADMIN_TOKEN)",
+      ),
+    ),
+  },
+  (args) =>
+    reportFailures(
+      Effect.gen(function* () {
+        const { settings, scope } = yield* loadScope(args.config, args.tenant, args.room)
+        const { adminToken } = yield* loadAdoptSettings(args.config)
+        const wait = yield* lockWait(args.waitForLock)
+        const code = yield* runAdopt({
+          settings,
+          scope,
+          adminToken,
+          confirm: args.confirm,
+          output: args.output,
+          wait,
+        }).pipe(Effect.provide(serviceLayer(settings)))
+        if (code !== 0) return yield* new ExitCode({ code })
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "List the rooms where the bot lacks power (OpenMeet's legacy rooms) and what Synapse's make_room_admin would change; with --confirm, adopt them.",
   ),
 )
 
@@ -460,6 +496,7 @@ export const reconciler = Command.make("reconciler").pipe(
     run,
     plan,
     apply,
+    adopt,
     explain,
     status,
     registration,

@@ -3,22 +3,14 @@ import type { HttpApp } from "@effect/platform"
 import { HttpMiddleware, HttpServer, HttpServerRequest } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Telemetry } from "@openmeet-reconciler/core"
-import {
-  Controller,
-  ControllerConfig,
-  ControllerLive,
-  databaseFeedLayer,
-  runAsLeader,
-  Store,
-} from "@openmeet-reconciler/engine"
-import type { Homeservers, RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
+import { Store } from "@openmeet-reconciler/engine"
+import type { RoomEvent, StateCache } from "@openmeet-reconciler/matrix"
 import { appServiceApp, makeStateCache } from "@openmeet-reconciler/matrix"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
-import type { DesiredState } from "@openmeet-reconciler/openmeet"
-import { Context, Duration, Effect, Layer, Option, Ref, Schedule } from "effect"
+import { Context, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { Health, opsApp } from "./Health.ts"
+import { leadingLayer } from "./Leading.ts"
 import { pgLayer, serviceLayer } from "./Runtime.ts"
 import type { DaemonSettings, Settings } from "./Settings.ts"
 import { SettingsError, tenantRuntimes } from "./Settings.ts"
@@ -36,8 +28,20 @@ const serve = <R>(app: HttpApp.Default<never, R>, port: number, host: string) =>
         NodeHttpServer.layer(() => createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }), { port, host }),
       ),
     ),
-    (request) => request.url.includes("access_token="),
+    (request) => carriesQueryToken(request.url),
   )
+
+/**
+ * Whether the request has an `access_token` query parameter as the appservice reads it:
+ * decoded, so `acc%65ss_token` counts too. A URL that does not parse is not traced either.
+ */
+const carriesQueryToken = (url: string): boolean => {
+  try {
+    return new URL(url, "http://appservice").searchParams.has("access_token")
+  } catch {
+    return true
+  }
+}
 
 /**
  * A standby stores the rooms a transaction changed for the leader (which reads them again)
@@ -57,29 +61,90 @@ const relay = (health: Context.Tag.Service<Health>, events: ReadonlyArray<RoomEv
     )
   })
 
+/**
+ * A transaction's events: those of rooms a controller here owns go to it; the others are
+ * handed to their tenant's leader through the reconciler's schema (a standby hands on
+ * all). The state cache drops whatever they change either way.
+ */
+const dispatch = (
+  health: Context.Tag.Service<Health>,
+  cache: StateCache,
+  bots: ReadonlySet<string>,
+  events: ReadonlyArray<RoomEvent>,
+) =>
+  Effect.gen(function* () {
+    cache.onEvents(events)
+    const controllers = [...(yield* Ref.get(health.controllers)).values()]
+    for (const controller of controllers) {
+      const mine = events.filter((event) => controller.owns(event.room_id))
+      if (mine.length > 0) yield* controller.onMatrixEvents(mine)
+    }
+    // The reconciler's own writes need no reconcile anywhere (a room it just made is not
+    // yet known as its own when their events arrive); only others' changes are handed on.
+    const elsewhere = events.filter(
+      (event) =>
+        !(event.sender !== undefined && (bots.has(event.sender) || cache.isBot(event.sender))) &&
+        !controllers.some((controller) => controller.owns(event.room_id)),
+    )
+    return elsewhere.length === 0 ? true : yield* relay(health, elsewhere)
+  })
+
+/**
+ * An alias query, answered by the controller of the alias's tenant when this replica leads
+ * it and the homeserver asking (`origin`, its hs_token) is the one serving that tenant.
+ */
+const aliasQuery = (health: Context.Tag.Service<Health>, alias: string, origin: Redacted.Redacted<string>) =>
+  Effect.gen(function* () {
+    for (const controller of (yield* Ref.get(health.controllers)).values()) {
+      if (yield* controller.onAliasQuery(alias, origin)) return true
+    }
+    return false
+  })
+
+/**
+ * The hs_tokens the appservice API accepts: APPSERVICE_REGISTRATION's (MATRIX_HOMESERVER_URL)
+ * and each tenant's own `matrixConfig.appservice.hsToken` (its own homeserver).
+ */
+const hsTokens = (settings: Settings): ReadonlyArray<Redacted.Redacted<string>> => {
+  const tokens = new Map([[Redacted.value(settings.registration.hsToken), settings.registration.hsToken]])
+  for (const tenant of settings.tenants)
+    if (tenant.hsToken !== undefined) tokens.set(Redacted.value(tenant.hsToken), tenant.hsToken)
+  return [...tokens.values()]
+}
+
+/** Every homeserver the daemon may talk to, for /readyz. */
+const homeserverUrls = (settings: Settings): ReadonlyArray<string> => [
+  ...new Set([
+    settings.homeserverUrl,
+    ...settings.tenants.flatMap((t) => (t.homeserverUrl === undefined ? [] : [t.homeserverUrl])),
+  ]),
+]
+
+/** Tenants whose own homeserver cannot be told from a stranger: its transactions and alias queries are refused. */
+const warnMissingHsTokens = (settings: Settings) =>
+  Effect.forEach(
+    settings.tenants.filter((t) => t.homeserverUrl !== undefined && t.asToken !== undefined && t.hsToken === undefined),
+    (tenant) =>
+      Effect.logWarning(
+        `tenant ${JSON.stringify(tenant.id)}: matrixConfig names its own homeserver but no appservice.hsToken; if that homeserver is not MATRIX_HOMESERVER_URL, its transactions and alias queries are refused (403) and its rooms follow Matrix only at each resync`,
+      ),
+    { discard: true },
+  )
+
 /** The HTTP side: /metrics, /healthz, /readyz, and the appservice API the homeserver calls. */
-const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: ReconcilerMetrics) =>
+const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: ReconcilerMetrics, cache: StateCache) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const health = yield* Health
-      const current = Ref.get(health.controller)
+      const bots = new Set(tenantRuntimes(settings).map((r) => r.botUserId))
       const appservice = appServiceApp(
-        { hsToken: settings.registration.hsToken },
+        { hsTokens: hsTokens(settings) },
         {
-          // A standby hands the transaction to the leader through the reconciler's schema.
-          onEvents: (events) =>
-            Effect.flatMap(current, (controller) =>
-              Option.isSome(controller)
-                ? controller.value.onMatrixEvents(events).pipe(Effect.as(true))
-                : relay(health, events),
-            ),
-          onAliasQuery: (alias) =>
-            Effect.flatMap(current, (controller) =>
-              Option.isNone(controller) ? Effect.succeed(false) : controller.value.onAliasQuery(alias),
-            ),
+          onEvents: (events) => dispatch(health, cache, bots, events),
+          onAliasQuery: (alias, origin) => aliasQuery(health, alias, origin),
         },
       )
-      const ops = opsApp(metrics, health, settings.homeserverUrl)
+      const ops = opsApp(metrics, health, homeserverUrls(settings))
       const { httpPort, appservicePort, listenAddress } = daemon
       const servers =
         httpPort === appservicePort
@@ -91,6 +156,7 @@ const httpLayer = (settings: Settings, daemon: DaemonSettings, metrics: Reconcil
               listenAddress,
             )
           : Layer.merge(serve(ops, httpPort, listenAddress), serve(appservice, appservicePort, listenAddress))
+      yield* warnMissingHsTokens(settings)
       return servers.pipe(
         Layer.catchAll((error) =>
           Layer.fail(
@@ -137,74 +203,6 @@ const servicesLayer = (settings: Settings, daemon: DaemonSettings, cache: StateC
   )
 
 /**
- * Leadership: the controller and the database change feed run only while this replica
- * holds the leader lock (a dry run plans without it). A lost lock abandons rooms in
- * progress at once; SIGTERM gives them SHUTDOWN_GRACE.
- */
-const leaderLayer = (settings: Settings, daemon: DaemonSettings, cache: StateCache) =>
-  Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const health = yield* Health
-      const telemetry = yield* Telemetry
-      const tenants = tenantRuntimes(settings)
-      let lockLost = false
-      const published = Layer.scopedDiscard(
-        Effect.gen(function* () {
-          yield* Ref.set(health.controller, Option.some(yield* Controller))
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => cache.clear()).pipe(Effect.zipRight(Ref.set(health.controller, Option.none()))),
-          )
-        }),
-      )
-      const config = Layer.succeed(ControllerConfig, {
-        tenants,
-        concurrency: settings.concurrency,
-        workers: daemon.workers,
-        batchSize: daemon.batchSize,
-        resyncInterval: daemon.resyncInterval,
-        dryRun: daemon.dryRun,
-        backoff: { base: "1 second", max: "5 minutes" },
-        cache,
-        shutdownGrace: daemon.shutdownGrace,
-        // Without the lock nothing may be applied: rooms in progress are abandoned at once.
-        abandonNow: () => lockLost,
-        appserviceId: settings.registration.id,
-      })
-      const feed = databaseFeedLayer({
-        tenants: tenants.map((t) => t.tenant),
-        databaseUrl: settings.databaseUrl,
-        channel: daemon.notifyChannel,
-        pollInterval: daemon.pollInterval,
-      })
-      const lead = Layer.launch(
-        Layer.mergeAll(published, feed).pipe(Layer.provideMerge(ControllerLive), Layer.provide(config)),
-      )
-      const context = yield* Effect.context<DesiredState | Homeservers | Store | SqlClient.SqlClient>()
-      const leading = lead.pipe(Effect.provide(context))
-      if (daemon.dryRun) return yield* Effect.forkScoped(leading)
-      return yield* Effect.forkScoped(
-        runAsLeader(
-          {
-            databaseUrl: Option.getOrElse(settings.reconcilerDatabaseUrl, () => settings.databaseUrl),
-            schema: settings.schema,
-            retryInterval: Duration.seconds(2),
-            checkInterval: Duration.seconds(1),
-            onLockLost: () => {
-              lockLost = true
-            },
-            onLeading: (isLeading) =>
-              Effect.sync(() => {
-                telemetry.leader(isLeading)
-                if (isLeading) lockLost = false
-              }).pipe(Effect.zipRight(Ref.set(health.role, isLeading ? "leader" : "standby"))),
-          },
-          leading,
-        ),
-      )
-    }),
-  )
-
-/**
  * `reconciler run`: the daemon, as merged layers. All replicas serve /metrics, /healthz,
  * /readyz and the appservice API; one leads (a PostgreSQL advisory lock) and runs the
  * controller. Runs until interrupted (SIGTERM), then stops within SHUTDOWN_GRACE.
@@ -213,8 +211,8 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) => {
   const metrics = makeMetrics({ tenants: settings.tenants.map((t) => t.id) })
   const cache = makeStateCache({ maxAge: daemon.stateCacheTtl })
   const main = Layer.mergeAll(
-    httpLayer(settings, daemon, metrics),
-    leaderLayer(settings, daemon, cache).pipe(Layer.provide(servicesLayer(settings, daemon, cache))),
-  ).pipe(Layer.provide(Health.layer(daemon.dryRun ? "dry-run" : "standby")), Layer.provide(telemetryLayer(metrics)))
+    httpLayer(settings, daemon, metrics, cache),
+    leadingLayer(settings, daemon, cache).pipe(Layer.provide(servicesLayer(settings, daemon, cache))),
+  ).pipe(Layer.provide(Health.layer(daemon.dryRun ? "dry-run" : "starting")), Layer.provide(telemetryLayer(metrics)))
   return Layer.launch(main)
 }

@@ -5,15 +5,18 @@ import type { ControllerService, Store } from "@openmeet-reconciler/engine"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { Context, Effect, Layer, Option, Ref } from "effect"
 
-export type Role = "leader" | "standby" | "dry-run"
+/** `starting`: the replica has not yet taken part in sharing the tenants out. */
+export type Role = "starting" | "leader" | "standby" | "dry-run"
 
 type StoreService = Context.Tag.Service<Store>
 
 /** What the daemon knows of itself, for its health endpoints and its appservice API. */
 export interface HealthService {
   readonly role: Ref.Ref<Role>
-  /** The controller, while this replica leads (or plans, in a dry run). */
-  readonly controller: Ref.Ref<Option.Option<ControllerService>>
+  /** The controllers this replica runs, by tenant: those it leads (all of them in a dry run). */
+  readonly controllers: Ref.Ref<ReadonlyMap<string, ControllerService>>
+  /** The tenants whose leader lock this replica holds. */
+  readonly led: Ref.Ref<ReadonlyArray<string>>
   /** OpenMeet's database, once connected (the daemon starts serving before that). */
   readonly database: Ref.Ref<Option.Option<Context.Context<SqlClient.SqlClient>>>
   /** The reconciler's schema, once connected: a standby relays refused transactions through it. */
@@ -26,7 +29,8 @@ export class Health extends Context.Tag("@openmeet-reconciler/reconciler/Health"
       Health,
       Effect.all({
         role: Ref.make<Role>(role),
-        controller: Ref.make(Option.none<ControllerService>()),
+        controllers: Ref.make<ReadonlyMap<string, ControllerService>>(new Map()),
+        led: Ref.make<ReadonlyArray<string>>([]),
         database: Ref.make(Option.none<Context.Context<SqlClient.SqlClient>>()),
         store: Ref.make(Option.none<StoreService>()),
       }),
@@ -40,14 +44,15 @@ const withTimeout = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   )
 
 /**
- * /healthz: the process answers. /readyz: OpenMeet's database and the homeserver answer,
- * and a leader (or a dry run) has finished its first full resync; a standby is ready
- * when it could take over. /metrics: Prometheus text.
+ * /healthz: the process answers. /readyz: OpenMeet's database and a homeserver answer,
+ * and the controller of every tenant this replica leads (or all, in a dry run) has
+ * finished its first full resync; a standby, leading none, is ready when it could take
+ * over. `tenants` lists the tenants it leads. /metrics: Prometheus text.
  */
 export const opsApp = (
   metrics: ReconcilerMetrics,
   health: HealthService,
-  homeserverUrl: string,
+  homeserverUrls: ReadonlyArray<string>,
 ): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -61,34 +66,49 @@ export const opsApp = (
     if (path === "/readyz") {
       const connected = yield* Ref.get(health.database)
       const role = yield* Ref.get(health.role)
-      const controller = yield* Ref.get(health.controller)
-      const [database, homeserver] = yield* Effect.all(
-        [
-          Option.isNone(connected)
+      const controllers = [...(yield* Ref.get(health.controllers)).values()]
+      const led = yield* Ref.get(health.led)
+      const { database, homeservers } = yield* Effect.all(
+        {
+          database: Option.isNone(connected)
             ? Effect.succeed("error: not connected yet")
             : withTimeout(
                 Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`).pipe(Effect.provide(connected.value)),
               ),
-          withTimeout(
-            Effect.tryPromise(async () => {
-              const response = await fetch(new URL("/_matrix/client/versions", homeserverUrl), {
-                signal: AbortSignal.timeout(2000),
-              })
-              if (!response.ok) throw new Error(`HTTP ${response.status}`)
-            }),
+          homeservers: Effect.forEach(
+            homeserverUrls,
+            (url) =>
+              withTimeout(
+                Effect.tryPromise(async () => {
+                  const response = await fetch(new URL("/_matrix/client/versions", url), {
+                    signal: AbortSignal.timeout(2000),
+                  })
+                  if (!response.ok) throw new Error(`HTTP ${response.status}`)
+                }),
+              ).pipe(Effect.map((result) => ({ url, result }))),
+            { concurrency: "unbounded" },
           ),
-        ],
+        },
         { concurrency: "unbounded" },
       )
+      // One homeserver down fails only its tenants: the replica serves the others.
+      const down = homeservers.filter((h) => h.result !== "ok")
+      const homeserver =
+        down.length === 0
+          ? "ok"
+          : down.map((h) => (homeservers.length === 1 ? h.result : `${h.url}: ${h.result}`)).join("; ")
+      const anyHomeserver = down.length < homeservers.length
       const synced =
-        role === "standby"
-          ? "standby"
-          : Option.isSome(controller) && (yield* controller.value.firstSyncDone)
-            ? "ok"
-            : "not yet"
-      const ready = database === "ok" && homeserver === "ok" && synced !== "not yet"
+        role === "starting"
+          ? "not yet"
+          : role === "standby"
+            ? "standby"
+            : controllers.length > 0 && (yield* Effect.forEach(controllers, (c) => c.firstSyncDone)).every(Boolean)
+              ? "ok"
+              : "not yet"
+      const ready = database === "ok" && anyHomeserver && synced !== "not yet"
       return HttpServerResponse.unsafeJson(
-        { ready, role, checks: { database, homeserver, firstFullSync: synced } },
+        { ready, role, tenants: led, checks: { database, homeserver, firstFullSync: synced } },
         { status: ready ? 200 : 503 },
       )
     }

@@ -1,7 +1,13 @@
 import type { RoomKey } from "@openmeet-reconciler/core"
 import { actionToJson, formatRoomKey } from "@openmeet-reconciler/core"
-import type { AppliedAction, ApplyResult, StatusReport } from "@openmeet-reconciler/engine"
-import { Effect, Option } from "effect"
+import type { AppliedAction, ApplyResult, PlanResult, StatusReport } from "@openmeet-reconciler/engine"
+import { Console, Effect, Option } from "effect"
+
+/** One line on stderr per tenant whose desired state could not be computed. */
+export const reportTenantFailures = (result: PlanResult) =>
+  Effect.forEach(result.failedTenants, (failure) =>
+    Console.error(`error: tenant ${JSON.stringify(failure.tenant)}: ${failure.message}; nothing of it was planned`),
+  )
 
 /** A progress line on stderr, only when a person watches a terminal and the work is long. */
 export const progress =

@@ -62,6 +62,53 @@ const compile = (patterns: ReadonlyArray<string>, where: string): Either.Either<
   return Either.right(out)
 }
 
+/**
+ * Users of the appservice's exclusive user namespaces (OpenMeet's older per-tenant bots,
+ * `@openmeet-bot-.*`) belong to the appservice, not to OpenMeet's members: protected like
+ * the bot. A namespace regex matches from the start of the id, as Synapse reads it.
+ */
+export const withAppserviceUsers = (
+  policies: ReadonlyMap<string, Policy>,
+  namespaces: ReadonlyArray<string>,
+  serverNames: ReadonlyArray<string> = [],
+): Either.Either<ReadonlyMap<string, Policy>, string> =>
+  Either.map(
+    Either.flatMap(
+      compile(
+        namespaces.map((regex) => `(?:${regex}).*`),
+        "APPSERVICE_REGISTRATION namespaces.users",
+      ),
+      (patterns) => refuseClaimsOnEveryone(patterns, namespaces, serverNames),
+    ),
+    (patterns) =>
+      new Map(
+        [...policies].map(([id, policy]) => [
+          id,
+          { ...policy, protectedUsers: [...policy.protectedUsers, ...patterns] },
+        ]),
+      ),
+  )
+
+/**
+ * An exclusive namespace that claims ordinary users (`@.*`) would protect every member:
+ * the reconciler would quietly never remove or demote anyone. Refused, naming the regex;
+ * an ordinary local id stands for "any user".
+ */
+const refuseClaimsOnEveryone = (
+  patterns: ReadonlyArray<UserPattern>,
+  namespaces: ReadonlyArray<string>,
+  serverNames: ReadonlyArray<string>,
+): Either.Either<ReadonlyArray<UserPattern>, string> => {
+  for (const [i, pattern] of patterns.entries()) {
+    const claimed = serverNames.find((server) => pattern.test(`@alice:${server}`))
+    if (claimed !== undefined)
+      return Either.left(
+        `APPSERVICE_REGISTRATION namespaces.users: the exclusive regex ${JSON.stringify(namespaces[i])} claims every user of ${claimed}; the appservice's users are protected like the bot, so the reconciler would manage nobody. Make that namespace non-exclusive (exclusive: false) or narrow it to the appservice's own users`,
+      )
+  }
+  return Either.right(patterns)
+}
+
 const applyOverrides = (base: Policy, o: Overrides, where: string): Either.Either<Policy, string> =>
   Either.map(compile(o.protectedUsers ?? [], where), (protectedUsers) => ({
     eventEntitledStatuses: o.eventEntitledStatuses ? new Set(o.eventEntitledStatuses) : base.eventEntitledStatuses,

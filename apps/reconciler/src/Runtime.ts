@@ -34,7 +34,12 @@ export const serviceLayer = (settings: Settings, options: RuntimeOptions = {}) =
   Layer.merge(
     databaseLayer(settings),
     Homeservers.layer(
-      { homeserverUrl: settings.homeserverUrl, asToken: settings.registration.asToken },
+      {
+        homeserverUrl: settings.homeserverUrl,
+        asToken: settings.registration.asToken,
+        appserviceId: settings.registration.id,
+        hsToken: settings.registration.hsToken,
+      },
       {},
       options.cache,
     ),

@@ -9,7 +9,7 @@ import type { Tenant } from "@openmeet-reconciler/openmeet"
 import { parseTenants, parseTenantsB64 } from "@openmeet-reconciler/openmeet"
 import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Either, Option, type Redacted } from "effect"
 import { parse } from "yaml"
-import { parsePolicy } from "./PolicyConfig.ts"
+import { parsePolicy, withAppserviceUsers } from "./PolicyConfig.ts"
 import { configFileSettingNames, envName, settingDefaults } from "./SettingsReference.ts"
 
 /** A setting that is missing or wrong; the message names it. */
@@ -274,6 +274,12 @@ export const loadTriggerSettings = (configFile: Option.Option<string>): Effect.E
     }
   })
 
+/** What `adopt` needs beyond the common settings: a Synapse server admin's token, when given. */
+export const loadAdoptSettings = (
+  configFile: Option.Option<string>,
+): Effect.Effect<{ readonly adminToken: Option.Option<Redacted.Redacted<string>> }, SettingsError> =>
+  readConfig(Config.all({ adminToken: Config.option(Config.redacted("synapseAdminToken")) }), configFile)
+
 /** What `registration` needs: the tenants, the current registration if any, the port. */
 export interface RegistrationSettings {
   readonly tenants: ReadonlyArray<Tenant>
@@ -332,6 +338,12 @@ export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<S
     const registration = yield* loadRegistration(values.registrationPath).pipe(
       Effect.mapError((error) => new SettingsError({ message: error.message })),
     )
+    const protectedPolicies = withAppserviceUsers(
+      policies.right,
+      registration.exclusiveUsers,
+      tenants.map((t) => t.serverName),
+    )
+    if (Either.isLeft(protectedPolicies)) return yield* new SettingsError({ message: protectedPolicies.left })
     return {
       databaseUrl: values.databaseUrl,
       reconcilerDatabaseUrl: values.reconcilerDatabaseUrl,
@@ -339,7 +351,7 @@ export const loadSettings = (configFile: Option.Option<string>): Effect.Effect<S
       homeserverUrl: values.homeserverUrl,
       registration,
       tenants,
-      policies: policies.right,
+      policies: protectedPolicies.right,
       concurrency: values.concurrency,
     }
   })

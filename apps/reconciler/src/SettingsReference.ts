@@ -23,7 +23,7 @@ export const settingDefaults = {
 } as const
 
 /** Which commands read a setting. */
-export type SettingScope = "all" | "run" | "run, triggers"
+export type SettingScope = "all" | "run" | "run, triggers" | "adopt"
 
 export interface SettingReference {
   /** The name in a `--config` YAML file (camelCase); the environment uses CONSTANT_CASE. */
@@ -56,7 +56,7 @@ export const settingsReference: ReadonlyArray<SettingReference> = [
     secret: false,
     scope: "all",
     description:
-      "OpenMeet's tenant list as base64 JSON, as OpenMeet reads it. Tenants need `matrixConfig.serverName`. One of `TENANTS_B64` and `TENANTS_FILE` is required. May hold tokens (`matrixConfig.appservice.token`): keep it with the secrets.",
+      "OpenMeet's tenant list as base64 JSON, as OpenMeet reads it. Tenants need `matrixConfig.serverName`. One of `TENANTS_B64` and `TENANTS_FILE` is required. May hold tokens (`matrixConfig.appservice.token` and `hsToken`): keep it with the secrets.",
   },
   {
     name: "tenantsFile",
@@ -73,7 +73,7 @@ export const settingsReference: ReadonlyArray<SettingReference> = [
     secret: false,
     scope: "all",
     description:
-      "The homeserver's client API, e.g. `http://127.0.0.1:8008`. Tenants on a server name it does not serve use their own `matrixConfig.homeserverUrl` and `matrixConfig.appservice.token` from the tenant list.",
+      "The homeserver's client API, e.g. `http://127.0.0.1:8008`. Tenants on a server name it does not serve use their own `matrixConfig.homeserverUrl` and `matrixConfig.appservice` (`token`; `hsToken` and `id` for `run`) from the tenant list.",
   },
   {
     name: "appserviceRegistration",
@@ -199,6 +199,15 @@ export const settingsReference: ReadonlyArray<SettingReference> = [
     secret: false,
     scope: "run",
     description: "Room keys one worker takes at once (1–1000).",
+  },
+  {
+    name: "synapseAdminToken",
+    inConfigFile: true,
+    required: false,
+    secret: true,
+    scope: "adopt",
+    description:
+      "The access token of a Synapse server admin, for `reconciler adopt` (Synapse's `make_room_admin` and room state admin APIs) on the homeserver of the rooms it adopts. Needed by `adopt --confirm` only; give it for that run, not to the daemon.",
   },
   {
     name: "stateCacheTtl",

@@ -1,6 +1,7 @@
 import { createServer } from "node:net"
 import { SqlClient } from "@effect/sql"
 import { isRecord } from "@openmeet-reconciler/core"
+import type { Tenant } from "@openmeet-reconciler/openmeet"
 import {
   addAttendee,
   addEvent,
@@ -9,13 +10,13 @@ import {
   resetTenant,
   tenantsB64,
 } from "@openmeet-reconciler/openmeet/testing"
-import { uniqueTenantId } from "@openmeet-reconciler/testing"
+import { tcpProxy, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import type { Daemon } from "./daemon.ts"
 import { daemonEnv, daemonStarter, eventually, harness, ready } from "./daemon.ts"
-import { tcpProxy } from "./tcpProxy.ts"
 
-const { services, synapse, db, s, terminate } = harness()
+const { services, synapse, db, s, terminate, eventTenant } = harness()
 const bot = services.botUserId
 const appserviceId = "openmeet-bot"
 
@@ -116,36 +117,103 @@ describe("reconciler run: failures", () => {
     expect(appliedTwice(after)).toEqual([])
   })
 
-  it("a transaction that reaches a standby reaches the leader at once: drift another admin made is put back", async () => {
-    const tenant = fixtureTenant(uniqueTenantId("frel"), s)
-    const mx = (n: number) => `@${tenant.id}.u${n}:${s}`
-    const admin = `@admin-${tenant.id}:${s}`
+  it("three replicas share four tenants, each led by exactly one; a killed replica's tenants are taken over", async () => {
+    const tenants = await Promise.all([0, 1, 2, 3].map((i) => eventTenant(`fsh${i}`, "shared")))
+    // Polled every second: the change made after the takeover reaches the tenant's new leader.
+    const env = daemonEnv(services, { TENANTS_B64: tenantsB64(tenants), POLL_INTERVAL: "1s" })
+    // Only one replica can listen where Synapse sends transactions; the others listen elsewhere.
+    const replicas = [start(env), start({ ...env, APPSERVICE_PORT: String(await freePort()) })]
+    replicas.push(start({ ...env, APPSERVICE_PORT: String(await freePort()) }))
+    const ids = tenants.map((t) => t.id).sort()
+    /** Which tenants each replica says it leads (/readyz), the dead ones left out. */
+    const led = async (alive: ReadonlyArray<Daemon>) =>
+      Promise.all(
+        alive.map(async (replica) => {
+          const { status, body } = await replica.get("/readyz")
+          return status === 0 ? [] : (JSON.parse(body) as { tenants: Array<string> }).tenants
+        }),
+      )
+    const sharedOut = async (alive: ReadonlyArray<Daemon>) => {
+      const shares = await led(alive)
+      const all = shares.flat().sort()
+      const cap = Math.ceil(ids.length / alive.length)
+      return JSON.stringify(all) === JSON.stringify(ids) && shares.every((share) => share.length <= cap)
+    }
+    await eventually("four tenants spread over three replicas, each led once", () => sharedOut(replicas), {
+      timeoutMs: 60_000,
+    })
+    for (const tenant of tenants) {
+      const leaders = await Promise.all(
+        replicas.map((r) => r.metric("reconciler_tenant_leader", { tenant: tenant.id })),
+      )
+      expect(leaders.reduce((n, v) => n + v, 0)).toBe(1)
+      await eventually(
+        `tenant ${tenant.id}'s room`,
+        async () => (await synapse.resolveAlias(`#event-shared-${tenant.id}:${s}`)) !== undefined,
+      )
+    }
+    // A replica that leads something dies without a word; the other two share its tenants.
+    const shares = await led(replicas)
+    const victim = shares.findIndex((share) => share.length > 0)
+    const orphaned = shares[victim] ?? []
+    await replicas[victim]?.stop("SIGKILL")
+    const survivors = replicas.filter((_, i) => i !== victim)
+    await eventually("the survivors to lead every tenant", () => sharedOut(survivors), { timeoutMs: 30_000 })
+    // The new leader of an orphaned tenant applies OpenMeet's changes.
+    const moved = tenants.find((t) => orphaned.includes(t.id))
+    if (moved === undefined) throw new Error("the killed replica led nothing")
+    await db.runPromise(addAttendee(moved, { eventId: 1, userId: 2, status: "confirmed" }))
+    const room = await synapse.resolveAlias(`#event-shared-${moved.id}:${s}`)
+    if (room === undefined) throw new Error("no room")
+    await eventually(
+      "the attendee to be invited by the tenant's new leader",
+      async () => (await synapse.memberships(room))[`@${moved.id}.u2:${s}`] === "invite",
+      { timeoutMs: 30_000 },
+    )
+    for (const tenant of tenants) expect(appliedTwice(await audit(tenant.id))).toEqual([])
+  })
+
+  it("a transaction that reaches another replica reaches the tenant's leader at once: drift another admin made is put back", async () => {
+    const tenants = await Promise.all([0, 1].map((i) => eventTenant(`frel${i}`, "relayed")))
+    const mx = (tenant: Tenant, n: number) => `@${tenant.id}.u${n}:${s}`
     await db.runPromise(
-      Effect.gen(function* () {
-        yield* resetTenant(tenant, 40)
-        for (const id of [1, 2]) yield* addUser(tenant, { id })
-        yield* addEvent(tenant, { id: 1, slug: "relayed", userId: 1 })
-        yield* addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" })
+      Effect.forEach(tenants, (tenant) => addAttendee(tenant, { eventId: 1, userId: 2, status: "confirmed" }), {
+        discard: true,
       }),
     )
     const env = daemonEnv(services, {
-      TENANTS_B64: tenantsB64([tenant]),
+      TENANTS_B64: tenantsB64(tenants),
       RECONCILER_POLICY: `defaults:\n  protectedUsers: ["@admin-.*"]\n`,
     })
-    // The leader listens elsewhere: every transaction goes to the standby, at the registration's url.
-    const leader = start({ ...env, APPSERVICE_PORT: String(await freePort()) })
-    await ready(leader)
-    const standby = start(env)
-    await ready(standby, { standby: true })
-    // The homeserver found nobody at the registration's url while only the leader ran, and
-    // backs off; a ping (as a starting leader does) makes it send again.
+    // Two replicas, one tenant each; every transaction goes to the first, at the registration's url.
+    const first = start(env)
+    const second = start({ ...env, APPSERVICE_PORT: String(await freePort()) })
+    const ledBy = async (replica: Daemon) =>
+      (JSON.parse((await replica.get("/readyz")).body) as { tenants: Array<string> }).tenants
+    await eventually(
+      "each replica to lead one tenant",
+      async () => (await ledBy(second)).length === 1 && (await ledBy(first)).length === 1,
+      {
+        daemon: second,
+        timeoutMs: 60_000,
+      },
+    )
+    await ready(first)
+    await ready(second)
+    // The tenant the second replica leads: its transactions reach it only through the first.
+    const [ledElsewhere] = await ledBy(second)
+    const tenant = tenants.find((t) => t.id === ledElsewhere)
+    if (tenant === undefined) throw new Error("no tenant led by the second replica")
+    // The homeserver found nobody at the registration's url at first, and backs off; a ping
+    // (as a starting leader does) makes it send again.
     await synapse.call("POST", `/_matrix/client/v1/appservice/${encodeURIComponent(appserviceId)}/ping`, {})
     const room = await synapse.resolveAlias(`#event-relayed-${tenant.id}:${s}`)
-    if (room === undefined) throw new Error("the leader made no room")
-    await eventually("u2 to be invited", async () => (await synapse.memberships(room))[mx(2)] === "invite", {
-      daemon: leader,
+    if (room === undefined) throw new Error("the tenant's leader made no room")
+    await eventually("u2 to be invited", async () => (await synapse.memberships(room))[mx(tenant, 2)] === "invite", {
+      daemon: second,
     })
     // A protected admin makes u2 a moderator, which OpenMeet does not say.
+    const admin = `@admin-${tenant.id}:${s}`
     await synapse.register(`admin-${tenant.id}`)
     await synapse.inviteAs(bot, room, admin)
     await synapse.joinAs(admin, room)
@@ -154,19 +222,19 @@ describe("reconciler run: failures", () => {
     await synapse.setPowerLevels(room, { ...levels, users: { ...users, [admin]: 100 } })
     await synapse.setPowerLevels(
       room,
-      { ...(await synapse.powerLevels(room)), users: { ...users, [admin]: 100, [mx(2)]: 50 } },
+      { ...(await synapse.powerLevels(room)), users: { ...users, [admin]: 100, [mx(tenant, 2)]: 50 } },
       admin,
     )
-    // The leader, whose cache still holds the old state, hears of it through the standby.
+    // The tenant's leader, whose cache still holds the old state, hears of it through the first replica.
     await eventually(
-      "u2's level to be put back by the leader",
+      "u2's level to be put back by the tenant's leader",
       async () => {
         const now = await synapse.powerLevels(room)
-        return isRecord(now.users) && now.users[mx(2)] === undefined && now.users[admin] === 100
+        return isRecord(now.users) && now.users[mx(tenant, 2)] === undefined && now.users[admin] === 100
       },
-      { daemon: leader, timeoutMs: 20_000 },
+      { daemon: second, timeoutMs: 20_000 },
     )
-    expect(leader.log()).toContain("from transactions a standby took")
+    expect(second.log()).toContain("from transactions another replica took")
   })
 
   it("a leader whose lock connection dies steps down at once, then leads again", async () => {
@@ -176,12 +244,14 @@ describe("reconciler run: failures", () => {
     await ready(daemon)
     // A standby is ready too; the lock may still be held by a replica of the test before, just killed.
     await eventually("it to lead", async () => (await daemon.metric("reconciler_leader")) === 1, { daemon })
-    await terminate("openmeet-matrix-reconciler leader")
-    await eventually("the leader to step down", async () => daemon.log().includes("leader: stepped down"), { daemon })
+    await terminate("omr-leader:")
+    await eventually("the leader to step down", async () => daemon.log().includes("leadership: stepped down"), {
+      daemon,
+    })
     await eventually(
       "it to lead again",
       async () =>
-        daemon.log().split("leader: acquired the lock").length === 3 &&
+        daemon.log().split(`leadership: leading tenant ${tenant.id}`).length === 3 &&
         (await daemon.metric("reconciler_leader")) === 1,
       { daemon },
     )

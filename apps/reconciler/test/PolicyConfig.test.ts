@@ -1,7 +1,7 @@
 import { isProtected } from "@openmeet-reconciler/core"
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { parsePolicy } from "../src/PolicyConfig.ts"
+import { parsePolicy, withAppserviceUsers } from "../src/PolicyConfig.ts"
 
 const policyOf = (yaml: string) => {
   const parsed = parsePolicy(yaml, ["t1"])
@@ -66,5 +66,38 @@ describe("RECONCILER_POLICY: the decisions an OpenMeet operator can change", () 
   it("the tenant '' (OpenMeet's public schema) takes overrides under the key \"\"", () => {
     const parsed = policies('tenants:\n  "": {publicRoomVisitors: remove}\n', ["", "a"])
     expect([parsed.get("")?.publicRoomVisitors, parsed.get("a")?.publicRoomVisitors]).toEqual(["remove", "keep"])
+  })
+})
+
+describe("the appservice's own users (APPSERVICE_REGISTRATION's exclusive user namespaces)", () => {
+  it("are protected like the bot: OpenMeet's older per-tenant bots are never kicked or demoted", () => {
+    const policies = withAppserviceUsers(
+      Either.getOrThrow(parsePolicy(`defaults:\n  protectedUsers: ["@admin:.*"]\n`, ["t1"])),
+      ["@openmeet-bot-"],
+    )
+    const policy = Either.getOrThrow(policies).get("t1")
+    if (policy === undefined) throw new Error("no policy for t1")
+    const ctx = { policy, serverName: "example.org", botUserId: "@openmeet-bot:example.org", kind: "event" as const }
+    // A namespace regex matches from the start of the id, as Synapse reads it.
+    expect(isProtected(ctx, "@openmeet-bot-t1:example.org")).toBe(true)
+    expect(isProtected(ctx, "@admin:example.org")).toBe(true)
+    expect(isProtected(ctx, "@ann:example.org")).toBe(false)
+    expect(isProtected(ctx, "@x-openmeet-bot-t1:example.org")).toBe(false)
+  })
+
+  it("an exclusive namespace claiming every user is refused: it would protect every member", () => {
+    const base = Either.getOrThrow(parsePolicy(undefined, ["t1"]))
+    const refused = withAppserviceUsers(base, ["@openmeet-bot-.*", "@.*:example.org"], ["other.org", "example.org"])
+    expect(Either.getLeft(refused)).toEqual(
+      expect.objectContaining({ value: expect.stringContaining('"@.*:example.org" claims every user of example.org') }),
+    )
+    // OpenMeet's own namespace (its older per-tenant bots) claims nobody else.
+    expect(Either.isRight(withAppserviceUsers(base, ["@openmeet-bot-.*"], ["example.org"]))).toBe(true)
+  })
+
+  it("a namespace RE2 cannot run is refused at start, naming the registration", () => {
+    const refused = withAppserviceUsers(new Map(), ["@(?=x).*"])
+    expect(Either.getLeft(refused)).toEqual(expect.objectContaining({ _tag: "Some" }))
+    expect(Either.isLeft(refused) ? refused.left : "").toContain("APPSERVICE_REGISTRATION namespaces.users")
   })
 })

@@ -7,12 +7,11 @@ import {
   resetTenant,
   tenantsB64,
 } from "@openmeet-reconciler/openmeet/testing"
-import { uniqueTenantId } from "@openmeet-reconciler/testing"
+import { tcpProxy, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Daemon, daemonEnv, eventually, harness, ready, startDaemon } from "./daemon.ts"
 import { alertRules, type Prometheus, rulesWithShortFor, startPrometheus } from "./prometheus.ts"
-import { tcpProxy } from "./tcpProxy.ts"
 
 /**
  * The alert rules and the dashboard against a real Prometheus (Debian's package) scraping a

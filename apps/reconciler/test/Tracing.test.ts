@@ -1,4 +1,3 @@
-import { createServer } from "node:http"
 import {
   addAttendee,
   addEvent,
@@ -11,6 +10,7 @@ import { sqlLayer, testServices, uniqueTenantId } from "@openmeet-reconciler/tes
 import { Effect, ManagedRuntime } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { cliEnv, runCli } from "./cli.ts"
+import { otlpCollector } from "./collector.ts"
 
 const services = testServices()
 const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
@@ -18,18 +18,7 @@ afterAll(() => db.dispose())
 
 describe("OpenTelemetry export", () => {
   it("sends the spans of an apply over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set", async () => {
-    const received: Array<{ readonly path: string; readonly body: Buffer }> = []
-    const collector = createServer((request, response) => {
-      const chunks: Array<Buffer> = []
-      request.on("data", (chunk: Buffer) => chunks.push(chunk))
-      request.on("end", () => {
-        received.push({ path: request.url ?? "", body: Buffer.concat(chunks) })
-        response.writeHead(200, { "content-type": "application/x-protobuf" }).end()
-      })
-    })
-    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve))
-    const address = collector.address()
-    if (address === null || typeof address === "string") throw new Error("no collector port")
+    const collector = await otlpCollector()
     try {
       const tenant = fixtureTenant(uniqueTenantId("otl"), services.serverName)
       await db.runPromise(
@@ -44,15 +33,14 @@ describe("OpenTelemetry export", () => {
         ["apply"],
         cliEnv(services, {
           TENANTS_B64: tenantsB64([tenant]),
-          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${address.port}`,
+          OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
           OTEL_SERVICE_NAME: "reconciler-under-test",
         }),
       )
       expect(result.stderr).toBe("")
       expect(result.code).toBe(0)
-      const traces = received.filter((r) => r.path === "/v1/traces")
-      expect(traces.length).toBeGreaterThan(0)
-      const body = Buffer.concat(traces.map((t) => t.body)).toString("latin1")
+      expect(collector.traces().length).toBeGreaterThan(0)
+      const body = collector.tracesText()
       for (const name of [
         "reconciler-under-test",
         "reconcile.cycle",
@@ -68,7 +56,7 @@ describe("OpenTelemetry export", () => {
       // Tokens never leave in spans.
       expect(body).not.toContain(services.asToken)
     } finally {
-      await new Promise<void>((resolve) => collector.close(() => resolve()))
+      await collector.close()
     }
   })
 })

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { SqlClient } from "@effect/sql"
+import type { Tenant } from "@openmeet-reconciler/openmeet"
+import { addEvent, addUser, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet/testing"
 import type { TestServices } from "@openmeet-reconciler/testing"
-import { sqlLayer, synapseClient, testServices } from "@openmeet-reconciler/testing"
+import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, ManagedRuntime } from "effect"
 import { afterAll, afterEach } from "vitest"
 import { cliEnv } from "./cli.ts"
@@ -135,14 +137,26 @@ export const harness = () => {
   const services = testServices()
   const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
   afterAll(() => db.dispose())
-  /** Ends the database sessions of a daemon's connection (`application_name`), as a network cut would. */
+  /** Ends the database sessions whose `application_name` starts with this, as a network cut would. */
   const terminate = (applicationName: string) =>
     db.runPromise(
       Effect.flatMap(
         SqlClient.SqlClient,
         (sql) =>
-          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${applicationName}`,
+          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE starts_with(application_name, ${applicationName})`,
       ),
     )
-  return { services, synapse: synapseClient(services), db, s: services.serverName, terminate }
+  /** A tenant of its own with users 1 and 2 and event 1 (`slug`, owned by user 1). */
+  const eventTenant = async (prefix: string, slug: string): Promise<Tenant> => {
+    const tenant = fixtureTenant(uniqueTenantId(prefix), services.serverName)
+    await db.runPromise(
+      Effect.gen(function* () {
+        yield* resetTenant(tenant, 40)
+        for (const id of [1, 2]) yield* addUser(tenant, { id })
+        yield* addEvent(tenant, { id: 1, slug, userId: 1 })
+      }),
+    )
+    return tenant
+  }
+  return { services, synapse: synapseClient(services), db, s: services.serverName, terminate, eventTenant }
 }

@@ -35,7 +35,13 @@ export type Action =
       readonly altAliases: ReadonlyArray<string>
       readonly reason: string
     }
-  | { readonly type: "add_alias"; readonly alias: string; readonly reason: string }
+  | {
+      readonly type: "add_alias"
+      readonly alias: string
+      /** The room the alias is moved from (a room this one replaced), when it names one. */
+      readonly from?: string
+      readonly reason: string
+    }
   | {
       readonly type: "set_power_levels"
       readonly changes: Readonly<Record<string, LevelChange>>

@@ -79,7 +79,7 @@ export const explainRoom = (
         ? user === context.botUserId
           ? "the appservice bot (protected)"
           : user.endsWith(`:${context.serverName}`)
-            ? "matches protectedUsers (never kicked, demoted or promoted)"
+            ? "matches protectedUsers or the appservice's exclusive user namespace (never kicked, demoted or promoted)"
             : "on another server (protected)"
         : (entitled?.reason ??
           desired?.excluded.get(user) ??

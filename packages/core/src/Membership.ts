@@ -3,14 +3,15 @@ import type { ActualRoom } from "./Actual.ts"
 import type { DesiredRoom } from "./Desired.ts"
 import type { RoomContext } from "./Policy.ts"
 import { isProtected } from "./Policy.ts"
+import type { Outranked } from "./PowerLevels.ts"
 import { botMayRemove, levelOf } from "./PowerLevels.ts"
 
 export interface MembershipOutcome {
   readonly actions: ReadonlyArray<Action>
   /** Users left alone on purpose that an operator should know about (bans). */
   readonly banned: ReadonlyArray<string>
-  /** Why users who should go cannot be removed (Synapse refuses a kick of a user not below the bot). */
-  readonly cannotRemove: ReadonlyArray<string>
+  /** Users who should go but cannot be removed (Synapse refuses a kick of a user not below the bot). */
+  readonly cannotRemove: ReadonlyArray<Outranked>
   /** Visitors left in the room (`publicRoomVisitors: keep`). */
   readonly visitors: ReadonlyArray<string>
 }
@@ -39,7 +40,7 @@ export const planMembership = (
   const admissions: Array<Action> = []
   const kicks: Array<Action> = []
   const banned: Array<string> = []
-  const cannotRemove: Array<string> = []
+  const cannotRemove: Array<Outranked> = []
   const visitors: Array<string> = []
 
   for (const member of desired.members.values()) {
@@ -85,9 +86,7 @@ export const planMembership = (
       continue
     }
     if (room !== undefined && !botMayRemove(room, context, actual.userId)) {
-      cannotRemove.push(
-        `cannot remove ${actual.userId}: their level ${levelOf(room, actual.userId)} is not below the bot's ${levelOf(room, botUserId)}`,
-      )
+      cannotRemove.push({ userId: actual.userId, level: levelOf(room, actual.userId), needs: "removal", kept: false })
       continue
     }
     const rule = desired.excluded.get(actual.userId) ?? `not entitled to ${desired.key.kind} ${desired.key.entityId}`

@@ -6,16 +6,27 @@ import { formatRoomKey } from "./RoomKey.ts"
 export const roomStatuses = ["in_sync", "drifted", "missing", "orphan", "blocked", "error"] as const
 export type RoomStatus = (typeof roomStatuses)[number]
 
-export const conditionTypes = ["blocked", "error", "banned", "encrypted", "stray_room", "undecided"] as const
+export const conditionTypes = [
+  "blocked",
+  "error",
+  "banned",
+  "encrypted",
+  "stray_room",
+  "undecided",
+  "level_kept",
+] as const
 
 export interface Condition {
   /**
    * `blocked` and `error` need an operator; the others are informational (`stray_room`:
    * another room carries this key's alias and is left alone; `undecided`: a row that
-   * could not be decided, its user left as found).
+   * could not be decided, its user left as found; `level_kept`: a user at or above the
+   * bot whose role still grants power keeps their level).
    */
   readonly type: (typeof conditionTypes)[number]
   readonly message: string
+  /** The room `reconciler adopt` would fix this in (Synapse's make_room_admin for the bot). */
+  readonly adopt?: string
 }
 
 /** An action as planned; `held` when a safety limit keeps it back. */

@@ -80,7 +80,7 @@ const describe = (action: PlannedAction): string => {
     case "set_canonical_alias":
       return `canonical alias ${action.from ?? "(none)"} → ${action.to}`
     case "add_alias":
-      return `add alias ${action.alias}`
+      return action.from === undefined ? `add alias ${action.alias}` : `move alias ${action.alias} from ${action.from}`
     case "set_power_levels":
       return `power levels ${levelChanges(action.changes)}`
     case "archive": {

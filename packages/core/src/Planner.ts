@@ -1,5 +1,6 @@
 import type { Action } from "./Action.ts"
 import type { ActualRoom } from "./Actual.ts"
+import { powerConditions } from "./Adoption.ts"
 import type { DesiredOutcome, DesiredRoom } from "./Desired.ts"
 import { formatDataProblem } from "./Desired.ts"
 import { planMembership } from "./Membership.ts"
@@ -8,14 +9,15 @@ import type { RoomContext } from "./Policy.ts"
 import { isProtected } from "./Policy.ts"
 import {
   archivedEventsDefault,
+  botLacksPower,
   botMayRemove,
-  botMaySend,
-  botPowerProblems,
   invalidLevels,
   isArchived,
   planPowerLevels,
 } from "./PowerLevels.ts"
 import { roomKey } from "./RoomKey.ts"
+import type { RoomFacts } from "./RoomSettings.ts"
+import { permittedSettings, settingsActions } from "./RoomSettings.ts"
 
 /** The highest level a user gets in a room the bot creates (the bot has 100). */
 const creationCap = 99
@@ -54,90 +56,13 @@ const createRoom = (desired: DesiredRoom, context: RoomContext): RoomPlan => {
 }
 
 /**
- * Where the desired alias points now: `undefined` when not looked up (or here),
- * `null` when free, else the other room that holds it.
+ * What stops the bot from touching the room at all: a power level that is not a level, or
+ * the bot lacking a level it needs (with what would fix it).
  */
-export type AliasTarget = string | null | undefined
-
-/** What the engine found out about a room besides its state. */
-export interface RoomFacts {
-  /** Where the desired alias points, when it was looked up. */
-  readonly aliasTarget?: AliasTarget
-  /** The reconciler archived this room itself (its audit log says so): it may lift the archive. */
-  readonly archivedByReconciler?: boolean
-}
-
-/** The state event each settings action writes: the bot needs its level, or Synapse refuses. */
-const settingEventType: Partial<Record<Action["type"], string>> = {
-  set_name: "m.room.name",
-  set_join_rule: "m.room.join_rules",
-  set_history_visibility: "m.room.history_visibility",
-  set_guest_access: "m.room.guest_access",
-  set_canonical_alias: "m.room.canonical_alias",
-}
-
-/** Settings the bot may not write are conditions, not requests Synapse would refuse on every pass. */
-const permittedSettings = (
-  room: ActualRoom,
-  context: RoomContext,
-  actions: ReadonlyArray<Action>,
-  conditions: Array<Condition>,
-): ReadonlyArray<Action> =>
-  actions.filter((action) => {
-    const eventType = settingEventType[action.type]
-    if (eventType === undefined || botMaySend(room, context, eventType)) return true
-    conditions.push({
-      type: "blocked",
-      message: `cannot write ${eventType}: the room requires a higher level than the bot's (${action.type} skipped)`,
-    })
-    return false
-  })
-
-const settingsActions = (
-  room: ActualRoom,
-  desired: DesiredRoom,
-  aliasTarget: AliasTarget,
-  conditions: Array<Condition>,
-): ReadonlyArray<Action> => {
-  const actions: Array<Action> = []
-  const why = `desired by ${desired.key.kind} ${desired.key.entityId}`
-  if (room.name !== desired.name) {
-    actions.push({ type: "set_name", from: room.name ?? null, to: desired.name, reason: why })
-  }
-  if (room.joinRule !== desired.joinRule) {
-    actions.push({ type: "set_join_rule", from: room.joinRule ?? null, to: desired.joinRule, reason: why })
-  }
-  if (room.historyVisibility !== desired.historyVisibility) {
-    actions.push({
-      type: "set_history_visibility",
-      from: room.historyVisibility ?? null,
-      to: desired.historyVisibility,
-      reason: why,
-    })
-  }
-  if (room.guestAccess !== desired.guestAccess) {
-    actions.push({ type: "set_guest_access", from: room.guestAccess ?? null, to: desired.guestAccess, reason: why })
-  }
-  const aliasElsewhere = typeof aliasTarget === "string" && aliasTarget !== room.roomId
-  if (room.canonicalAlias !== desired.alias && aliasElsewhere) {
-    conditions.push({ type: "blocked", message: `alias ${desired.alias} belongs to another room, ${aliasTarget}` })
-  } else if (room.canonicalAlias !== desired.alias) {
-    // A slug change: the new alias first, then canonical; old aliases stay as alt_aliases.
-    if (aliasTarget === null) actions.push({ type: "add_alias", alias: desired.alias, reason: "the slug changed" })
-    const altAliases = room.altAliases.filter((alias) => alias !== desired.alias)
-    if (room.canonicalAlias !== undefined && !altAliases.includes(room.canonicalAlias)) {
-      altAliases.push(room.canonicalAlias)
-    }
-    actions.push({
-      type: "set_canonical_alias",
-      from: room.canonicalAlias ?? null,
-      to: desired.alias,
-      altAliases,
-      reason: why,
-    })
-  }
-  return actions
-}
+const roomBlockers = (room: ActualRoom, context: RoomContext): ReadonlyArray<Condition> => [
+  ...invalidLevels(room.powerLevels).map((message): Condition => ({ type: "blocked", message })),
+  ...(botLacksPower(room, context) ? powerConditions(room, context, []) : []),
+]
 
 /** Users invited or joined that the reconciler manages. */
 const managedMembers = (room: ActualRoom, context: RoomContext): number =>
@@ -155,16 +80,19 @@ const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext
   }
   const conditions: Array<Condition> = []
   if (room.encrypted) {
-    conditions.push({ type: "encrypted", message: "room is encrypted (legacy); it stays encrypted and is managed" })
+    conditions.push({
+      type: "encrypted",
+      message:
+        "room is encrypted (a legacy private room): it stays encrypted and is managed; people invited now cannot read what was said before they joined. Nothing to do (docs/operations.md)",
+    })
   }
-  const powerProblems = [...invalidLevels(room.powerLevels), ...botPowerProblems(room, context)]
-  if (powerProblems.length > 0) {
-    const blocked = powerProblems.map((message): Condition => ({ type: "blocked", message }))
+  const blockers = roomBlockers(room, context)
+  if (blockers.length > 0) {
     return {
       ...base,
       status: "blocked",
       actions: [],
-      conditions: [...blocked, ...conditions, ...undecidedConditions(desired)],
+      conditions: [...blockers, ...conditions, ...undecidedConditions(desired)],
     }
   }
   const levels = planPowerLevels(room, desired, context, {
@@ -172,7 +100,7 @@ const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext
   })
   const membership = planMembership(room, desired, context)
   const actions: Array<PlannedAction> = [
-    ...permittedSettings(room, context, settingsActions(room, desired, facts.aliasTarget, conditions), conditions),
+    ...permittedSettings(room, context, settingsActions(room, desired, facts, conditions), conditions),
   ]
   if (levels.archiving) {
     actions.push({
@@ -198,8 +126,7 @@ const manageRoom = (room: ActualRoom, desired: DesiredRoom, context: RoomContext
   }
   actions.push(...membership.actions)
   conditions.push(
-    ...levels.blocked.map((message): Condition => ({ type: "blocked", message })),
-    ...membership.cannotRemove.map((message): Condition => ({ type: "blocked", message })),
+    ...powerConditions(room, context, [...levels.outranked, ...membership.cannotRemove]),
     ...membership.banned.map((user): Condition => ({ type: "banned", message: `${user} is banned; left alone` })),
     ...undecidedConditions(desired),
   )
@@ -243,13 +170,13 @@ export const planRoom = (
  * `report` shows it, `archive` lets only moderators post, `evict` kicks every managed member.
  */
 export const planOrphan = (room: ActualRoom, alias: string, tenant: string, context: RoomContext): RoomPlan => {
-  const blockers = [...invalidLevels(room.powerLevels), ...botPowerProblems(room, context)]
+  const blockers = roomBlockers(room, context)
   const base = {
     key: roomKey(tenant, "orphan", room.roomId),
     alias,
     roomId: room.roomId,
     status: "orphan" as const,
-    conditions: blockers.map((message): Condition => ({ type: "blocked", message })),
+    conditions: blockers,
     memberCount: managedMembers(room, context),
     entitledCount: 0,
   }

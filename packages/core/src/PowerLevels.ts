@@ -82,8 +82,8 @@ export interface PowerLevelsOutcome {
   readonly changes: Readonly<Record<string, LevelChange>>
   /** The full content carrying every change (only meaningful with changes). */
   readonly content: PowerLevelsContent
-  /** Why the bot cannot do what the room needs: each one blocks the room. */
-  readonly blocked: ReadonlyArray<string>
+  /** Users at or above the bot whose level the room needs lower: their entries are kept. */
+  readonly outranked: ReadonlyArray<Outranked>
   /** The room must be archived: `content` raises `events_default` to 50. */
   readonly archiving: boolean
   /** The room is archived but its entity is active again: `content` lowers `events_default` to 0. */
@@ -97,17 +97,40 @@ export const archivedEventsDefault = 50
 export const isArchived = (room: ActualRoom): boolean =>
   namedLevel(room.powerLevels, "events_default", 0) >= archivedEventsDefault
 
-/** Whether the bot holds every level it needs to manage the room. */
-export const botPowerProblems = (room: ActualRoom, context: RoomContext): ReadonlyArray<string> => {
-  const bot = levelOf(room, context.botUserId)
-  const needs: Array<[string, number]> = [
-    ["m.room.power_levels", stateLevel(room.powerLevels, "m.room.power_levels")],
-    ["kick", namedLevel(room.powerLevels, "kick", 50)],
-    ["invite", namedLevel(room.powerLevels, "invite", 0)],
+/** A level the bot needs to manage the room (power levels, kick, invite) and the level it has. */
+export interface PowerNeed {
+  readonly what: "m.room.power_levels" | "kick" | "invite"
+  readonly level: number
+  readonly has: number
+}
+
+/** The levels the bot needs to manage the room: it lacks power where `has` is below `level`. */
+export const botPowerNeeds = (room: ActualRoom, context: RoomContext): ReadonlyArray<PowerNeed> => {
+  const has = levelOf(room, context.botUserId)
+  return [
+    { what: "m.room.power_levels", level: stateLevel(room.powerLevels, "m.room.power_levels"), has },
+    { what: "kick", level: namedLevel(room.powerLevels, "kick", 50), has },
+    { what: "invite", level: namedLevel(room.powerLevels, "invite", 0), has },
   ]
-  return needs
-    .filter(([, level]) => bot < level)
-    .map(([what, level]) => `bot lacks power: ${what} needs ${level}, the bot has ${bot}`)
+}
+
+/** Whether the bot lacks any level it needs to manage the room. */
+export const botLacksPower = (room: ActualRoom, context: RoomContext): boolean =>
+  botPowerNeeds(room, context).some((need) => need.has < need.level)
+
+/**
+ * A user at or above the bot whom the room needs lower or gone: Matrix lets nobody but
+ * a user above them (or they themselves) do that, so the bot sends no request for them.
+ */
+export interface Outranked {
+  readonly userId: string
+  readonly level: number
+  readonly needs: { readonly demoteTo: number } | "removal"
+  /**
+   * Entitled with a role that still grants power (a legacy host at 100 whose role gives
+   * 99): they keep their level and the room is not blocked for it.
+   */
+  readonly kept: boolean
 }
 
 /** Whether the bot may send a state event of this type (Synapse refuses it otherwise). */
@@ -143,7 +166,7 @@ export const planPowerLevels = (
   const current = usersOf(room.powerLevels)
   const next: Record<string, unknown> = {}
   const changes: Record<string, LevelChange> = {}
-  const blocked: Array<string> = []
+  const outranked: Array<Outranked> = []
 
   const wanted = (userId: string): number => Math.min(desired.members.get(userId)?.level ?? usersDefault, cap)
 
@@ -152,7 +175,8 @@ export const planPowerLevels = (
     const from = levelOr(value, usersDefault)
     const to = unmanaged ? from : wanted(userId)
     if (to !== from && from >= bot) {
-      blocked.push(`cannot demote ${userId}: their level ${from} is not below the bot's ${bot}`)
+      const kept = desired.members.has(userId) && to > usersDefault
+      outranked.push({ userId, level: from, needs: { demoteTo: to }, kept })
       next[userId] = value
       continue
     }
@@ -184,5 +208,5 @@ export const planPowerLevels = (
     ...(unarchiving ? { events_default: 0 } : {}),
     users: next,
   }
-  return { changes, content, blocked, archiving, unarchiving }
+  return { changes, content, outranked, archiving, unarchiving }
 }

@@ -22,6 +22,7 @@ export const matrixEndpoints = [
   "GET /joined_rooms",
   "GET /directory/room/{alias}",
   "PUT /directory/room/{alias}",
+  "DELETE /directory/room/{alias}",
   "GET /rooms/{roomId}/state",
   "PUT /rooms/{roomId}/state/m.room.name",
   "PUT /rooms/{roomId}/state/m.room.join_rules",
@@ -72,16 +73,21 @@ export interface TelemetryService {
   /** A key was handed to a worker after waiting this long. */
   readonly queueTaken: (waitedSeconds: number) => void
   readonly queueRetried: () => void
-  readonly queueDepth: (depth: number) => void
+  /** A queue's depth changed by `delta` (several queues run at once, one per tenant led). */
+  readonly queueDepthChanged: (delta: number) => void
   readonly reconciled: (kind: RoomKindLabel, result: ReconcileResult, seconds: number) => void
   readonly action: (type: ActionType, result: ActionResult) => void
   /** The room gauges of these tenants from one status per room (absent combinations go to zero). */
   readonly rooms: (tenants: ReadonlyArray<string>, rooms: ReadonlyArray<RoomCount>) => void
-  readonly held: (actions: number) => void
+  /** Actions held by a safety limit changed by `delta` (summed over the controllers). */
+  readonly heldChanged: (delta: number) => void
   readonly pendingHandles: (tenant: string, users: number) => void
   /** A full resync finished now, after `seconds`. */
   readonly fullSync: (seconds: number) => void
+  /** Whether this replica leads any tenant. */
   readonly leader: (leading: boolean) => void
+  /** Whether this replica leads this tenant (leadership is per tenant). */
+  readonly tenantLeader: (tenant: string, leading: boolean) => void
   readonly dropped: (input: DroppedInput) => void
 }
 
@@ -91,14 +97,15 @@ const silent: TelemetryService = {
   queueAdded: () => undefined,
   queueTaken: () => undefined,
   queueRetried: () => undefined,
-  queueDepth: () => undefined,
+  queueDepthChanged: () => undefined,
   reconciled: () => undefined,
   action: () => undefined,
   rooms: () => undefined,
-  held: () => undefined,
+  heldChanged: () => undefined,
   pendingHandles: () => undefined,
   fullSync: () => undefined,
   leader: () => undefined,
+  tenantLeader: () => undefined,
   dropped: () => undefined,
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { DesiredOutcome, RoomPlan } from "../src/index.ts"
-import { destructiveUnits, parseLevel, planOrphan, planRoom, roomKey } from "../src/index.ts"
+import { destructiveUnits, parseLevel, planOrphan, planRoom, planToText, roomKey } from "../src/index.ts"
 import { actualRoom, alias, bot, context, defaultPowerLevels, desiredRoom, plan, types, u } from "./fixtures.ts"
 
 const desired = (room = desiredRoom([])): DesiredOutcome => ({ _tag: "Desired", room })
@@ -312,7 +312,7 @@ describe("power levels (policy.md §4)", () => {
     })
   })
 
-  it("blocks on a user at the bot's level who should be lower, keeping their entry", () => {
+  it("keeps a legacy host at the bot's level whose role still gives 99: level_kept, the room is not blocked", () => {
     const actual = actualRoom(
       [
         [u("host"), "join"],
@@ -330,27 +330,52 @@ describe("power levels (policy.md §4)", () => {
       actual,
       context(),
     )
-    expect(result.status).toBe("blocked")
+    expect(result.status).toBe("drifted")
     expect(result.conditions).toEqual([
-      { type: "blocked", message: `cannot demote ${u("host")}: their level 100 is not below the bot's 100` },
+      {
+        type: "level_kept",
+        message: `${u("host")} keeps level 100 (their role gives 99): it is not below the bot's 100; only they can lower their own level (in a Matrix client), or a user above 100; make_room_admin cannot (docs/operations.md)`,
+      },
     ])
     expect(levelsAction(result)?.changes).toEqual({ [u("ann")]: { from: 50, to: 0 } })
     expect(levelsAction(result)?.content.users).toEqual({ [bot]: 100, [u("host")]: 100 })
   })
 
-  it("blocks a room where the bot lacks power, and plans nothing for it", () => {
-    const actual = actualRoom(
-      [[u("ann"), "join"]],
-      {},
+  it("blocks on a user at the bot's level whose role no longer grants power, keeping their entry", () => {
+    const actual = actualRoom([[u("host"), "join"]], { [u("host")]: 100 })
+    const result = plan(desired(desiredRoom([[u("host"), 0]])), actual, context())
+    expect(result.status).toBe("blocked")
+    expect(result.conditions).toEqual([
       {
-        powerLevels: { ...defaultPowerLevels({}), users: { [bot]: 50, [u("owner")]: 100 } },
+        type: "blocked",
+        message: `cannot demote ${u("host")}: their level 100 is not below the bot's 100; only they can lower their own level (in a Matrix client), or a user above 100; make_room_admin cannot (docs/operations.md)`,
       },
-    )
-    const result = plan(desired(desiredRoom([[u("bob"), 0]])), actual, context())
+    ])
+    expect(result.actions).toEqual([])
+  })
+
+  it("blocks a room where the bot lacks power, plans nothing for it, and says whether adopt would fix it", () => {
+    const legacy = { ...defaultPowerLevels({}), users: { [bot]: 50, [u("owner")]: 100 } }
+    // The owner is joined: make_room_admin lends the bot their 100.
+    const joined = actualRoom([[u("owner"), "join"]], {}, { powerLevels: legacy })
+    const result = plan(desired(desiredRoom([[u("bob"), 0]])), joined, context())
     expect(result.status).toBe("blocked")
     expect(result.actions).toEqual([])
     expect(result.conditions).toEqual([
-      { type: "blocked", message: "bot lacks power: m.room.power_levels needs 100, the bot has 50" },
+      {
+        type: "blocked",
+        message: `bot lacks power: m.room.power_levels needs 100, the bot has 50; \`reconciler adopt\` would fix it (Synapse's make_room_admin: ${u("owner")} gives the bot 100) (docs/operations.md)`,
+        adopt: "!room:example.org",
+      },
+    ])
+    // The owner left: nobody of this server can lend more than the bot has.
+    const left = actualRoom([[u("owner"), "leave"]], {}, { powerLevels: legacy })
+    expect(plan(desired(desiredRoom([[u("bob"), 0]])), left, context()).conditions).toEqual([
+      {
+        type: "blocked",
+        message:
+          "bot lacks power: m.room.power_levels needs 100, the bot has 50; make_room_admin cannot give the bot more than 50: a room admin must lower what these need (docs/operations.md)",
+      },
     ])
   })
 
@@ -417,6 +442,26 @@ describe("cancelled events, slug changes and orphans (policy.md §2)", () => {
     expect(result.actions).toEqual([])
   })
 
+  it("moves an alias left on a room this one replaced (an upgrade made by hand), never reports it as another room's", () => {
+    const facts = { aliasTarget: "!old:example.org", predecessors: ["!old:example.org"] }
+    // The successor carries the canonical alias already: only the directory entry moves.
+    const copied = plan(desired(), actualRoom([]), context(), facts)
+    expect(copied.status).toBe("drifted")
+    expect(copied.conditions).toEqual([])
+    expect(copied.actions).toEqual([
+      {
+        type: "add_alias",
+        alias,
+        from: "!old:example.org",
+        reason: "the alias still names !old:example.org, the room this one replaced",
+      },
+    ])
+    expect(planToText({ rooms: [copied] })).toContain(`move alias ${alias} from !old:example.org`)
+    // Without a canonical alias yet: moved, then made canonical.
+    const bare = plan(desired(), actualRoom([], {}, { canonicalAlias: undefined }), context(), facts)
+    expect(types(bare.actions)).toEqual(["add_alias", "set_canonical_alias"])
+  })
+
   const orphan = actualRoom(
     [
       [u("ann"), "join"],
@@ -462,9 +507,11 @@ describe("what Synapse would refuse is a condition, never a request (policy.md �
     const result = plan(desired(desiredRoom([[u("ann"), 0]], { joinRule: "invite" })), actual, context())
     expect(types(result.actions)).toEqual([`invite ${u("ann")}`, `kick ${u("eve")}`])
     expect(result.status).toBe("blocked")
+    const remedy =
+      "only they can lower their own level (in a Matrix client), or a user above 100; make_room_admin cannot (docs/operations.md)"
     expect(result.conditions).toEqual([
-      { type: "blocked", message: `cannot demote ${u("boss")}: their level 100 is not below the bot's 100` },
-      { type: "blocked", message: `cannot remove ${u("boss")}: their level 100 is not below the bot's 100` },
+      { type: "blocked", message: `cannot demote ${u("boss")}: their level 100 is not below the bot's 100; ${remedy}` },
+      { type: "blocked", message: `cannot remove ${u("boss")}: their level 100 is not below the bot's 100; ${remedy}` },
     ])
   })
 

@@ -25,3 +25,19 @@ describe("the tenant '' (OpenMeet's public schema): keys and aliases as OpenMeet
     })
   })
 })
+
+describe("room keys", () => {
+  it("parses event and group keys up to the largest serial id", () => {
+    expect(parseRoomKey("event:t1:42")).toEqual(Either.right(roomKey("t1", "event", "42")))
+    expect(parseRoomKey("group:t1:2147483647")).toEqual(Either.right(roomKey("t1", "group", "2147483647")))
+  })
+
+  it("refuses ids no OpenMeet row can have: a key that would fail the query of every key batched with it", () => {
+    for (const id of ["2147483648", "9999999999", "99999999999", "999999999999999999"]) {
+      expect(parseRoomKey(`event:t1:${id}`)).toEqual(
+        Either.left(`"event:t1:${id}": the id is larger than any OpenMeet id can be (2147483647)`),
+      )
+    }
+    expect(Either.isLeft(parseRoomKey("orphan:t1:!room:server"))).toBe(true)
+  })
+})

@@ -20,6 +20,8 @@ export const runAction = (roomId: string, action: Action): Effect.Effect<void, M
       case "set_guest_access":
         return yield* matrix.sendState(roomId, "m.room.guest_access", { guest_access: action.to })
       case "add_alias":
+        // An alias left on a room this one replaced: the appservice owns its namespace and may move it.
+        if (action.from !== undefined) yield* matrix.removeAlias(action.alias)
         return yield* matrix.addAlias(roomId, action.alias)
       case "set_canonical_alias":
         return yield* matrix.sendState(roomId, "m.room.canonical_alias", {

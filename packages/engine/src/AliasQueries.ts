@@ -1,7 +1,10 @@
 import { formatRoomKey, parseAlias } from "@openmeet-reconciler/core"
+import { Homeservers } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
-import { Context, Deferred, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Layer, Redacted } from "effect"
 import { ControllerConfig } from "./ControllerConfig.ts"
+import type { TenantRuntime } from "./Pass.ts"
+import { ownHomeserver } from "./Pass.ts"
 import { WorkQueue } from "./WorkQueue.ts"
 
 /**
@@ -10,8 +13,12 @@ import { WorkQueue } from "./WorkQueue.ts"
  * reconcile, which creates the room when the entity may have one.
  */
 export interface AliasQueriesService {
-  /** True when a room has the alias once its key was reconciled (at most the configured timeout). */
-  readonly query: (alias: string) => Effect.Effect<boolean>
+  /**
+   * True when a room has the alias once its key was reconciled (at most the configured
+   * timeout). With `origin` (the hs_token the query came with), only the homeserver that
+   * serves the alias's tenant is answered: another homeserver's token gets false.
+   */
+  readonly query: (alias: string, origin?: Redacted.Redacted<string>) => Effect.Effect<boolean>
   /** A key was reconciled: its waiting queries learn whether its room exists now. */
   readonly settle: (key: string, exists: boolean) => Effect.Effect<void>
   /** Queries waiting now. */
@@ -28,6 +35,7 @@ export class AliasQueries extends Context.Tag("@openmeet-reconciler/engine/Alias
       const config = yield* ControllerConfig
       const desiredState = yield* DesiredState
       const queue = yield* WorkQueue
+      const homeservers = yield* Homeservers
       const waiters = new Map<string, Set<Deferred.Deferred<boolean>>>()
       const timeout = config.aliasQueryTimeout ?? "20 seconds"
 
@@ -54,7 +62,18 @@ export class AliasQueries extends Context.Tag("@openmeet-reconciler/engine/Alias
             }),
         )
 
-      const query = (alias: string) =>
+      /** Whether the homeserver that presented `origin` is the one serving this tenant. */
+      const fromItsHomeserver = (runtime: TenantRuntime, origin: Redacted.Redacted<string> | undefined) =>
+        origin === undefined
+          ? Effect.succeed(true)
+          : homeservers.targetFor(runtime.tenant.serverName, ownHomeserver(runtime)).pipe(
+              Effect.map(
+                (target) => target.hsToken !== undefined && Redacted.value(target.hsToken) === Redacted.value(origin),
+              ),
+              Effect.orElseSucceed(() => false),
+            )
+
+      const query = (alias: string, origin?: Redacted.Redacted<string>) =>
         Effect.gen(function* () {
           // The reconciler itself asks the homeserver about the alias while reconciling the
           // room, and the homeserver asks us: the room does not exist yet.
@@ -62,6 +81,10 @@ export class AliasQueries extends Context.Tag("@openmeet-reconciler/engine/Alias
           for (const runtime of config.tenants) {
             const parsed = parseAlias(alias, runtime.tenant.serverName)
             if (parsed === undefined || parsed.tenant !== runtime.tenant.id) continue
+            if (!(yield* fromItsHomeserver(runtime, origin))) {
+              yield* Effect.logDebug(`alias query ${alias}: from a homeserver that does not serve its tenant; 404`)
+              return false
+            }
             const id = yield* desiredState.entityIdBySlug(runtime.tenant, parsed.kind, parsed.slug)
             if (id === undefined) return false
             // Anyone else's query waits for the reconcile, even one already under way.

@@ -2,7 +2,7 @@ import type { PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core
 import { destructiveUnits, formatRoomKey, pendingActions } from "@openmeet-reconciler/core"
 import type { AliasInUse, MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, type Homeservers, Matrix } from "@openmeet-reconciler/matrix"
-import { Effect, Either, Option } from "effect"
+import { Effect, Either, Fiber, Option } from "effect"
 import { runAction } from "./Actions.ts"
 import type { PassOptions, PlanResult } from "./Pass.ts"
 import { homeserverOf } from "./Pass.ts"
@@ -30,6 +30,25 @@ export interface ApplyResult {
   /** Keys whose plan no longer held when applied: plan them again (the loop is level-triggered). */
   readonly requeue: ReadonlyArray<RoomKey>
 }
+
+/**
+ * Runs a Matrix request, then `settle` with its outcome (the audit rows). The request may be
+ * interrupted (it is then aborted, not left to land); once the homeserver answered, `settle`
+ * runs to its end even if the fiber is interrupted meanwhile, in the background then (a
+ * replica stepping down never waits on the database): no action that took effect misses
+ * its audit row.
+ */
+const settled = <A, E, R, B, E2, R2>(
+  request: Effect.Effect<A, E, R>,
+  settle: (outcome: Either.Either<A, E>) => Effect.Effect<B, E2, R2>,
+): Effect.Effect<B, E2, R | R2> =>
+  Effect.uninterruptibleMask((restore) =>
+    restore(request).pipe(
+      Effect.either,
+      Effect.flatMap((outcome) => Effect.forkDaemon(settle(outcome))),
+      Effect.flatMap((fiber) => restore(Fiber.join(fiber))),
+    ),
+  )
 
 const each = (
   room: RoomPlan,
@@ -65,7 +84,15 @@ const audit = (actions: ReadonlyArray<AppliedAction>) =>
  * killed while the homeserver applies them leaves open rows (closed as `interrupted` by the
  * next lock holder), never a write without a row. `finish` closes them with the outcome.
  */
-const begin = (room: RoomPlan, roomId: string | undefined, actions: ReadonlyArray<PlannedAction>) =>
+interface Sent {
+  readonly finish: (outcomes: ReadonlyArray<AppliedAction>) => Effect.Effect<void, StoreError>
+}
+
+const begin = (
+  room: RoomPlan,
+  roomId: string | undefined,
+  actions: ReadonlyArray<PlannedAction>,
+): Effect.Effect<Sent, StoreError, Store> =>
   Effect.gen(function* () {
     const store = yield* Store
     const ids = yield* store.auditStart(
@@ -96,6 +123,9 @@ const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, 
     const results: Array<AppliedAction> = []
     const done = (applied: ReadonlyArray<AppliedAction>) => Effect.sync(() => results.push(...applied))
     const record = (applied: ReadonlyArray<AppliedAction>) => audit(applied).pipe(Effect.zipRight(done(applied)))
+    /** Closes rows written ahead with their outcomes (`begin`). */
+    const close = (sent: Sent, outcomes: ReadonlyArray<AppliedAction>) =>
+      sent.finish(outcomes).pipe(Effect.zipRight(done(outcomes)))
     let roomId = room.roomId
     let remaining = actions
     const create = actions.find((action) => action.type === "create_room")
@@ -104,86 +134,88 @@ const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, 
       const invites = actions.filter((a) => a.type === "invite")
       const rest = actions.filter((a) => a !== create && a.type !== "invite")
       const sent = yield* begin(room, roomId, [create, ...invites])
-      const close = (outcomes: ReadonlyArray<AppliedAction>) =>
-        sent.finish(outcomes).pipe(Effect.zipRight(done(outcomes)))
       const creation = (invite: ReadonlyArray<string>) =>
-        matrix
-          .createRoom({
-            alias: create.alias,
-            name: create.name,
-            joinRule: create.joinRule,
-            historyVisibility: create.historyVisibility,
-            guestAccess: create.guestAccess,
-            users: create.users,
-            invite,
-          })
-          .pipe(Effect.either)
-      let created = yield* creation(invites.flatMap((a) => (a.type === "invite" ? [a.user] : [])))
-      // A rate-limited bot's creation carrying more invites than its invite limit allows at
-      // once is refused with 400 ("Cannot invite so many users at once", never a 429): the
-      // room is created alone and the invites go one by one, each waiting out its 429.
-      const alone =
-        Either.isLeft(created) &&
-        created.left._tag === "MatrixRejected" &&
-        created.left.status === 400 &&
-        invites.length > 0
-      if (alone) created = yield* creation([])
-      if (alone && Either.isRight(created)) {
-        roomId = created.right
-        yield* store.recordRoom(room.key, roomId, room.alias)
-        const applied = each(room, roomId, [create], { result: "applied" })
-        // The invite rows of the refused request are closed, not reported: each invite follows on its own.
-        const separate = each(room, roomId, invites, {
-          result: "not_attempted",
-          error: "the homeserver refused these invites inside the creation (rate limit); sent one by one",
+        matrix.createRoom({
+          alias: create.alias,
+          name: create.name,
+          joinRule: create.joinRule,
+          historyVisibility: create.historyVisibility,
+          guestAccess: create.guestAccess,
+          users: create.users,
+          invite,
         })
-        yield* sent.finish([...applied, ...separate])
-        yield* done(applied)
-        remaining = actions.filter((a) => a !== create)
-      } else if (Either.isLeft(created)) {
-        const error: MatrixRequestError | AliasInUse = created.left
-        // Someone (an earlier, interrupted run; OpenMeet's lazy creation) made the room meanwhile.
-        if (error._tag === "AliasInUse") {
-          const outcome = { result: "requeued", error: `alias ${error.alias} is taken now` } as const
-          yield* close(each(room, roomId, [create, ...invites], outcome))
-          yield* record(each(room, roomId, rest, outcome))
-          return results
-        }
-        const message = describeMatrixError(error)
-        yield* close([
-          ...each(room, roomId, [create], { result: "failed", error: message }),
-          ...each(room, roomId, invites, { result: "not_attempted", error: message }),
-        ])
-        yield* record(each(room, roomId, rest, { result: "not_attempted", error: message }))
-        return results
-      } else {
-        roomId = created.right
-        // Remembered at once: the next pass finds the room by its record even if the alias changes.
-        yield* store.recordRoom(room.key, roomId, room.alias)
-        yield* close(each(room, roomId, [create, ...invites], { result: "applied" }))
-        remaining = rest
-      }
+      const request = creation(invites.flatMap((a) => (a.type === "invite" ? [a.user] : []))).pipe(
+        Effect.map((id) => ({ id, alone: false })),
+        // A rate-limited bot's creation carrying more invites than its invite limit allows at
+        // once is refused with 400 ("Cannot invite so many users at once", never a 429): the
+        // room is created alone and the invites go one by one, each waiting out its 429.
+        Effect.catchIf(
+          (error) => error._tag === "MatrixRejected" && error.status === 400 && invites.length > 0,
+          () => creation([]).pipe(Effect.map((id) => ({ id, alone: true }))),
+        ),
+      )
+      const created = yield* settled(request, (outcome) =>
+        Effect.gen(function* () {
+          if (Either.isLeft(outcome)) {
+            const error: MatrixRequestError | AliasInUse = outcome.left
+            // Someone (an earlier, interrupted run; OpenMeet's lazy creation) made the room meanwhile.
+            if (error._tag === "AliasInUse") {
+              const taken = { result: "requeued", error: `alias ${error.alias} is taken now` } as const
+              yield* close(sent, each(room, roomId, [create, ...invites], taken))
+              yield* record(each(room, roomId, rest, taken))
+              return undefined
+            }
+            const message = describeMatrixError(error)
+            yield* close(sent, [
+              ...each(room, roomId, [create], { result: "failed", error: message }),
+              ...each(room, roomId, invites, { result: "not_attempted", error: message }),
+            ])
+            yield* record(each(room, roomId, rest, { result: "not_attempted", error: message }))
+            return undefined
+          }
+          const id = outcome.right.id
+          // Remembered at once: the next pass finds the room by its record even if the alias changes.
+          yield* store.recordRoom(room.key, id, room.alias)
+          if (!outcome.right.alone) {
+            yield* close(sent, each(room, id, [create, ...invites], { result: "applied" }))
+            return outcome.right
+          }
+          const applied = each(room, id, [create], { result: "applied" })
+          // The invite rows of the refused request are closed, not reported: each invite follows on its own.
+          const separate = each(room, id, invites, {
+            result: "not_attempted",
+            error: "the homeserver refused these invites inside the creation (rate limit); sent one by one",
+          })
+          yield* sent.finish([...applied, ...separate])
+          yield* done(applied)
+          return outcome.right
+        }),
+      )
+      if (created === undefined) return results
+      roomId = created.id
+      remaining = created.alone ? actions.filter((a) => a !== create) : rest
     }
     if (roomId === undefined) return results
+    const id = roomId
     for (const [index, action] of remaining.entries()) {
-      const sent = yield* begin(room, roomId, [action])
-      const outcome = yield* runAction(roomId, action).pipe(Effect.either)
-      if (Either.isLeft(outcome)) {
+      const sent = yield* begin(room, id, [action])
+      const stopped = yield* settled(runAction(id, action), (outcome) => {
+        if (Either.isRight(outcome))
+          return close(sent, each(room, id, [action], { result: "applied" })).pipe(Effect.as(false))
         const message = describeMatrixError(outcome.left)
-        const failed = each(room, roomId, [action], { result: "failed", error: message })
-        yield* sent.finish(failed)
-        yield* done(failed)
-        yield* record(
-          each(room, roomId, remaining.slice(index + 1), {
-            result: "not_attempted",
-            error: `stopped after: ${message}`,
-          }),
+        return close(sent, each(room, id, [action], { result: "failed", error: message })).pipe(
+          Effect.zipRight(
+            record(
+              each(room, id, remaining.slice(index + 1), {
+                result: "not_attempted",
+                error: `stopped after: ${message}`,
+              }),
+            ),
+          ),
+          Effect.as(true),
         )
-        return results
-      }
-      const applied = each(room, roomId, [action], { result: "applied" })
-      yield* sent.finish(applied)
-      yield* done(applied)
+      })
+      if (stopped) return results
     }
     return results
   }).pipe(
@@ -280,6 +312,8 @@ const refund = (result: PlanResult, actions: ReadonlyArray<AppliedAction>, optio
       unspent.set(key.tenant, (unspent.get(key.tenant) ?? 0) + destructiveUnits(action))
     }
     for (const [tenant, units] of unspent) {
-      yield* options.budget.refund(tenant, Math.min(units, result.reserved.get(tenant) ?? 0))
+      const reservation = result.reserved.get(tenant)
+      if (reservation === undefined) continue
+      yield* options.budget.refund(tenant, { units: Math.min(units, reservation.units), window: reservation.window })
     }
   })

@@ -2,7 +2,7 @@ import type { RoomKey } from "@openmeet-reconciler/core"
 import { formatRoomKey } from "@openmeet-reconciler/core"
 import type { Homeservers, RoomEvent } from "@openmeet-reconciler/matrix"
 import type { DesiredState } from "@openmeet-reconciler/openmeet"
-import type { Scope } from "effect"
+import type { Redacted, Scope } from "effect"
 import { Context, Effect, Layer } from "effect"
 import { AliasQueries } from "./AliasQueries.ts"
 import type { ControllerOptions } from "./ControllerConfig.ts"
@@ -22,13 +22,15 @@ export interface ControllerService {
   readonly enqueue: (keys: ReadonlyArray<RoomKey>, source: AddSource) => Effect.Effect<void>
   /** Events of an appservice transaction: the state cache drops what they change; rooms others changed are queued. */
   readonly onMatrixEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<void>
-  /** An alias query: reconciles the alias's room now; true when the room exists afterwards. */
-  readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
+  /** An alias query (from the homeserver whose hs_token is `origin`): reconciles the alias's room now; true when it exists afterwards. */
+  readonly onAliasQuery: (alias: string, origin?: Redacted.Redacted<string>) => Effect.Effect<boolean>
   /** Plans every room of every tenant now and queues those that need work; applies orphan clean-up. */
   readonly fullSync: Effect.Effect<void>
   /** Runs the periodic full resync now (once, however often asked before it starts). */
   readonly requestResync: Effect.Effect<void>
   readonly firstSyncDone: Effect.Effect<boolean>
+  /** Whether a room belongs to this controller's tenants, as far as its records and plans tell. */
+  readonly owns: (roomId: string) => boolean
 }
 
 export class Controller extends Context.Tag("@openmeet-reconciler/engine/Controller")<
@@ -38,17 +40,19 @@ export class Controller extends Context.Tag("@openmeet-reconciler/engine/Control
 
 /**
  * Audit rows a dead process left `started` (it was killed between a request and its
- * answer) are closed as `interrupted` by the new lock holder, the only writer now.
+ * answer) are closed as `interrupted` by the new holder of these tenants' leader locks,
+ * their only writer now.
  */
-export const closeInterrupted = Effect.flatMap(Store, (store) => store.closeInterrupted).pipe(
-  Effect.tap((closed) =>
-    closed > 0
-      ? Effect.logInfo(`${closed} audit row(s) left open by a process that ended mid-request: marked interrupted`)
-      : Effect.void,
-  ),
-  Effect.catchAll((error) => Effect.logWarning(`closing interrupted audit rows failed: ${error.message}`)),
-  Effect.asVoid,
-)
+export const closeInterrupted = (tenants: ReadonlyArray<string>) =>
+  Effect.flatMap(Store, (store) => store.closeInterrupted(tenants)).pipe(
+    Effect.tap((closed) =>
+      closed > 0
+        ? Effect.logInfo(`${closed} audit row(s) left open by a process that ended mid-request: marked interrupted`)
+        : Effect.void,
+    ),
+    Effect.catchAll((error) => Effect.logWarning(`closing interrupted audit rows failed: ${error.message}`)),
+    Effect.asVoid,
+  )
 
 const make = Effect.gen(function* () {
   const config = yield* ControllerConfig
@@ -67,14 +71,15 @@ const make = Effect.gen(function* () {
     ),
   )
   status.learn(records.values())
-  if (!config.dryRun) yield* closeInterrupted
+  if (!config.dryRun) yield* closeInterrupted(config.tenants.map((r) => r.tenant.id))
 
   const onMatrixEvents = (events: ReadonlyArray<RoomEvent>) =>
     Effect.gen(function* () {
       config.cache.onEvents(events)
       for (const event of events) {
         // The reconciler's own writes come back as events too: they need no reconcile.
-        if (event.state_key === undefined || (event.sender !== undefined && botUsers.has(event.sender))) continue
+        const own = event.sender !== undefined && (botUsers.has(event.sender) || config.cache.isBot(event.sender))
+        if (event.state_key === undefined || own) continue
         const key = status.keyOfRoom(event.room_id)
         if (key !== undefined) yield* queue.add(key, "change")
       }
@@ -87,6 +92,7 @@ const make = Effect.gen(function* () {
     fullSync: resync.run,
     requestResync: resync.request,
     firstSyncDone: resync.firstSyncDone,
+    owns: (roomId) => status.keyOfRoom(roomId) !== undefined,
   })
 })
 

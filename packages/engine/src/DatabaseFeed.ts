@@ -9,9 +9,8 @@ import {
   triggersInstalled,
 } from "@openmeet-reconciler/openmeet"
 import type { Redacted } from "effect"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect } from "effect"
 import type { ControllerService } from "./Controller.ts"
-import { Controller } from "./Controller.ts"
 
 export interface DatabaseFeedOptions {
   readonly tenants: ReadonlyArray<Tenant>
@@ -28,7 +27,7 @@ export interface DatabaseFeedOptions {
  * (deletions wait for the full resync). Runs until interrupted; never fails.
  */
 export const runDatabaseFeed = (
-  controller: ControllerService,
+  controller: Pick<ControllerService, "enqueue" | "requestResync">,
   options: DatabaseFeedOptions,
 ): Effect.Effect<never, never, SqlClient.SqlClient> =>
   Effect.gen(function* () {
@@ -106,9 +105,3 @@ export const runDatabaseFeed = (
       concurrency: "unbounded",
     }).pipe(Effect.zipRight(Effect.never))
   })
-
-/** The change feed as a feature of the leading controller: it runs for as long as the controller does. */
-export const databaseFeedLayer = (options: DatabaseFeedOptions) =>
-  Layer.scopedDiscard(
-    Effect.flatMap(Controller, (controller) => Effect.forkScoped(runDatabaseFeed(controller, options))),
-  )

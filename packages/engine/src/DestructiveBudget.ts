@@ -7,16 +7,28 @@ import { Clock, Context, Duration, Effect, Layer } from "effect"
  * time, shared by whoever spends it: policy.md §5's per-pass cap, held over the daemon's
  * resync interval so that many small batches cannot add up to a mass kick.
  */
+/** Units reserved in one window of a budget (a window starts when its first unit is spent). */
+export interface Reservation {
+  readonly units: number
+  readonly window: number
+}
+
 export interface Budget {
   /**
    * Gates a tenant's rooms against what is left of its budget and reserves the units it lets
    * through, in one step: two workers gating at once never spend the same units.
    */
-  readonly gate: (tenant: TenantPlan, safety: SafetyOptions) => Effect.Effect<GatedTenant>
+  readonly gate: (
+    tenant: TenantPlan,
+    safety: SafetyOptions,
+  ) => Effect.Effect<GatedTenant & { readonly reservation: Reservation }>
   /** The gate as it would be now, reserving nothing (what a plan shows). */
   readonly preview: (tenant: TenantPlan, safety: SafetyOptions) => Effect.Effect<GatedTenant>
-  /** Gives back reserved units that were not applied (a failed or abandoned action). */
-  readonly refund: (tenant: string, units: number) => Effect.Effect<void>
+  /**
+   * Gives back reserved units that were not applied (a failed or abandoned action), to the
+   * window they came from: a window that has ended is not credited to the next one.
+   */
+  readonly refund: (tenant: string, reservation: Reservation) => Effect.Effect<void>
   /** Units spent in the tenant's current window. */
   readonly spent: (tenant: string) => Effect.Effect<number>
 }
@@ -45,17 +57,18 @@ export const makeBudget = (window: Duration.DurationInput): Budget => {
       Effect.map(Clock.currentTimeMillis, (now) => {
         // One synchronous step from reading what is left to recording what is spent.
         const { entry, gated } = gateNow(tenant, safety, now)
-        if (gated.units > 0) {
-          const spending = entry ?? { started: now, spent: 0 }
-          spending.spent += gated.units
-          windows.set(tenant.tenant, spending)
-        }
-        return gated
+        if (gated.units === 0) return { ...gated, reservation: { units: 0, window: entry?.started ?? now } }
+        const spending = entry ?? { started: now, spent: 0 }
+        spending.spent += gated.units
+        windows.set(tenant.tenant, spending)
+        return { ...gated, reservation: { units: gated.units, window: spending.started } }
       }),
-    refund: (tenant, units) =>
+    refund: (tenant, reservation) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const entry = current(tenant, now)
-        if (entry !== undefined) entry.spent = Math.max(0, entry.spent - units)
+        if (entry !== undefined && entry.started === reservation.window) {
+          entry.spent = Math.max(0, entry.spent - reservation.units)
+        }
       }),
     spent: (tenant) => Effect.map(Clock.currentTimeMillis, (now) => current(tenant, now)?.spent ?? 0),
   }

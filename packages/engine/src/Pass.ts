@@ -9,10 +9,11 @@ import type {
   SafetyOptions,
 } from "@openmeet-reconciler/core"
 import { compareRoomPlans, formatRoomKey } from "@openmeet-reconciler/core"
+import type { HomeserverTarget, MatrixService } from "@openmeet-reconciler/matrix"
 import { Homeservers } from "@openmeet-reconciler/matrix"
 import type { DesiredFilter, Tenant } from "@openmeet-reconciler/openmeet"
 import { Effect } from "effect"
-import type { Budget } from "./DestructiveBudget.ts"
+import type { Budget, Reservation } from "./DestructiveBudget.ts"
 
 /** One tenant as the reconciler runs it. */
 export interface TenantRuntime {
@@ -66,7 +67,7 @@ export interface PlanResult {
   /** Tenants whose whole desired state entitles nobody (policy.md §5, suspect when Matrix is not empty). */
   readonly emptyTenants: ReadonlySet<string>
   /** Destructive units reserved per tenant from a shared budget (returned for what is not applied). */
-  readonly reserved: ReadonlyMap<string, number>
+  readonly reserved: ReadonlyMap<string, Reservation>
 }
 
 export interface PassOptions {
@@ -104,15 +105,28 @@ export const keyOf = (outcome: DesiredOutcome): RoomKey => (outcome._tag === "De
 export const aliasOf = (outcome: DesiredOutcome): string | undefined =>
   outcome._tag === "Desired" ? outcome.room.alias : outcome.alias
 
-/** The tenant's own homeserver and token from the tenant list, when it has them. */
-export const ownHomeserver = (runtime: TenantRuntime) =>
-  runtime.tenant.homeserverUrl !== undefined && runtime.tenant.asToken !== undefined
-    ? { homeserverUrl: runtime.tenant.homeserverUrl, asToken: runtime.tenant.asToken }
+/** The tenant's own homeserver and appservice registration from the tenant list, when it has them. */
+export const ownHomeserver = ({ tenant }: TenantRuntime): HomeserverTarget | undefined =>
+  tenant.homeserverUrl !== undefined && tenant.asToken !== undefined
+    ? {
+        homeserverUrl: tenant.homeserverUrl,
+        asToken: tenant.asToken,
+        ...(tenant.appserviceId === undefined ? {} : { appserviceId: tenant.appserviceId }),
+        ...(tenant.hsToken === undefined ? {} : { hsToken: tenant.hsToken }),
+      }
     : undefined
 
 /** The homeserver a tenant's rooms live on, as the engine reaches it. */
 export const homeserverOf = (runtime: TenantRuntime) =>
   Effect.flatMap(Homeservers, (homeservers) => homeservers.forServer(runtime.tenant.serverName, ownHomeserver(runtime)))
+
+/**
+ * The tenant as its homeserver knows the bot: the appservice token decides who sends every
+ * write, so the bot's levels are read for the user `whoami` names (a tenant's own
+ * registration may have another sender than APPSERVICE_REGISTRATION's).
+ */
+export const asConnected = (runtime: TenantRuntime, matrix: MatrixService): TenantRuntime =>
+  matrix.botUserId === runtime.botUserId ? runtime : { ...runtime, botUserId: matrix.botUserId }
 
 /** `first` with the rooms `again` planned anew replaced by their new plans (same scope). */
 export const mergePlans = (first: PlanResult, again: PlanResult): PlanResult => {

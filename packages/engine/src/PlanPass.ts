@@ -1,4 +1,4 @@
-import type { DesiredOutcome, GatedTenant, RoomPlan } from "@openmeet-reconciler/core"
+import type { DesiredOutcome, RoomPlan } from "@openmeet-reconciler/core"
 import { compareRoomPlans, conditionPlan, formatRoomKey, gateTenant, isArchived } from "@openmeet-reconciler/core"
 import type { MatrixService } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, type Homeservers, Matrix } from "@openmeet-reconciler/matrix"
@@ -6,7 +6,7 @@ import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Effect, Either } from "effect"
 import { findOrphans } from "./Orphans.ts"
 import type { PassOptions, PlanResult, RoomDetails, Scope, TenantFailure, TenantRuntime, Unrecorded } from "./Pass.ts"
-import { aliasOf, filterOf, homeserverOf, keyOf, noSafety } from "./Pass.ts"
+import { aliasOf, asConnected, filterOf, homeserverOf, keyOf, noSafety } from "./Pass.ts"
 import type { Identified } from "./RoomIdentity.ts"
 import { identifyRoom } from "./RoomIdentity.ts"
 import { planIdentified, twoKeysOneRoom } from "./RoomPlanning.ts"
@@ -51,6 +51,7 @@ const readDesired = (scope: Scope) =>
         failedTenants.push({ tenant: id, message: `homeserver: ${describeMatrixError(matrix.left)}` })
         continue
       }
+      const connected = asConnected(runtime, matrix.right)
       const { rooms, problems } = desired.right
       pendingHandles.set(id, desired.right.pendingHandles)
       if (problems.length === 0 && rooms.every((r) => r._tag === "Desired")) trusted.add(id)
@@ -61,8 +62,8 @@ const readDesired = (scope: Scope) =>
         : rooms.some((r) => r._tag === "Desired" && r.room.members.size > 0)
       if (!entitled) empty.add(id)
       const group = homeservers.get(matrix.right) ?? { matrix: matrix.right, runtimes: [], work: [] }
-      group.runtimes.push(runtime)
-      for (const outcome of rooms) group.work.push({ outcome, runtime })
+      group.runtimes.push(connected)
+      for (const outcome of rooms) group.work.push({ outcome, runtime: connected })
       homeservers.set(matrix.right, group)
     }
     return { failedTenants, pendingHandles, trusted, empty, homeservers: [...homeservers.values()] }
@@ -194,9 +195,12 @@ export const gatePlan = (result: PlanResult, options: PassOptions): Effect.Effec
         rooms: mine,
         desiredEmpty: result.emptyTenants.has(id),
       }
-      const gated: GatedTenant =
-        options.budget === undefined ? gateTenant(tenant, safety) : yield* options.budget.gate(tenant, safety)
-      if (gated.units > 0) reserved.set(id, (reserved.get(id) ?? 0) + gated.units)
+      if (options.budget === undefined) {
+        rooms.push(...gateTenant(tenant, safety).rooms)
+        continue
+      }
+      const gated = yield* options.budget.gate(tenant, safety)
+      if (gated.reservation.units > 0) reserved.set(id, gated.reservation)
       rooms.push(...gated.rooms)
     }
     return { ...result, plan: { rooms }, reserved }

@@ -31,7 +31,7 @@ const make = (every: Schedule.Schedule<unknown>) =>
         if (Either.isLeft(matrix) || seen.has(matrix.right)) continue
         seen.add(matrix.right)
         yield* matrix.right
-          .pingAppservice(config.appserviceId)
+          .pingAppservice(matrix.right.appserviceId ?? config.appserviceId)
           .pipe(
             Effect.catchAll((error) =>
               Effect.logWarning(
@@ -43,7 +43,7 @@ const make = (every: Schedule.Schedule<unknown>) =>
     }).pipe(Effect.provide(context))
 
     const relayed = Effect.gen(function* () {
-      const rooms = yield* store.takeRelayed
+      const rooms = yield* store.takeRelayed(config.tenants.map((r) => r.tenant.id))
       if (rooms.length === 0) return
       let queued = 0
       for (const roomId of rooms) {
@@ -53,7 +53,9 @@ const make = (every: Schedule.Schedule<unknown>) =>
         queued += 1
         yield* queue.add(key, "change")
       }
-      yield* Effect.logInfo(`${rooms.length} room(s) from transactions a standby took, ${queued} of them managed`)
+      yield* Effect.logInfo(
+        `${rooms.length} room(s) from transactions another replica took, ${queued} of them managed here`,
+      )
     }).pipe(Effect.catchAll((error) => Effect.logWarning(`relayed rooms: ${error.message}`)))
 
     yield* Effect.forkScoped(flush)

@@ -1,4 +1,4 @@
-import type { RoomPlan } from "@openmeet-reconciler/core"
+import type { RoomPlan, SafetyOptions, TenantPlan } from "@openmeet-reconciler/core"
 import { formatRoomKey, pendingActions, Telemetry } from "@openmeet-reconciler/core"
 import type { Homeservers } from "@openmeet-reconciler/matrix"
 import type { DesiredState } from "@openmeet-reconciler/openmeet"
@@ -51,7 +51,16 @@ export class Resync extends Context.Tag("@openmeet-reconciler/engine/Resync")<Re
           yield* Effect.logError(`full resync: tenant ${failure.tenant}: ${failure.message}`)
         }
         // What the plan shows: what is left of the shared budget now; the workers spend it.
-        const preview = config.dryRun ? undefined : { ...budget, gate: budget.preview }
+        const preview = config.dryRun
+          ? undefined
+          : {
+              ...budget,
+              gate: (tenant: TenantPlan, safety: SafetyOptions) =>
+                Effect.map(budget.preview(tenant, safety), (gated) => ({
+                  ...gated,
+                  reservation: { units: 0, window: 0 },
+                })),
+            }
         const shown = yield* gatePlan(ungated, {
           concurrency: config.concurrency,
           safety: noSafety,

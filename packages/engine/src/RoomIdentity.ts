@@ -30,6 +30,8 @@ export type Identified =
       readonly via: Via
       readonly actual: ActualRoom
       readonly aliasTarget: AliasTarget
+      /** The rooms followed to it through tombstones, oldest first. */
+      readonly predecessors: ReadonlyArray<string>
       readonly claims: ReadonlyArray<string>
     }
   /** Located but not read: the key's desired state failed, so nothing will be done to it. */
@@ -39,6 +41,8 @@ export type Identified =
       readonly _tag: "Blocked"
       readonly roomId: string | undefined
       readonly message: string
+      /** The room `reconciler adopt` would make the bot admin of (the bot is not in it). */
+      readonly adopt?: string
       readonly claims: ReadonlyArray<string>
     }
   /** A read failed: the room is claimed all the same, and retried. */
@@ -48,6 +52,10 @@ export type Identified =
       readonly message: string
       readonly claims: ReadonlyArray<string>
     }
+
+/** What an operator does about a room the bot is not in (docs/operations.md). */
+const adoptRemedy =
+  "`reconciler adopt` can make the bot its admin and join it (Synapse's make_room_admin with a server admin's token; docs/operations.md)"
 
 /** Upgrades followed at most: a longer chain is a loop or vandalism. */
 const maxUpgrades = 5
@@ -91,10 +99,11 @@ export const identifyRoom = (outcome: DesiredOutcome, state: PassState): Effect.
     }
     if (outcome._tag === "Failed") return { _tag: "Unread", roomId, claims } as const
     if (!state.joined.has(roomId)) {
-      const message = `the bot is not in room ${roomId}, which has the alias ${outcome.room.alias}`
-      return { _tag: "Blocked", roomId, message, claims } as const
+      const message = `the bot is not in room ${roomId}, which has the alias ${outcome.room.alias} (made by OpenMeet or an older bot?): ${adoptRemedy}`
+      return { _tag: "Blocked", roomId, message, adopt: roomId, claims } as const
     }
     let actual = yield* matrix.readRoom(roomId)
+    const predecessors: Array<string> = []
     for (let upgrades = 0; actual.successor !== undefined; upgrades++) {
       const successor = actual.successor
       claims.push(successor)
@@ -103,25 +112,28 @@ export const identifyRoom = (outcome: DesiredOutcome, state: PassState): Effect.
         return { _tag: "Blocked", roomId, message, claims } as const
       }
       if (!state.joined.has(successor)) {
-        const message = `room ${roomId} was upgraded to ${successor}, and the bot is not in ${successor}: invite the bot there (or use Synapse's make_room_admin), see docs/operations.md`
-        return { _tag: "Blocked", roomId, message, claims } as const
+        const message = `room ${roomId} was upgraded to ${successor}, and the bot is not in ${successor}: ${adoptRemedy}`
+        return { _tag: "Blocked", roomId, message, adopt: successor, claims } as const
       }
+      predecessors.push(roomId)
       roomId = successor
       via = "tombstone"
       actual = yield* matrix.readRoom(successor)
     }
-    // Found without the alias and carrying another canonical alias: where does the alias point?
+    // Found without the alias and carrying another canonical alias, or through an upgrade
+    // (one made by hand leaves the alias on the old room): where does the alias point?
     let aliasTarget: AliasTarget
-    if (via !== "alias" && actual.canonicalAlias !== outcome.room.alias) {
+    if (via === "tombstone" || (via !== "alias" && actual.canonicalAlias !== outcome.room.alias)) {
       aliasTarget = (yield* matrix.resolveAlias(outcome.room.alias)) ?? null
       if (aliasTarget !== null) claims.push(aliasTarget)
-      if (aliasTarget !== null && aliasTarget !== roomId) {
+      // An alias still on a room this one replaced is moved here, never "another room".
+      if (aliasTarget !== null && aliasTarget !== roomId && !predecessors.includes(aliasTarget)) {
         const named = via === "record" ? "the reconciler's record" : via === "hint" ? '"matrixRoomId"' : "an upgrade"
         const message = `two rooms for one ${outcome.room.key.kind}: ${named} names ${roomId}, the alias ${outcome.room.alias} names ${aliasTarget}; decide which is the room and point the other at it (docs/operations.md, "Two rooms for one key")`
         return { _tag: "Blocked", roomId, message, claims } as const
       }
     }
-    return { _tag: "Found", roomId, via, actual, aliasTarget, claims } as const
+    return { _tag: "Found", roomId, via, actual, aliasTarget, predecessors, claims } as const
   })
   return attempt.pipe(
     Effect.catchAll((error: MatrixRequestError) =>

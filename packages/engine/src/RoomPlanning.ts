@@ -24,11 +24,17 @@ export const planIdentified = (
       const plan = planRoom(outcome, undefined, context)
       return { plan: plan === undefined ? plan : { ...plan, roomId: identified.roomId }, details: unread }
     }
-    case "Blocked":
+    case "Blocked": {
+      const plan = conditionPlan({ ...where, roomId: identified.roomId }, "blocked", identified.message)
+      const adopt = identified.adopt
       return {
-        plan: conditionPlan({ ...where, roomId: identified.roomId }, "blocked", identified.message),
+        plan:
+          adopt === undefined
+            ? plan
+            : { ...plan, conditions: plan.conditions.map((condition) => ({ ...condition, adopt })) },
         details: unread,
       }
+    }
     case "Unreadable":
       return {
         plan: conditionPlan({ ...where, roomId: identified.roomId }, "error", identified.message),
@@ -37,6 +43,7 @@ export const planIdentified = (
     case "Found": {
       const plan = planRoom(outcome, identified.actual, context, {
         aliasTarget: identified.aliasTarget,
+        predecessors: identified.predecessors,
         archivedByReconciler: archivedByReconciler.has(identified.roomId),
       })
       return { plan, details: { desired, actual: identified.actual, context } }

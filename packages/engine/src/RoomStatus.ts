@@ -40,11 +40,14 @@ export class RoomStatus extends Context.Tag("@openmeet-reconciler/engine/RoomSta
         const statuses = new Map<string, RoomCount>()
         const held = new Map<string, number>()
         const finishedAt = new Map<string, number>()
+        // The held gauge sums every controller (one per tenant led): this one reports its part.
+        let reportedHeld = 0
         const publish = () => {
           telemetry.rooms(tenants, [...statuses.values()])
           let total = 0
           for (const n of held.values()) total += n
-          telemetry.held(total)
+          telemetry.heldChanged(total - reportedHeld)
+          reportedHeld = total
         }
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {

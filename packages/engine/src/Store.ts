@@ -70,14 +70,16 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     ) => Effect.Effect<void, StoreError>
     /**
      * Closes the rows a process that died left `started`, as `interrupted` (the homeserver
-     * may or may not have applied them; the next plan redoes what did not land). Called by
-     * whoever just took the leader lock: no other writer is alive then. How many it closed.
+     * may or may not have applied them; the next plan redoes what did not land). Only the
+     * rows of these tenants: called by whoever just took their leader locks, their only
+     * writer now (other tenants' leaders may be mid-request). How many it closed.
      */
-    readonly closeInterrupted: Effect.Effect<number, StoreError>
+    readonly closeInterrupted: (tenants: ReadonlyArray<string>) => Effect.Effect<number, StoreError>
     /** A standby refused a transaction naming these rooms (the homeserver sends it again later): tell the leader now. */
     readonly relayRooms: (roomIds: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
-    /** The rooms standbys relayed since the last call (each returned once). */
-    readonly takeRelayed: Effect.Effect<ReadonlyArray<string>, StoreError>
+    /** The rooms of these tenants that other replicas relayed since the last call (each returned once). */
+    readonly takeRelayed: (tenants: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, StoreError>
+
     readonly recordPass: (pass: {
       readonly startedAt: Date
       readonly rooms: number
@@ -244,23 +246,30 @@ const make = (schema: string, writer: string) =>
                            unnest(${sql`${outcomes.map((o) => o.result)}::text[]`}) AS result,
                            unnest(${sql`${outcomes.map((o) => o.error ?? null)}::text[]`}) AS error) AS v
               WHERE a.id = v.id`.pipe(Effect.asVoid, wrap("auditFinish")),
-      closeInterrupted: Effect.gen(function* () {
-        if (!(yield* exists)) return 0
-        const rows = yield* sql`UPDATE ${t("audit_log")} SET result = 'interrupted', error = ${interruptedError}
-          WHERE result = 'started' RETURNING id`
-        return rows.length
-      }).pipe(wrap("closeInterrupted")),
+      closeInterrupted: (tenants) =>
+        Effect.gen(function* () {
+          if (tenants.length === 0 || !(yield* exists)) return 0
+          // A key is kind:tenant:id (formatRoomKey); tenant ids hold no colon.
+          const rows = yield* sql`UPDATE ${t("audit_log")} SET result = 'interrupted', error = ${interruptedError}
+            WHERE result = 'started' AND split_part(key, ':', 2) = ANY(${sql`${tenants}::text[]`}) RETURNING id`
+          return rows.length
+        }).pipe(wrap("closeInterrupted")),
       relayRooms: (roomIds) =>
         roomIds.length === 0
           ? Effect.void
           : sql`INSERT INTO ${t("relayed_rooms")} (room_id)
               SELECT unnest(${sql`${[...new Set(roomIds)]}::text[]`})`.pipe(Effect.asVoid, wrap("relayRooms")),
-      takeRelayed: Effect.gen(function* () {
-        if (!(yield* exists)) return []
-        const rows = yield* sql`DELETE FROM ${t("relayed_rooms")} RETURNING room_id AS "roomId"`
-        const decoded = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ roomId: Schema.String })))(rows)
-        return [...new Set(decoded.map((row) => row.roomId))]
-      }).pipe(wrap("takeRelayed")),
+      takeRelayed: (tenants) =>
+        Effect.gen(function* () {
+          if (!(yield* exists)) return []
+          // Rooms no record places are found by the next full resync; kept an hour at most.
+          yield* sql`DELETE FROM ${t("relayed_rooms")} WHERE at < now() - interval '1 hour'`
+          const rows = yield* sql`DELETE FROM ${t("relayed_rooms")} r USING ${t("rooms")} x
+            WHERE x.room_id = r.room_id AND x.tenant = ANY(${sql`${tenants}::text[]`})
+            RETURNING r.room_id AS "roomId"`
+          const decoded = yield* Schema.decodeUnknown(Schema.Array(Schema.Struct({ roomId: Schema.String })))(rows)
+          return [...new Set(decoded.map((row) => row.roomId))]
+        }).pipe(wrap("takeRelayed")),
       recordPass: (pass) =>
         sql`INSERT INTO ${t("passes")} (started_at, finished_at, rooms, applied, failed)
             VALUES (${pass.startedAt}, now(), ${pass.rooms}, ${pass.applied}, ${pass.failed})`.pipe(

@@ -50,7 +50,7 @@ export const migrations: ReadonlyArray<(schema: string) => ReadonlyArray<string>
   (s) => [`ALTER TABLE ${s}.audit_log ADD COLUMN IF NOT EXISTS writer text`],
   // Whether the reconciler archived a room is the last archive or unarchive applied to it.
   (s) => [`CREATE INDEX IF NOT EXISTS audit_log_room_at ON ${s}.audit_log (room_id, at DESC)`],
-  // Rooms named by transactions a standby refused: the leader reads them at once.
+  // Rooms named by transactions a standby took: their tenant's leader reads them at once.
   (s) => [
     `CREATE TABLE IF NOT EXISTS ${s}.relayed_rooms (
       id bigserial PRIMARY KEY,
@@ -78,7 +78,13 @@ export const AttentionRow = Schema.Struct({
   key: Schema.String,
   roomId: Schema.NullOr(Schema.String),
   status: Schema.String,
-  conditions: Schema.Array(Schema.Struct({ type: Schema.Literal(...conditionTypes), message: Schema.String })),
+  conditions: Schema.Array(
+    Schema.Struct({
+      type: Schema.Literal(...conditionTypes),
+      message: Schema.String,
+      adopt: Schema.optionalWith(Schema.String, { exact: true }),
+    }),
+  ),
   updatedAt: Schema.String,
 })
 export const PassRow = Schema.Struct({

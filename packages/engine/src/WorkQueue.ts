@@ -59,6 +59,14 @@ export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueueS
     const lane = (source: AddSource) => lanes[priority[source]] ?? new Map<string, Waiting>()
     let seq = 0
     const depth = () => sourceOf.size
+    // The gauge sums every queue (one per tenant led): this one reports what it adds to it.
+    let reported = 0
+    const reportDepth = () => {
+      const now = depth()
+      telemetry.queueDepthChanged(now - reported)
+      reported = now
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => telemetry.queueDepthChanged(-reported)))
 
     const enqueue = (key: string, source: AddSource): boolean => {
       telemetry.queueAdded(source)
@@ -91,7 +99,7 @@ export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueueS
       }
       lane(source).set(key, { seq: seq++, since: performance.now() })
       sourceOf.set(key, source)
-      telemetry.queueDepth(depth())
+      reportDepth()
       return true
     }
 
@@ -105,7 +113,7 @@ export const makeWorkQueue = (backoff: BackoffOptions): Effect.Effect<WorkQueueS
           sourceOf.delete(key)
           inProgress.add(key)
           telemetry.queueTaken((performance.now() - since) / 1000)
-          telemetry.queueDepth(depth())
+          reportDepth()
           return key
         }
       }

@@ -15,6 +15,7 @@ import { applyPlan, planPass, Store } from "../src/index.ts"
 import type { World } from "./catalogue.ts"
 import { shortKey, withPolicy } from "./catalogue.ts"
 import { harmScenarios } from "./harm.ts"
+import { legacyScenarios } from "./legacy.ts"
 import { scenarios } from "./scenarios.ts"
 
 const services = testServices()
@@ -43,7 +44,7 @@ const describeActions = (result: PlanResult) => {
 }
 
 describe("scenario catalogue (policy.md, against PostgreSQL and Synapse)", () => {
-  for (const scenario of [...scenarios, ...harmScenarios]) {
+  for (const scenario of [...scenarios, ...harmScenarios, ...legacyScenarios]) {
     it(`${scenario.section}: ${scenario.name}`, async () => {
       const tenant = fixtureTenant(uniqueTenantId("sc"), s)
       const tenantRuntime: TenantRuntime = {

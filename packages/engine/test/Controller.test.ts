@@ -2,9 +2,8 @@ import { NodeSdk } from "@effect/opentelemetry"
 import { SqlClient } from "@effect/sql"
 import { expect, layer } from "@effect/vitest"
 import { defaultPolicy } from "@openmeet-reconciler/core"
-import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
-import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
-import { DesiredState } from "@openmeet-reconciler/openmeet"
+import { makeStateCache } from "@openmeet-reconciler/matrix"
+import { makeMetrics } from "@openmeet-reconciler/observability"
 import {
   addAttendee,
   addEvent,
@@ -13,12 +12,13 @@ import {
   resetTenant,
   setAttendee,
 } from "@openmeet-reconciler/openmeet/testing"
-import { sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
+import { synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import type { TenantRuntime } from "../src/index.ts"
 import { planPass, Store, startController } from "../src/index.ts"
+import { controllerOptions as baseControllerOptions, controllerServices, waitUntil } from "./services.ts"
 
 const services = testServices()
 const synapse = synapseClient(services)
@@ -27,29 +27,15 @@ const schema = `reconciler_${uniqueTenantId("c")}`
 const exporter = new InMemorySpanExporter()
 const metrics = makeMetrics()
 const cache = makeStateCache({ maxAge: "1 hour" })
-const Live = Layer.mergeAll(
-  Layer.provideMerge(Layer.merge(DesiredState.layer, Store.layer(schema)), sqlLayer(services.databaseUrl)),
-  Homeservers.layer({ homeserverUrl: services.homeserverUrl, asToken: Redacted.make(services.asToken) }, {}, cache),
-  telemetryLayer(metrics),
+const Live = Layer.merge(
+  controllerServices(services, schema, cache, metrics),
   NodeSdk.layer(() => ({
     resource: { serviceName: "reconciler-test" },
     spanProcessor: new SimpleSpanProcessor(exporter),
   })),
 )
 
-const controllerOptions = (runtime: TenantRuntime) =>
-  ({
-    tenants: [runtime],
-    concurrency: 4,
-    workers: 2,
-    batchSize: 10,
-    resyncInterval: "1 hour",
-    dryRun: false,
-    backoff: { base: "1 second", max: "10 seconds" },
-    cache,
-    shutdownGrace: "1 second",
-    appserviceId: "openmeet-bot",
-  }) as const
+const controllerOptions = (runtime: TenantRuntime) => baseControllerOptions(runtime, cache)
 
 /** The span's ancestors, nearest first, by name. */
 const ancestors = (span: ReadableSpan, all: ReadonlyArray<ReadableSpan>): Array<string> => {
@@ -63,15 +49,6 @@ const ancestors = (span: ReadableSpan, all: ReadonlyArray<ReadableSpan>): Array<
   }
   return names
 }
-
-const waitUntil = (what: string, check: Effect.Effect<boolean>) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 300; i++) {
-      if (yield* check) return
-      yield* Effect.sleep("100 millis")
-    }
-    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-  })
 
 layer(Live, { excludeTestServices: true })("the controller", (it) => {
   it.scoped(

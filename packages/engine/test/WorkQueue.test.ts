@@ -94,7 +94,7 @@ describe("WorkQueue", () => {
         Effect.provideService(Telemetry, {
           ...telemetry,
           queueAdded: (source) => adds.push(source),
-          queueDepth: (depth) => depths.push(depth),
+          queueDepthChanged: (delta) => depths.push((depths.at(-1) ?? 0) + delta),
         }),
       )
       const waiting = yield* Effect.fork(queue.takeBatch(3))

@@ -687,12 +687,12 @@ export const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     section: "§4 levels",
-    name: "a user at the bot's level who should be lower: blocked, cannot demote",
+    name: "a host raised to the bot's level keeps it (level_kept): the room is not blocked, nothing is sent for them",
     setup: (w) => anEvent(w, [[1, "confirmed", "host"]]),
     change: async (w) => w.levels(await w.room("event", "ev"), { users: { [w.mx(1)]: 100 } }),
     actions: () => ({ "event:1": [] }),
-    statuses: () => ({ "event:1": "blocked" }),
-    conditions: () => ({ "event:1": ["blocked"] }),
+    statuses: () => ({ "event:1": "in_sync" }),
+    conditions: () => ({ "event:1": ["level_kept"] }),
   },
   {
     section: "§4 levels",

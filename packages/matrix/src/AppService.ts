@@ -1,4 +1,5 @@
 import { timingSafeEqual } from "node:crypto"
+import { Readable } from "node:stream"
 import type { HttpApp } from "@effect/platform"
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { TelemetryService } from "@openmeet-reconciler/core"
@@ -19,16 +20,19 @@ const Transaction = Schema.Struct({ events: Schema.Array(Schema.Unknown) })
 const decodeTransaction = Schema.decodeUnknownEither(Transaction)
 const decodeEvent = Schema.decodeUnknownEither(RoomEvent)
 
-/** What the reconciler does with what the homeserver tells it. */
+/**
+ * What the reconciler does with what a homeserver tells it. `origin` is the hs_token the
+ * request carried: it tells which homeserver sent it.
+ */
 export interface AppServiceHandlers {
   /**
    * The well-formed events of a new transaction (never called twice for one transaction id
    * that was accepted). False: not accepted now (a standby that cannot hand it on); the homeserver gets 503
    * and sends the transaction again later.
    */
-  readonly onEvents: (events: ReadonlyArray<RoomEvent>) => Effect.Effect<boolean>
+  readonly onEvents: (events: ReadonlyArray<RoomEvent>, origin: Redacted.Redacted<string>) => Effect.Effect<boolean>
   /** An alias in the appservice's namespace was asked for: true when a room has it now. */
-  readonly onAliasQuery: (alias: string) => Effect.Effect<boolean>
+  readonly onAliasQuery: (alias: string, origin: Redacted.Redacted<string>) => Effect.Effect<boolean>
 }
 
 /**
@@ -38,7 +42,8 @@ export interface AppServiceHandlers {
 export const maxTransactionBytes = 8 * 1024 * 1024
 
 export interface AppServiceOptions {
-  readonly hsToken: Redacted.Redacted<string>
+  /** The hs_token of each homeserver that may call: its registration's, one per homeserver. */
+  readonly hsTokens: ReadonlyArray<Redacted.Redacted<string>>
   /** Transaction ids remembered for idempotence (the homeserver retries a transaction until it gets 200). */
   readonly rememberTransactions?: number
 }
@@ -46,18 +51,85 @@ export interface AppServiceOptions {
 const matrixError = (status: number, errcode: string, error: string) =>
   HttpServerResponse.unsafeJson({ errcode, error }, { status })
 
-const tooLarge = (bytes: number) =>
+/** A body over the limit is answered 413; what the client still sends is discarded, never kept. */
+const tooLarge = (size: string) =>
   matrixError(
     413,
     "M_TOO_LARGE",
-    `the transaction body (${bytes} bytes) is over the ${maxTransactionBytes} bytes a homeserver sends`,
+    `the transaction body (${size}) is over the ${maxTransactionBytes} bytes a homeserver sends`,
   )
+
+type Body = { readonly _tag: "Read"; readonly text: string } | { readonly _tag: "TooLarge" }
+
+/**
+ * The request body, read up to `maxTransactionBytes`. From Node's server the rest of a larger
+ * one (a chunked body declares no length) is discarded as it comes, so that it can be
+ * answered: the platform's own limit destroys the socket, and the homeserver would get no
+ * answer at all. The server's request timeout (30 s) bounds a body that never ends.
+ */
+const readBody = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Body, unknown> => {
+  const source = request.source
+  if (!(source instanceof Readable)) {
+    return request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(maxTransactionBytes)),
+      Effect.map((text): Body => ({ _tag: "Read", text })),
+    )
+  }
+  return Effect.async<Body, Error>((resume) => {
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    const stop = () => {
+      source.off("data", onData)
+      source.off("end", onEnd)
+      source.off("error", onError)
+      source.off("close", onClose)
+    }
+    const onData = (chunk: unknown) => {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk))
+      bytes += buffer.length
+      if (bytes <= maxTransactionBytes) {
+        chunks.push(buffer)
+        return
+      }
+      stop()
+      // Flowing without a listener: the rest is read and dropped, and the answer goes out.
+      source.resume()
+      resume(Effect.succeed({ _tag: "TooLarge" }))
+    }
+    const onEnd = () => {
+      stop()
+      resume(Effect.succeed({ _tag: "Read", text: Buffer.concat(chunks).toString("utf8") }))
+    }
+    const onError = (error: Error) => {
+      stop()
+      resume(Effect.fail(error))
+    }
+    // A client gone before the end of its body: nothing more will come.
+    const onClose = () => onError(new Error("the connection closed before the body ended"))
+    source.on("data", onData).once("end", onEnd).once("error", onError).once("close", onClose)
+    return Effect.sync(stop)
+  })
+}
+
+const parseJson = (text: string): Either.Either<unknown, string> => {
+  try {
+    return Either.right(text === "" ? null : JSON.parse(text))
+  } catch {
+    return Either.left("not JSON")
+  }
+}
 
 /** The homeserver's token from `Authorization: Bearer`, or the legacy `access_token` query parameter. */
 const presentedToken = (request: HttpServerRequest.HttpServerRequest, url: URL): string | undefined => {
   const header = request.headers.authorization
   if (header?.startsWith("Bearer ") === true) return header.slice("Bearer ".length)
   return url.searchParams.get("access_token") ?? undefined
+}
+
+/** The homeserver a request came from: the hs_token it carried (and its place in the list). */
+interface Origin {
+  readonly index: number
+  readonly token: Redacted.Redacted<string>
 }
 
 const sameToken = (presented: string, expected: string): boolean => {
@@ -70,8 +142,9 @@ const sameToken = (presented: string, expected: string): boolean => {
  * The appservice API the homeserver calls (Matrix application service API v1):
  * transactions (`PUT /_matrix/app/v1/transactions/{txnId}`), alias queries
  * (`GET /_matrix/app/v1/rooms/{alias}`), user queries (always 404: the reconciler
- * makes no users on demand) and ping. Every request must carry hs_token: none → 401,
- * a wrong one → 403. A transaction id seen before is answered 200 without handling it again.
+ * makes no users on demand) and ping. Every request must carry the hs_token of one of the
+ * homeservers: none → 401, any other → 403. A transaction id seen before (from the same
+ * homeserver) is answered 200 without handling it again.
  */
 export const appServiceApp = (
   options: AppServiceOptions,
@@ -89,18 +162,27 @@ export const appServiceApp = (
       }
   }
 
-  const transaction = (request: HttpServerRequest.HttpServerRequest, txnId: string, telemetry: TelemetryService) =>
+  const transaction = (
+    request: HttpServerRequest.HttpServerRequest,
+    txnId: string,
+    origin: Origin,
+    telemetry: TelemetryService,
+  ) =>
     Effect.gen(function* () {
-      if (seen.has(txnId)) return HttpServerResponse.unsafeJson({})
+      // Transaction ids are per homeserver: two homeservers may both send "1".
+      const seenId = `${origin.index}:${txnId}`
+      if (seen.has(seenId)) return HttpServerResponse.unsafeJson({})
       const declared = Number(request.headers["content-length"] ?? "0")
       if (declared > maxTransactionBytes) {
         telemetry.dropped("appservice_request")
-        return tooLarge(declared)
+        return tooLarge(`${declared} bytes`)
       }
-      const body = yield* request.json.pipe(
-        HttpIncomingMessage.withMaxBodySize(Option.some(maxTransactionBytes)),
-        Effect.either,
-      )
+      const read = yield* readBody(request).pipe(Effect.either)
+      if (Either.isRight(read) && read.right._tag === "TooLarge") {
+        telemetry.dropped("appservice_request")
+        return tooLarge(`more than ${maxTransactionBytes} bytes, chunked`)
+      }
+      const body = Either.flatMap(read, (r) => (r._tag === "Read" ? parseJson(r.text) : Either.left("too large")))
       if (Either.isLeft(body)) {
         return matrixError(
           400,
@@ -125,15 +207,15 @@ export const appServiceApp = (
         }
       }
       yield* Effect.annotateCurrentSpan({ "appservice.events": events.length })
-      if (!(yield* handlers.onEvents(events))) {
+      if (!(yield* handlers.onEvents(events, origin.token))) {
         return matrixError(503, "M_UNAVAILABLE", "this replica cannot take the transaction now; send it again")
       }
-      remember(txnId)
+      remember(seenId)
       return HttpServerResponse.unsafeJson({})
     }).pipe(Effect.withSpan("appservice.transaction", { attributes: { "appservice.txn_id": txnId } }))
 
-  const aliasQuery = (alias: string) =>
-    handlers.onAliasQuery(alias).pipe(
+  const aliasQuery = (alias: string, origin: Origin) =>
+    handlers.onAliasQuery(alias, origin.token).pipe(
       Effect.map((exists) =>
         exists ? HttpServerResponse.unsafeJson({}) : matrixError(404, "M_NOT_FOUND", "no such room"),
       ),
@@ -145,7 +227,9 @@ export const appServiceApp = (
     const url = new URL(request.url, "http://appservice")
     const telemetry = yield* Telemetry
     const token = presentedToken(request, url)
-    if (token === undefined || !sameToken(token, Redacted.value(options.hsToken))) {
+    const index = token === undefined ? -1 : options.hsTokens.findIndex((t) => sameToken(token, Redacted.value(t)))
+    const known = options.hsTokens[index]
+    if (token === undefined || known === undefined) {
       telemetry.dropped("appservice_request")
       // Debug, not warning: anyone who can reach the port could flood the log; the metric counts.
       yield* Effect.logDebug(
@@ -167,9 +251,12 @@ export const appServiceApp = (
       return matrixError(400, "M_INVALID_PARAM", "the path is not valid percent-encoding")
     }
     const [resource, id, ...rest] = decoded
+    const origin: Origin = { index, token: known }
     if (rest.length === 0 && id !== undefined && id !== "") {
-      if (resource === "transactions" && request.method === "PUT") return yield* transaction(request, id, telemetry)
-      if (resource === "rooms" && request.method === "GET") return yield* aliasQuery(id)
+      if (resource === "transactions" && request.method === "PUT") {
+        return yield* transaction(request, id, origin, telemetry)
+      }
+      if (resource === "rooms" && request.method === "GET") return yield* aliasQuery(id, origin)
       if (resource === "users" && request.method === "GET") return matrixError(404, "M_NOT_FOUND", "no such user")
     }
     if (resource === "ping" && id === undefined && request.method === "POST") return HttpServerResponse.unsafeJson({})

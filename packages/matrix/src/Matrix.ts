@@ -32,6 +32,8 @@ export interface MatrixConfig {
   readonly asToken: Redacted.Redacted<string>
   /** Attempts for a request that failed with 429 or 5xx/network errors. */
   readonly maxAttempts?: number
+  /** The id of the appservice's registration on this homeserver (for `pingAppservice`). */
+  readonly appserviceId?: string
 }
 
 /** The homeserver as the appservice bot sees it: reads and the writes the planner asks for. */
@@ -39,6 +41,8 @@ export class Matrix extends Context.Tag("@openmeet-reconciler/matrix/Matrix")<
   Matrix,
   {
     readonly botUserId: string
+    /** The id of the appservice's registration on this homeserver, when configured. */
+    readonly appserviceId?: string
     /** The room version the homeserver gives new rooms (asked once). */
     readonly defaultRoomVersion: Effect.Effect<string, MatrixRequestError>
     readonly joinedRooms: Effect.Effect<ReadonlySet<string>, MatrixRequestError>
@@ -53,6 +57,8 @@ export class Matrix extends Context.Tag("@openmeet-reconciler/matrix/Matrix")<
     ) => Effect.Effect<void, MatrixRequestError>
     /** Points an alias at the room (`PUT /directory/room/{alias}`). */
     readonly addAlias: (roomId: string, alias: string) => Effect.Effect<void, MatrixRequestError>
+    /** Removes an alias from the directory (`DELETE /directory/room/{alias}`); one already gone is no error. */
+    readonly removeAlias: (alias: string) => Effect.Effect<void, MatrixRequestError>
     readonly invite: (roomId: string, userId: string, reason: string) => Effect.Effect<void, MatrixRequestError>
     /** Joins `userId` (a user in the appservice's namespace) to the room, as that user. */
     readonly joinAs: (roomId: string, userId: string) => Effect.Effect<void, MatrixRequestError>
@@ -189,7 +195,7 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
 
     /** One Matrix request; `template` names the endpoint without ids (metrics, spans). */
     const request = (
-      method: "GET" | "POST" | "PUT",
+      method: "GET" | "POST" | "PUT" | "DELETE",
       template: string,
       path: string,
       options: { readonly qs?: Record<string, string>; readonly body?: unknown; readonly once?: boolean } = {},
@@ -247,6 +253,7 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
 
     return Matrix.of({
       botUserId,
+      ...(config.appserviceId === undefined ? {} : { appserviceId: config.appserviceId }),
       defaultRoomVersion: versions,
       joinedRooms: request("GET", "/joined_rooms", "/_matrix/client/v3/joined_rooms").pipe(
         Effect.map((body) =>
@@ -309,6 +316,15 @@ export const makeMatrix = (config: MatrixConfig): Effect.Effect<MatrixService, M
         request("PUT", "/directory/room/{alias}", `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`, {
           body: { room_id: roomId },
         }).pipe(Effect.asVoid),
+      removeAlias: (alias) =>
+        request(
+          "DELETE",
+          "/directory/room/{alias}",
+          `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`,
+        ).pipe(
+          Effect.asVoid,
+          Effect.catchTag("NotFound", () => Effect.void),
+        ),
       invite: (roomId, userId, reason) =>
         request("POST", "/rooms/{roomId}/invite", `${room(roomId)}/invite`, {
           body: { user_id: userId, reason },

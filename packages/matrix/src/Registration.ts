@@ -28,6 +28,11 @@ export interface Registration {
   readonly asToken: Redacted.Redacted<string>
   readonly hsToken: Redacted.Redacted<string>
   readonly senderLocalpart: string
+  /**
+   * The regexes of the registration's exclusive user namespaces: users only the appservice
+   * can create (OpenMeet's `@openmeet-bot-.*`, its older per-tenant bot identities).
+   */
+  readonly exclusiveUsers: ReadonlyArray<string>
 }
 
 export class RegistrationError extends Data.TaggedError("RegistrationError")<{ readonly message: string }> {}
@@ -53,6 +58,7 @@ export const parseRegistration = (text: string, source: string): Either.Either<R
         asToken: Redacted.make(r.as_token),
         hsToken: Redacted.make(r.hs_token),
         senderLocalpart: r.sender_localpart,
+        exclusiveUsers: (r.namespaces?.users ?? []).filter((n) => n.exclusive === true).map((n) => n.regex),
       }),
     }),
   )
@@ -75,16 +81,46 @@ export interface RegistrationSpec {
   readonly senderLocalpart: string
   /** The server names of the tenants on this homeserver, with their tenant ids and whether they join users. */
   readonly tenants: ReadonlyArray<{ readonly id: string; readonly serverName: string; readonly joinMode: boolean }>
+  /**
+   * `minimal`: no more than the reconciler needs. `openmeet`: OpenMeet's own namespaces, so
+   * the file can replace OpenMeet's registration while OpenMeet's API keeps using its token
+   * (its users, its older bots `@<sender_localpart>-…`, every alias it makes, every room).
+   */
+  readonly namespaces?: "minimal" | "openmeet"
 }
 
+/** The namespaces of OpenMeet's registration (its appservice template). */
+const openMeetNamespaces = (senderLocalpart: string) => ({
+  users: [
+    { exclusive: true, regex: `@${escapeRegex(senderLocalpart)}-.*` },
+    { exclusive: false, regex: "@.*" },
+  ],
+  aliases: [{ exclusive: true, regex: "#(event|group)-.*" }],
+  rooms: [{ exclusive: false, regex: ".*" }],
+})
+
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** No more than the reconciler needs (see renderRegistration). */
+const minimalNamespaces = (spec: RegistrationSpec) => ({
+  users: [...new Set(spec.tenants.filter((t) => t.joinMode).map((t) => t.serverName))].map((server) => ({
+    exclusive: false,
+    regex: `@.*:${escapeRegex(server)}`,
+  })),
+  aliases: spec.tenants.map((t) => ({
+    exclusive: true,
+    regex: `#(event|group)-.*-${escapeRegex(t.id)}:${escapeRegex(t.serverName)}`,
+  })),
+  rooms: [],
+})
 
 /**
  * The registration YAML the homeserver needs, claiming no more than that: the aliases of
  * each tenant's rooms as an exclusive namespace (only the reconciler may create them, and
  * the homeserver asks it about unknown ones); local users, non-exclusively, only on the
  * servers of tenants in `membershipMode: join` (the bot joins users there as them). The
- * bot hears of every room it is in without a users namespace. No rate limit.
+ * bot hears of every room it is in without a users namespace. No rate limit. With
+ * `namespaces: "openmeet"`, OpenMeet's own namespaces instead.
  */
 export const renderRegistration = (spec: RegistrationSpec): string =>
   stringify({
@@ -94,15 +130,5 @@ export const renderRegistration = (spec: RegistrationSpec): string =>
     hs_token: spec.hsToken,
     sender_localpart: spec.senderLocalpart,
     rate_limited: false,
-    namespaces: {
-      users: [...new Set(spec.tenants.filter((t) => t.joinMode).map((t) => t.serverName))].map((server) => ({
-        exclusive: false,
-        regex: `@.*:${escapeRegex(server)}`,
-      })),
-      aliases: spec.tenants.map((t) => ({
-        exclusive: true,
-        regex: `#(event|group)-.*-${escapeRegex(t.id)}:${escapeRegex(t.serverName)}`,
-      })),
-      rooms: [],
-    },
+    namespaces: spec.namespaces === "openmeet" ? openMeetNamespaces(spec.senderLocalpart) : minimalNamespaces(spec),
   })

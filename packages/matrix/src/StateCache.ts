@@ -42,6 +42,8 @@ export interface StateCache {
    * asks the appservice about it, and the answer must be "no such room" at once.
    */
   readonly isResolving: (alias: string) => boolean
+  /** Whether this user is the bot of a homeserver wrapped so far (its own writes come back as events). */
+  readonly isBot: (userId: string) => boolean
   /** Drops everything (a gap in the transaction stream, a new leader). */
   readonly clear: () => void
   readonly stats: () => StateCacheStats
@@ -191,6 +193,8 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
       sendState: (roomId, type, content) => writes(roomId)(matrix.sendState(roomId, type, content)),
       addAlias: (roomId, alias) =>
         writes(roomId)(matrix.addAlias(roomId, alias)).pipe(Effect.ensuring(Effect.sync(() => invalidateAlias(alias)))),
+      removeAlias: (alias) =>
+        matrix.removeAlias(alias).pipe(Effect.ensuring(Effect.sync(() => invalidateAlias(alias)))),
       invite: (roomId, userId, reason) => writes(roomId)(matrix.invite(roomId, userId, reason)),
       joinAs: (roomId, userId) => writes(roomId)(matrix.joinAs(roomId, userId)),
       kick: (roomId, userId, reason) => writes(roomId)(matrix.kick(roomId, userId, reason)),
@@ -204,6 +208,7 @@ export const makeStateCache = (options: StateCacheOptions, now: () => number = D
     invalidateJoined,
     invalidateAlias,
     isResolving: (alias) => resolving.has(alias),
+    isBot: (userId) => bots.has(userId),
     clear,
     stats: () => ({ hits, misses, rooms: rooms.size }),
   }

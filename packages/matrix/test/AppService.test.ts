@@ -5,22 +5,27 @@ import type { RoomEvent } from "../src/index.ts"
 import { appServiceApp } from "../src/index.ts"
 
 const hsToken = "hs-secret-token"
+/** The hs_token of a second homeserver (a tenant's own). */
+const otherToken = "other-hs-token"
 
 /** The appservice API as a fetch handler, with handlers that record what reached them. */
 const setup = (options: { readonly accept?: boolean } = {}) => {
   const received: Array<ReadonlyArray<RoomEvent>> = []
   const queried: Array<string> = []
+  const origins: Array<string> = []
   const app = appServiceApp(
-    { hsToken: Redacted.make(hsToken), rememberTransactions: 2 },
+    { hsTokens: [Redacted.make(hsToken), Redacted.make(otherToken)], rememberTransactions: 2 },
     {
-      onEvents: (events) =>
+      onEvents: (events, origin) =>
         Effect.sync(() => {
           received.push(events)
+          origins.push(Redacted.value(origin))
           return options.accept ?? true
         }),
-      onAliasQuery: (alias) =>
+      onAliasQuery: (alias, origin) =>
         Effect.sync(() => {
           queried.push(alias)
+          origins.push(Redacted.value(origin))
           return alias.startsWith("#event-known")
         }),
     },
@@ -36,7 +41,7 @@ const setup = (options: { readonly accept?: boolean } = {}) => {
     )
     return { status: response.status, body: await response.json() }
   }
-  return { received, queried, call }
+  return { received, queried, origins, call }
 }
 
 const member = { type: "m.room.member", room_id: "!r:s", sender: "@a:s", state_key: "@b:s", content: {} }
@@ -63,6 +68,17 @@ describe("appservice API", () => {
     // The legacy path and the access_token parameter are the same API.
     expect((await call("PUT", `/transactions/8?access_token=${hsToken}`, undefined, { events: [] })).status).toBe(200)
     expect(received).toEqual([body.events, []])
+  })
+
+  it("takes each homeserver's hs_token and tells the handlers which one called; transaction ids are per homeserver", async () => {
+    const { call, received, origins } = setup()
+    expect((await call("PUT", "/_matrix/app/v1/transactions/1", hsToken, { events: [member] })).status).toBe(200)
+    // The other homeserver's first transaction has the same id: it is new all the same.
+    expect((await call("PUT", "/_matrix/app/v1/transactions/1", otherToken, { events: [] })).status).toBe(200)
+    expect((await call("PUT", "/_matrix/app/v1/transactions/1", otherToken, { events: [] })).status).toBe(200)
+    expect((await call("GET", "/_matrix/app/v1/rooms/%23event-known-t%3Ao", otherToken)).status).toBe(200)
+    expect(received).toEqual([[member], []])
+    expect(origins).toEqual([hsToken, otherToken, otherToken])
   })
 
   it("skips an event it cannot read, rejects a body that is not a transaction, and answers 503 when not accepted", async () => {

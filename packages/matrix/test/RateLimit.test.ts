@@ -1,5 +1,6 @@
 import { createServer } from "node:http"
 import { Telemetry } from "@openmeet-reconciler/core"
+import { listenOnLoopback } from "@openmeet-reconciler/testing"
 import { Effect, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeMatrix } from "../src/index.ts"
@@ -29,10 +30,7 @@ const server = createServer((request, response) => {
 })
 let url = ""
 beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const address = server.address()
-  if (address === null || typeof address === "string") throw new Error("no port")
-  url = `http://127.0.0.1:${address.port}`
+  url = await listenOnLoopback(server)
 })
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())))
 

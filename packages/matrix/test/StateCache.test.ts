@@ -60,6 +60,7 @@ const counting = () => {
     joinAs: never,
     kick: () => Effect.void,
     pingAppservice: never,
+    removeAlias: never,
   }
   return { service, reads, joinedReads: () => joinedReads }
 }

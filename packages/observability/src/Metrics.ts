@@ -43,6 +43,7 @@ export interface ReconcilerMetrics extends TelemetryService {
   readonly lastFullSync: Gauge
   readonly fullSyncDuration: Histogram
   readonly leaderGauge: Gauge
+  readonly tenantLeaderGauge: Gauge<"tenant">
 }
 
 /** Creates the metrics in a fresh registry, with prom-client's process and Node.js metrics. */
@@ -150,6 +151,12 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
     help: "1 when this replica holds the leader lock and applies, else 0.",
     registers,
   })
+  const tenantLeader = new Gauge({
+    name: "reconciler_tenant_leader",
+    help: "1 when this replica holds the tenant's leader lock and applies its changes, else 0.",
+    labelNames: ["tenant"] as const,
+    registers,
+  })
   const inputDropped = new Counter({
     name: "reconciler_input_dropped_total",
     help: "Inputs refused and counted, by source: forged or oversized NOTIFY payloads, appservice events or requests that cannot be read.",
@@ -188,7 +195,10 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
     }
   }
   setRooms(options.tenants ?? [], [])
-  for (const tenant of options.tenants ?? []) pendingHandles.set({ tenant }, 0)
+  for (const tenant of options.tenants ?? []) {
+    pendingHandles.set({ tenant }, 0)
+    tenantLeader.set({ tenant }, 0)
+  }
 
   return {
     registry,
@@ -209,6 +219,7 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
     lastFullSync,
     fullSyncDuration,
     leaderGauge: leader,
+    tenantLeaderGauge: tenantLeader,
     inputDropped,
     matrixRequest: (endpoint, code, seconds) => {
       matrixRequests.inc({ endpoint, code })
@@ -219,20 +230,21 @@ export const makeMetrics = (options: { readonly tenants?: ReadonlyArray<string> 
     queueAdded: (source) => workqueueAdds.inc({ source }),
     queueTaken: (seconds) => workqueueQueueDuration.observe(seconds),
     queueRetried: () => workqueueRetries.inc(),
-    queueDepth: (depth) => workqueueDepth.set(depth),
+    queueDepthChanged: (delta) => workqueueDepth.inc(delta),
     reconciled: (kind, result, seconds) => {
       reconcileTotal.inc({ kind, result })
       reconcileDuration.observe({ kind }, seconds)
     },
     action: (type, result) => actionsTotal.inc({ type, result }),
     rooms: setRooms,
-    held: (n) => destructiveActionsHeld.set(n),
+    heldChanged: (delta) => destructiveActionsHeld.inc(delta),
     pendingHandles: (tenant, n) => pendingHandles.set({ tenant }, n),
     fullSync: (seconds) => {
       lastFullSync.set(Date.now() / 1000)
       fullSyncDuration.observe(seconds)
     },
     leader: (leading) => leader.set(leading ? 1 : 0),
+    tenantLeader: (tenant, leading) => tenantLeader.set({ tenant }, leading ? 1 : 0),
     dropped: (source) => inputDropped.inc({ source }),
   }
 }

@@ -184,6 +184,7 @@ describe("Prometheus alerts", () => {
   const expected = [
     "ReconcilerDown",
     "ReconcilerNoLeader",
+    "ReconcilerTenantWithoutLeader",
     "ReconcilerFullSyncStale",
     "ReconcilerErrorsHigh",
     "ReconcilerRoomsBlocked",

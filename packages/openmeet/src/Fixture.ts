@@ -3,7 +3,7 @@
  * Never point these at a real OpenMeet database: resetTenant drops the tenant's tables.
  */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import { dropTenantDdl, registryDdl, tenantDdl, tenantSeedDml, userStatuses } from "./OpenMeetSchema.ts"
 import type { Tenant } from "./TenantConfig.ts"
 import { encodeTenantsB64, tenantSchema } from "./TenantConfig.ts"
@@ -16,9 +16,27 @@ export const fixtureTenant = (id: string, serverName: string): Tenant => ({
   serverName,
 })
 
-/** OpenMeet's TENANTS_B64 for these tenants. */
+/** OpenMeet's TENANTS_B64 for these tenants, with their own homeserver and appservice when they have them. */
 export const tenantsB64 = (tenants: ReadonlyArray<Tenant>): string =>
-  encodeTenantsB64(tenants.map((t) => ({ id: t.id, name: t.name, matrixConfig: { serverName: t.serverName } })))
+  encodeTenantsB64(
+    tenants.map((t) => ({
+      id: t.id,
+      name: t.name,
+      matrixConfig: {
+        serverName: t.serverName,
+        ...(t.homeserverUrl === undefined ? {} : { homeserverUrl: t.homeserverUrl }),
+        ...(t.asToken === undefined
+          ? {}
+          : {
+              appservice: {
+                ...(t.appserviceId === undefined ? {} : { id: t.appserviceId }),
+                token: Redacted.value(t.asToken),
+                ...(t.hsToken === undefined ? {} : { hsToken: Redacted.value(t.hsToken) }),
+              },
+            }),
+      },
+    })),
+  )
 
 const table = (sql: SqlClient.SqlClient, tenant: Tenant, name: string) => sql(`${tenant.schema}.${name}`)
 

@@ -9,7 +9,13 @@ const TenantJson = Schema.Struct({
     Schema.Struct({
       serverName: Schema.String,
       homeserverUrl: Schema.optional(Schema.String),
-      appservice: Schema.optional(Schema.Struct({ token: Schema.optional(Schema.String) })),
+      appservice: Schema.optional(
+        Schema.Struct({
+          id: Schema.optional(Schema.String),
+          token: Schema.optional(Schema.String),
+          hsToken: Schema.optional(Schema.String),
+        }),
+      ),
     }),
   ),
 })
@@ -25,6 +31,9 @@ export interface Tenant {
   /** The tenant's own homeserver and appservice token, when it has them (else the global ones). */
   readonly homeserverUrl?: string
   readonly asToken?: Redacted.Redacted<string>
+  /** The id and hs_token of the appservice registration on the tenant's own homeserver (`matrixConfig.appservice`). */
+  readonly appserviceId?: string
+  readonly hsToken?: Redacted.Redacted<string>
 }
 
 export class TenantConfigError extends Data.TaggedError("TenantConfigError")<{ readonly message: string }> {}
@@ -96,7 +105,7 @@ export const parseTenants = (json: string, source: string): Either.Either<Readon
         if (problem !== undefined) {
           return Either.left(new TenantConfigError({ message: `${source}[${index}]: matrixConfig.${problem}` }))
         }
-        const token = tenant.matrixConfig.appservice?.token
+        const appservice = tenant.matrixConfig.appservice
         result.push({
           id: tenant.id,
           name: tenant.name ?? tenant.id,
@@ -105,7 +114,9 @@ export const parseTenants = (json: string, source: string): Either.Either<Readon
           ...(tenant.matrixConfig.homeserverUrl === undefined
             ? {}
             : { homeserverUrl: tenant.matrixConfig.homeserverUrl }),
-          ...(token === undefined ? {} : { asToken: Redacted.make(token) }),
+          ...(appservice?.token === undefined ? {} : { asToken: Redacted.make(appservice.token) }),
+          ...(appservice?.hsToken === undefined ? {} : { hsToken: Redacted.make(appservice.hsToken) }),
+          ...(appservice?.id === undefined ? {} : { appserviceId: appservice.id }),
         })
       }
       return Either.right(result)

@@ -24,6 +24,7 @@ interface StartedSynapse {
   readonly url: string
   readonly registrationPath: string
   readonly serverName: string
+  readonly registrationSecret: string
 }
 
 const startSynapse = async (serverName: string, hostDir: string): Promise<StartedSynapse> => {
@@ -58,6 +59,7 @@ const startSynapse = async (serverName: string, hostDir: string): Promise<Starte
     url: `http://${container.getHost()}:${container.getMappedPort(8008)}`,
     registrationPath,
     serverName,
+    registrationSecret: settings.registrationSecret,
   }
 }
 
@@ -80,6 +82,7 @@ export const startContainers = async (): Promise<ContainerStack> => {
       MATRIX_HOMESERVER_URL: main.url,
       MATRIX_SERVER_NAME: main.serverName,
       APPSERVICE_REGISTRATION: main.registrationPath,
+      SYNAPSE_REGISTRATION_SECRET: main.registrationSecret,
       MATRIX2_HOMESERVER_URL: second.url,
       MATRIX2_SERVER_NAME: second.serverName,
       APPSERVICE2_REGISTRATION: second.registrationPath,

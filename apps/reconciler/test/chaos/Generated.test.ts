@@ -45,7 +45,7 @@ const appservice = () => {
   let dropped = 0
   const received: Array<RoomEvent> = []
   const app = appServiceApp(
-    { hsToken: Redacted.make(hsToken) },
+    { hsTokens: [Redacted.make(hsToken)] },
     {
       onEvents: (events) =>
         Effect.sync(() => {
