@@ -205,8 +205,16 @@ describe("reconciler run: failures", () => {
     const tenant = tenants.find((t) => t.id === ledElsewhere)
     if (tenant === undefined) throw new Error("no tenant led by the second replica")
     // The homeserver found nobody at the registration's url at first, and backs off; a ping
-    // (as a starting leader does) makes it send again.
-    await synapse.call("POST", `/_matrix/client/v1/appservice/${encodeURIComponent(appserviceId)}/ping`, {})
+    // (as a starting leader does) makes it send again. A ping the homeserver gives up on
+    // under load (502) is asked again.
+    await eventually(
+      "the homeserver to reach the first replica",
+      async () => {
+        await synapse.call("POST", `/_matrix/client/v1/appservice/${encodeURIComponent(appserviceId)}/ping`, {})
+        return true
+      },
+      { daemon: first },
+    )
     const room = await synapse.resolveAlias(`#event-relayed-${tenant.id}:${s}`)
     if (room === undefined) throw new Error("the tenant's leader made no room")
     await eventually("u2 to be invited", async () => (await synapse.memberships(room))[mx(tenant, 2)] === "invite", {
