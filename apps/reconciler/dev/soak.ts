@@ -64,6 +64,8 @@ interface Pending {
   readonly kind: string
   readonly room: number
   readonly madeAt: number
+  /** The attendee whose invite this is, if it is one. */
+  readonly invitee?: number
   readonly done: (members: Readonly<Record<string, string>>, users: Readonly<Record<string, unknown>>) => boolean
 }
 
@@ -130,6 +132,9 @@ const soak = async () => {
   const samples: Array<{ readonly minute: number; readonly rssMiB: number; readonly lagP99Ms: number }> = []
   const made = new Map<string, number>()
   const attendees: Array<{ readonly user: number; readonly room: number }> = []
+  // Only RSVPs whose invite Synapse showed are withdrawn: a withdrawal racing its own invite
+  // would leave that invite waiting forever and count as a change that never converged.
+  const invited = new Set<number>()
   let nextUser = 1000
   let stranger = 0
   const started = Date.now()
@@ -147,6 +152,7 @@ const soak = async () => {
         const users = isRecord(levels.users) ? levels.users : {}
         for (const p of pending.filter((x) => x.room === room)) {
           if (p.done(members, users)) {
+            if (p.invitee !== undefined) invited.add(p.invitee)
             latencies.push(Date.now() - p.madeAt)
             pending.splice(pending.indexOf(p), 1)
           }
@@ -181,11 +187,12 @@ const soak = async () => {
         }),
       )
       attendees.push({ user, room })
-      pending.push({ kind: "new RSVP → invite", room, madeAt, done: (m) => m[mx(user)] === "invite" })
+      pending.push({ kind: "new RSVP → invite", room, madeAt, invitee: user, done: (m) => m[mx(user)] === "invite" })
     } else if (roll < 0.7) {
-      const index = Math.floor(Math.random() * attendees.length)
-      const [gone] = attendees.splice(index, 1)
+      const candidates = attendees.filter((a) => invited.has(a.user))
+      const gone = candidates[Math.floor(Math.random() * candidates.length)]
       if (gone === undefined) continue
+      attendees.splice(attendees.indexOf(gone), 1)
       await run(setAttendee(tenant, { eventId: gone.room, userId: gone.user, status: "rejected" }))
       pending.push({
         kind: "withdrawn RSVP → kick",
