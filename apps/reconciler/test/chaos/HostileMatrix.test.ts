@@ -134,8 +134,9 @@ const cases: ReadonlyArray<StateCase> = [
     name: "a level of 1e20 (above the bot)",
     body: stateWith(levels({ [bot]: 100, [u(1)]: 1e20 })),
     actions: [kick4],
-    status: "blocked",
-    says: `cannot demote ${u(1)}`,
+    // Entitled (to 50), so kept where they are (level_kept), not a blocked room.
+    status: "drifted",
+    says: `${u(1)} keeps level 100000000000000000000 (their role gives 50)`,
   },
   {
     name: "a level of -1e20",
