@@ -113,9 +113,11 @@ const render = (results: Record<string, FileResult>): string => {
   )
   if (equivalent.length > 0) {
     lines.push("", `**Marked equivalent in the code (${equivalent.length})**`, "")
-    lines.push("| where | mutator | why it cannot be told apart |", "| --- | --- | --- |")
+    lines.push("| where | mutator | replaced by | the comment's reason |", "| --- | --- | --- | --- |")
     for (const { path, m } of equivalent)
-      lines.push(`| ${path}:${m.line}:${m.column} | ${m.mutator} | ${inCell(m.reason ?? "")} |`)
+      lines.push(
+        `| ${path}:${m.line}:${m.column} | ${m.mutator} | \`${short(m.replacement)}\` | ${inCell(m.reason ?? "")} |`,
+      )
   }
   return lines.join("\n")
 }

@@ -30,7 +30,7 @@ export const destructiveUnits = (action: Action): number =>
   action.type === "kick"
     ? 1
     : isPowerLevelsWrite(action)
-      ? // Stryker disable next-line EqualityOperator: `<=` is equivalent, planPowerLevels never lists a change whose level stays
+      ? // Stryker disable next-line EqualityOperator: `<=` is equivalent (planPowerLevels never lists a change whose level stays); `>=`, disabled with it, was killed (first run)
         Object.values(action.changes).filter((change) => change.to < change.from).length +
         (action.type === "archive" ? 1 : 0)
       : 0
@@ -114,7 +114,7 @@ export const gateTenant = (tenant: TenantPlan, options: SafetyOptions): GatedTen
       } else if (isPowerLevelsWrite(action)) {
         const hold = new Set<string>()
         for (const [user, change] of Object.entries(action.changes)) {
-          // Stryker disable next-line EqualityOperator: `<=` is equivalent, planPowerLevels never lists a change whose level stays
+          // Stryker disable next-line EqualityOperator: `<=` is equivalent (planPowerLevels never lists a change whose level stays); `>=`, disabled with it, was killed (first run)
           if (change.to < change.from && !spend()) hold.add(user)
         }
         actions.push(...(hold.size === 0 ? [action] : holdDemotions(action, hold)))
