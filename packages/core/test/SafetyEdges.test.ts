@@ -5,21 +5,12 @@
  */
 import { describe, expect, it } from "vitest"
 import type { Limits, PlannedAction, RoomPlan } from "../src/index.ts"
-import { defaultPolicy, destructiveUnits, gateTenant, isSuspectEmpty, roomKey } from "../src/index.ts"
-import { u } from "./fixtures.ts"
+import { defaultPolicy, destructiveUnits, gateTenant, isSuspectEmpty } from "../src/index.ts"
+import { gateRoom, u } from "./fixtures.ts"
 
 const limits: Limits = defaultPolicy.limits
 const off = { confirmDestructive: false, allowEmpty: false }
-const room = (id: string, actions: ReadonlyArray<PlannedAction>, memberCount: number, entitledCount = 1): RoomPlan => ({
-  key: roomKey("t1", "event", id),
-  alias: undefined,
-  roomId: `!${id}:example.org`,
-  status: "drifted",
-  actions,
-  conditions: [],
-  memberCount,
-  entitledCount,
-})
+const room = gateRoom
 const levels = (
   changes: Record<string, { from: number; to: number }>,
   type: "set_power_levels" | "unarchive" = "set_power_levels",
