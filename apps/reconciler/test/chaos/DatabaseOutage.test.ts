@@ -192,7 +192,7 @@ describe("OpenMeet's database process stopped", () => {
           await new Promise((resolve) => setTimeout(resolve, Math.max(0, stoppedAt + 15_000 - Date.now())))
           expect(daemon.process.exitCode).toBeNull()
           expect((await daemon.get("/healthz")).status).toBe(200)
-          expect(daemon.log()).toContain("leader: stepped down")
+          expect(daemon.log()).toContain("leadership: stepped down")
           // While the data cannot be read, nothing that removes or lowers anyone is sent.
           const harmDuringOutage = tap
             .log()
@@ -231,7 +231,7 @@ describe("OpenMeet's database process stopped", () => {
           const members = await synapse.memberships(kept)
           measure.wrongKicks = harmful(tap.log(), 0).length + ([2, 3].some((n) => members[mx(n)] !== "invite") ? 1 : 0)
           measure.figures.convergedSecondsAfterRestart = convergedMs / 1000
-          measure.figures.leaderStepDowns = daemon.log().split("leader: stepped down").length - 1
+          measure.figures.leaderStepDowns = daemon.log().split("leadership: stepped down").length - 1
           measure.survived = daemon.process.exitCode === null ? 1 : 0
           expect(harmDuringOutage).toEqual([])
           expect(measure.wrongKicks).toBe(0)
