@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks against real PostgreSQL and a Synapse on PostgreSQL (as production runs it):
 #   pnpm bench [--quick] [planner|economy|apply|convergence|footprint ...]
+#   pnpm bench -- soak [minutes] [changes/s]   (default: 30, 2; apps/reconciler/dev/soak.ts)
 # Each scenario writes bench/results/<scenario>.json; docs/benchmarks.md's tables are then
 # regenerated from them (apps/reconciler/dev/bench/). `--quick` takes minutes; the full run
 # makes 2,000 rooms in Synapse and takes about an hour on a 2-core machine.
@@ -28,6 +29,12 @@ set -a
 source "$STATE_DIR/synapse-bench/synapse.env"
 set +a
 cd apps/reconciler
+[ "${1:-}" != -- ] || shift
+if [ "${1:-}" = soak ]; then
+  # 30 minutes of database changes and human-made drift against the daemon (docs/reliability.md).
+  shift
+  exec node dev/soak.ts "$@"
+fi
 node dev/bench/main.ts "$@"
 cd ../..
 # The results and tables as the formatter writes them (pnpm lint checks them).

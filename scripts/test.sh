@@ -32,7 +32,11 @@ bash infra/dev/promtool.sh
 
 packages=(packages/core packages/observability packages/openmeet packages/matrix packages/engine apps/reconciler infra)
 for dir in "${packages[@]}"; do rm -rf "$dir/.vitest"; done
+rm -rf .reliability
 status=0
 pnpm --silent test || status=$?
 node scripts/test-summary.ts "${packages[@]}" || status=1
+# The chaos suite's table in docs/reliability.md must be what this run produced; its
+# figures (durations, request counts) are rewritten, never compared.
+node scripts/reliability.ts --check --figures || status=1
 exit $status

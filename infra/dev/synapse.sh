@@ -21,6 +21,8 @@
 #   SYNAPSE_PG_HOST / SYNAPSE_PG_PORT / SYNAPSE_PG_USER   the PostgreSQL server (127.0.0.1, $PG_PORT
 #                       or 55432, postgres; trust authentication, like infra/dev/postgres.sh)
 #   SYNAPSE_PG_DATABASE its database, created UTF8 with C collation   (synapse_$SYNAPSE_PORT)
+#   SYNAPSE_RATE_LIMITS=synapse   Synapse's default rate limits instead of relaxed ones
+#   APPSERVICE_RATE_LIMITED=true  the registration's rate_limited (default false)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOT=$(realpath -m "${SYNAPSE_ROOT:-$CACHE_DIR/synapse-root}")

@@ -10,7 +10,7 @@ import {
   serverOf,
 } from "@openmeet-reconciler/core"
 import type { PassOptions, Scope, StoreError } from "@openmeet-reconciler/engine"
-import { planPass, reconcileAgain, Store, warmFromLeader } from "@openmeet-reconciler/engine"
+import { closeInterrupted, planPass, reconcileAgain, Store, warmFromLeader } from "@openmeet-reconciler/engine"
 import type { MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, makeStateCache, renderRegistration } from "@openmeet-reconciler/matrix"
 import type { Tenant } from "@openmeet-reconciler/openmeet"
@@ -195,6 +195,7 @@ const apply = Command.make(
           wait,
           Effect.gen(function* () {
             yield* (yield* Store).migrate
+            yield* closeInterrupted(scope.tenants.map((r) => r.tenant.id))
             const options = passOptions(settings, args)
             const result = yield* planPass(scope, options)
             for (const failure of result.failedTenants) yield* Console.error(tenantFailureLine(failure))
@@ -267,7 +268,14 @@ const explain = Command.make(
           }
           scope = { tenants, rooms: [] }
         } else {
-          scope = yield* resolveScope(settings, [], [args.subject])
+          // The subject is not a --room option: an error names it as what it is.
+          scope = yield* resolveScope(settings, [], [args.subject]).pipe(
+            Effect.mapError((error) =>
+              error.message.startsWith("--room")
+                ? new SettingsError({ message: `explain: ${error.message.slice("--room".length).replace(/^:? /, "")}` })
+                : error,
+            ),
+          )
         }
         const result = yield* planPass(scope, passOptions(settings)).pipe(Effect.provide(serviceLayer(settings)))
         for (const failure of result.failedTenants) yield* Console.error(tenantFailureLine(failure))
@@ -372,6 +380,12 @@ const registration = Command.make(
       Effect.gen(function* () {
         const settings = yield* loadRegistrationSettings(args.config)
         const current = settings.current
+        // The homeserver refuses a registration whose url it cannot use: say so now, not at its restart.
+        if (Option.isSome(args.url) && !/^https?:\/\/[^\s]+$/.test(args.url.value)) {
+          return yield* new SettingsError({
+            message: `--url ${JSON.stringify(args.url.value)}: not an http(s) URL, e.g. http://reconciler:9000`,
+          })
+        }
         const token = () => randomBytes(32).toString("hex")
         yield* Console.log(
           renderRegistration({

@@ -139,14 +139,20 @@ export const parsePolicy = (
   let raw: unknown = {}
   if (text !== undefined && text.trim() !== "") {
     try {
-      raw = parse(text) ?? {}
+      raw = parse(text, { logLevel: "error" }) ?? {}
     } catch (error) {
       return Either.left(`RECONCILER_POLICY: not valid YAML (${String(error)})`)
     }
   }
-  const decoded = Schema.decodeUnknownEither(PolicyDocument)(raw, { onExcessProperty: "error" })
+  const decoded = Schema.decodeUnknownEither(PolicyDocument)(raw, { onExcessProperty: "error", errors: "all" })
   if (Either.isLeft(decoded)) {
-    return Either.left(`RECONCILER_POLICY:\n${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+    // One line per problem, naming its place (the policy holds no secret: values may show).
+    // Every field is optional: "Expected undefined" is the other side of each, not a problem.
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left).filter(
+      (i) => !i.message.startsWith("Expected undefined"),
+    )
+    const lines = issues.map((i) => `  ${i.path.length === 0 ? "(top)" : i.path.map(String).join(".")}: ${i.message}`)
+    return Either.left(`RECONCILER_POLICY:\n${lines.join("\n")}`)
   }
   const doc = decoded.right
   for (const id of Object.keys(doc.tenants ?? {})) {

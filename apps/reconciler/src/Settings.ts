@@ -102,7 +102,8 @@ const readConfigFile = (path: string): Effect.Effect<Record<string, unknown>, Se
       catch: (error) => new SettingsError({ message: `--config ${path}: cannot read (${String(error)})` }),
     })
     const doc = yield* Effect.try({
-      try: (): unknown => parse(text),
+      // No YAML warnings on stderr: they quote the line, which may hold a secret.
+      try: (): unknown => parse(text, { logLevel: "error" }),
       catch: (error) => new SettingsError({ message: `--config ${path}: not valid YAML ${parsePosition(error)}` }),
     })
     if (doc === null || doc === undefined) return {}

@@ -137,13 +137,14 @@ export const harness = () => {
   const services = testServices()
   const db = ManagedRuntime.make(sqlLayer(services.databaseUrl))
   afterAll(() => db.dispose())
-  /** Ends the database sessions whose `application_name` starts with this, as a network cut would. */
+  /** Ends this database's sessions whose `application_name` starts with this, as a network cut would (other databases on the server are other deployments). */
   const terminate = (applicationName: string) =>
     db.runPromise(
       Effect.flatMap(
         SqlClient.SqlClient,
         (sql) =>
-          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE starts_with(application_name, ${applicationName})`,
+          sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE starts_with(application_name, ${applicationName}) AND datname = current_database()`,
       ),
     )
   /** A tenant of its own with users 1 and 2 and event 1 (`slug`, owned by user 1). */

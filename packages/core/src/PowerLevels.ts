@@ -68,7 +68,8 @@ export const invalidLevels = (content: PowerLevelsContent): ReadonlyArray<string
   ] as const) {
     if (value === undefined) continue
     if (!isRecord(value)) {
-      problems.push(`power levels "${section}" is ${Array.isArray(value) ? "a list" : typeof value}, not a map`)
+      const kind = value === null ? "null" : Array.isArray(value) ? "a list" : typeof value
+      problems.push(`power levels "${section}" is ${kind}, not a map`)
       continue
     }
     for (const [key, entry] of Object.entries(value)) check(`of ${key}`, entry)

@@ -13,11 +13,44 @@ export const describeWithoutValues = (error: ParseResult.ParseError): string =>
 export const describeWithoutValuesInline = (error: ParseResult.ParseError): string =>
   issuesWithoutValues(error).join("; ")
 
-const issuesWithoutValues = (error: ParseResult.ParseError): ReadonlyArray<string> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+const issuesWithoutValues = (error: ParseResult.ParseError): ReadonlyArray<string> => {
+  let issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
+  try {
+    issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  } catch {
+    // The formatter prints the value found, recursively: a value nested deeper than the
+    // stack (hostile input, e.g. 100,000 nested arrays) is described by its schema alone.
+    issues = structural(error.issue, [])
+  }
+  return issues.map((issue) => {
     const where = issue.path.length === 0 ? "(top)" : issue.path.map(String).join(".")
     return `${where}: ${issue.message.replace(/,? actual [\s\S]*$/, "").replace(/\s+/g, " ")}`
   })
+}
+
+/** The issues of a decoding error from the schema's side only (never touching the value). */
+const structural = (
+  issue: ParseResult.ParseIssue,
+  path: ReadonlyArray<PropertyKey>,
+): ReadonlyArray<ParseResult.ArrayFormatterIssue> => {
+  const one = (message: string): ReadonlyArray<ParseResult.ArrayFormatterIssue> => [{ _tag: issue._tag, path, message }]
+  switch (issue._tag) {
+    case "Type":
+    case "Forbidden":
+      return one(`Expected ${String(issue.ast)}`)
+    case "Missing":
+      return one("is missing")
+    case "Unexpected":
+      return one("is unexpected")
+    case "Pointer":
+      return structural(issue.issue, [...path, ...(Array.isArray(issue.path) ? issue.path : [issue.path])])
+    case "Composite":
+      return (Array.isArray(issue.issues) ? issue.issues : [issue.issues]).flatMap((inner) => structural(inner, path))
+    case "Refinement":
+    case "Transformation":
+      return structural(issue.issue, path)
+  }
+}
 
 /** Where a YAML or JSON parser stopped, without the text around it (it may hold a secret). */
 export const parsePosition = (error: unknown): string => {

@@ -1,22 +1,13 @@
 import { FastCheck as fc } from "effect"
 import { describe, expect, it } from "vitest"
 import type { Limits, PlannedAction, RoomPlan } from "../src/index.ts"
-import { applySafety, defaultPolicy, destructiveUnits, gateTenant, roomKey } from "../src/index.ts"
-import { u } from "./fixtures.ts"
+import { applySafety, defaultPolicy, destructiveUnits, gateTenant } from "../src/index.ts"
+import { gateRoom, u } from "./fixtures.ts"
 
 const limits: Limits = defaultPolicy.limits
 const kick = (name: string): PlannedAction => ({ type: "kick", user: u(name), reason: "not entitled" })
 const invite = (name: string): PlannedAction => ({ type: "invite", user: u(name), reason: "entitled" })
-const room = (id: string, actions: ReadonlyArray<PlannedAction>, memberCount: number, entitledCount = 1): RoomPlan => ({
-  key: roomKey("t1", "event", id),
-  alias: undefined,
-  roomId: `!${id}:example.org`,
-  status: "drifted",
-  actions,
-  conditions: [],
-  memberCount,
-  entitledCount,
-})
+const room = gateRoom
 const held = (plans: ReadonlyArray<RoomPlan>) =>
   plans.flatMap((r) =>
     r.actions.filter((a) => a.held === true).map((a) => ("user" in a ? `${a.type} ${a.user}` : a.type)),

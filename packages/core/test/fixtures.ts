@@ -5,6 +5,7 @@ import type {
   DesiredMember,
   DesiredRoom,
   Membership,
+  PlannedAction,
   Policy,
   RoomContext,
   RoomPlan,
@@ -98,3 +99,20 @@ export const plan = (...args: Parameters<typeof planRoom>): RoomPlan => {
 /** Actions as `type` or `type user`, for compact expectations. */
 export const types = (actions: ReadonlyArray<Action>) =>
   actions.map((a) => ("user" in a ? `${a.type} ${a.user}` : a.type))
+
+/** A room of a plan as the safety gate sees it: its actions, members and entitled users. */
+export const gateRoom = (
+  id: string,
+  actions: ReadonlyArray<PlannedAction>,
+  memberCount: number,
+  entitledCount = 1,
+): RoomPlan => ({
+  key: roomKey("t1", "event", id),
+  alias: undefined,
+  roomId: `!${id}:example.org`,
+  status: "drifted",
+  actions,
+  conditions: [],
+  memberCount,
+  entitledCount,
+})

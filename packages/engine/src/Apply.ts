@@ -31,23 +31,6 @@ export interface ApplyResult {
   readonly requeue: ReadonlyArray<RoomKey>
 }
 
-/** Writes the audit rows of actions just run, with the trace they ran in. */
-const audit = (actions: ReadonlyArray<AppliedAction>) =>
-  Effect.gen(function* () {
-    const span = yield* Effect.currentSpan.pipe(Effect.option)
-    const traceId = Option.map(span, (s) => s.traceId).pipe(Option.getOrUndefined)
-    yield* (yield* Store).audit(
-      actions.map((a) => ({
-        key: a.key,
-        roomId: a.roomId,
-        action: a.action,
-        result: a.outcome.result,
-        error: a.outcome.result === "applied" ? undefined : a.outcome.error,
-        traceId,
-      })),
-    )
-  })
-
 /**
  * Runs a Matrix request, then `settle` with its outcome (the audit rows). The request may be
  * interrupted (it is then aborted, not left to land); once the homeserver answered, `settle`
@@ -74,6 +57,59 @@ const each = (
   outcome: ActionOutcome,
 ) => actions.map((action): AppliedAction => ({ key: room.key, roomId, action, outcome }))
 
+/** The trace an action runs in, for its audit row. */
+const currentTraceId = Effect.currentSpan.pipe(
+  Effect.option,
+  Effect.map((span) => Option.map(span, (s) => s.traceId).pipe(Option.getOrUndefined)),
+)
+
+const entries = (actions: ReadonlyArray<AppliedAction>, traceId: string | undefined) =>
+  actions.map((a) => ({
+    key: a.key,
+    roomId: a.roomId,
+    action: a.action,
+    result: a.outcome.result,
+    error: a.outcome.result === "applied" ? undefined : a.outcome.error,
+    traceId,
+  }))
+
+/** Writes the audit rows of actions that were never sent (not attempted, requeued). */
+const audit = (actions: ReadonlyArray<AppliedAction>) =>
+  Effect.gen(function* () {
+    yield* (yield* Store).audit(entries(actions, yield* currentTraceId))
+  })
+
+/**
+ * Writes the rows of actions about to be sent, as `started`, before the request: a process
+ * killed while the homeserver applies them leaves open rows (closed as `interrupted` by the
+ * next lock holder), never a write without a row. `finish` closes them with the outcome.
+ */
+interface Sent {
+  readonly finish: (outcomes: ReadonlyArray<AppliedAction>) => Effect.Effect<void, StoreError>
+}
+
+const begin = (
+  room: RoomPlan,
+  roomId: string | undefined,
+  actions: ReadonlyArray<PlannedAction>,
+): Effect.Effect<Sent, StoreError, Store> =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const ids = yield* store.auditStart(
+      entries(each(room, roomId, actions, { result: "applied" }), yield* currentTraceId),
+    )
+    return {
+      finish: (outcomes: ReadonlyArray<AppliedAction>) =>
+        store.auditFinish(
+          outcomes.map((a, index) => ({
+            id: ids[index] ?? "",
+            result: a.outcome.result,
+            error: a.outcome.result === "applied" ? undefined : a.outcome.error,
+          })),
+        ),
+    }
+  })
+
 /**
  * Applies one room's actions in order (create → settings → power levels → invites → kicks),
  * each audited as soon as it ran, so an interruption loses no record of what was done.
@@ -85,64 +121,99 @@ const applyRoom = (room: RoomPlan): Effect.Effect<ReadonlyArray<AppliedAction>, 
     const store = yield* Store
     const actions = pendingActions(room)
     const results: Array<AppliedAction> = []
-    const record = (applied: ReadonlyArray<AppliedAction>) =>
-      audit(applied).pipe(Effect.tap(() => Effect.sync(() => results.push(...applied))))
+    const done = (applied: ReadonlyArray<AppliedAction>) => Effect.sync(() => results.push(...applied))
+    const record = (applied: ReadonlyArray<AppliedAction>) => audit(applied).pipe(Effect.zipRight(done(applied)))
+    /** Closes rows written ahead with their outcomes (`begin`). */
+    const close = (sent: Sent, outcomes: ReadonlyArray<AppliedAction>) =>
+      sent.finish(outcomes).pipe(Effect.zipRight(done(outcomes)))
     let roomId = room.roomId
     let remaining = actions
     const create = actions.find((action) => action.type === "create_room")
     if (create?.type === "create_room") {
       // Invites ride along in the creation request: one request makes the whole room.
       const invites = actions.filter((a) => a.type === "invite")
-      const request = matrix.createRoom({
-        alias: create.alias,
-        name: create.name,
-        joinRule: create.joinRule,
-        historyVisibility: create.historyVisibility,
-        guestAccess: create.guestAccess,
-        users: create.users,
-        invite: invites.flatMap((a) => (a.type === "invite" ? [a.user] : [])),
-      })
+      const rest = actions.filter((a) => a !== create && a.type !== "invite")
+      const sent = yield* begin(room, roomId, [create, ...invites])
+      const creation = (invite: ReadonlyArray<string>) =>
+        matrix.createRoom({
+          alias: create.alias,
+          name: create.name,
+          joinRule: create.joinRule,
+          historyVisibility: create.historyVisibility,
+          guestAccess: create.guestAccess,
+          users: create.users,
+          invite,
+        })
+      const request = creation(invites.flatMap((a) => (a.type === "invite" ? [a.user] : []))).pipe(
+        Effect.map((id) => ({ id, alone: false })),
+        // A rate-limited bot's creation carrying more invites than its invite limit allows at
+        // once is refused with 400 ("Cannot invite so many users at once", never a 429): the
+        // room is created alone and the invites go one by one, each waiting out its 429.
+        Effect.catchIf(
+          (error) => error._tag === "MatrixRejected" && error.status === 400 && invites.length > 0,
+          () => creation([]).pipe(Effect.map((id) => ({ id, alone: true }))),
+        ),
+      )
       const created = yield* settled(request, (outcome) =>
         Effect.gen(function* () {
           if (Either.isLeft(outcome)) {
             const error: MatrixRequestError | AliasInUse = outcome.left
             // Someone (an earlier, interrupted run; OpenMeet's lazy creation) made the room meanwhile.
             if (error._tag === "AliasInUse") {
-              const taken = `alias ${error.alias} is taken now`
-              yield* record(each(room, roomId, actions, { result: "requeued", error: taken }))
+              const taken = { result: "requeued", error: `alias ${error.alias} is taken now` } as const
+              yield* close(sent, each(room, roomId, [create, ...invites], taken))
+              yield* record(each(room, roomId, rest, taken))
               return undefined
             }
             const message = describeMatrixError(error)
-            yield* record([
+            yield* close(sent, [
               ...each(room, roomId, [create], { result: "failed", error: message }),
-              ...each(room, roomId, actions.slice(1), { result: "not_attempted", error: message }),
+              ...each(room, roomId, invites, { result: "not_attempted", error: message }),
             ])
+            yield* record(each(room, roomId, rest, { result: "not_attempted", error: message }))
             return undefined
           }
+          const id = outcome.right.id
           // Remembered at once: the next pass finds the room by its record even if the alias changes.
-          yield* store.recordRoom(room.key, outcome.right, room.alias)
-          yield* record(each(room, outcome.right, [create, ...invites], { result: "applied" }))
+          yield* store.recordRoom(room.key, id, room.alias)
+          if (!outcome.right.alone) {
+            yield* close(sent, each(room, id, [create, ...invites], { result: "applied" }))
+            return outcome.right
+          }
+          const applied = each(room, id, [create], { result: "applied" })
+          // The invite rows of the refused request are closed, not reported: each invite follows on its own.
+          const separate = each(room, id, invites, {
+            result: "not_attempted",
+            error: "the homeserver refused these invites inside the creation (rate limit); sent one by one",
+          })
+          yield* sent.finish([...applied, ...separate])
+          yield* done(applied)
           return outcome.right
         }),
       )
       if (created === undefined) return results
-      roomId = created
-      remaining = actions.filter((a) => a !== create && a.type !== "invite")
+      roomId = created.id
+      remaining = created.alone ? actions.filter((a) => a !== create) : rest
     }
     if (roomId === undefined) return results
     const id = roomId
     for (const [index, action] of remaining.entries()) {
+      const sent = yield* begin(room, id, [action])
       const stopped = yield* settled(runAction(id, action), (outcome) => {
         if (Either.isRight(outcome))
-          return record(each(room, id, [action], { result: "applied" })).pipe(Effect.as(false))
+          return close(sent, each(room, id, [action], { result: "applied" })).pipe(Effect.as(false))
         const message = describeMatrixError(outcome.left)
-        return record([
-          ...each(room, id, [action], { result: "failed", error: message }),
-          ...each(room, id, remaining.slice(index + 1), {
-            result: "not_attempted",
-            error: `stopped after: ${message}`,
-          }),
-        ]).pipe(Effect.as(true))
+        return close(sent, each(room, id, [action], { result: "failed", error: message })).pipe(
+          Effect.zipRight(
+            record(
+              each(room, id, remaining.slice(index + 1), {
+                result: "not_attempted",
+                error: `stopped after: ${message}`,
+              }),
+            ),
+          ),
+          Effect.as(true),
+        )
       })
       if (stopped) return results
     }

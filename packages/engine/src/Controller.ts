@@ -52,6 +52,22 @@ export class Controller extends Context.Tag("@openmeet-reconciler/engine/Control
   ControllerService
 >() {}
 
+/**
+ * Audit rows a dead process left `started` (it was killed between a request and its
+ * answer) are closed as `interrupted` by the new holder of these tenants' leader locks,
+ * their only writer now.
+ */
+export const closeInterrupted = (tenants: ReadonlyArray<string>) =>
+  Effect.flatMap(Store, (store) => store.closeInterrupted(tenants)).pipe(
+    Effect.tap((closed) =>
+      closed > 0
+        ? Effect.logInfo(`${closed} audit row(s) left open by a process that ended mid-request: marked interrupted`)
+        : Effect.void,
+    ),
+    Effect.catchAll((error) => Effect.logWarning(`closing interrupted audit rows failed: ${error.message}`)),
+    Effect.asVoid,
+  )
+
 const make = Effect.gen(function* () {
   const config = yield* ControllerConfig
   const queue = yield* WorkQueue
@@ -72,6 +88,7 @@ const make = Effect.gen(function* () {
       ),
     )
   status.learn(records.values())
+  if (!config.dryRun) yield* closeInterrupted(config.tenants.map((r) => r.tenant.id))
 
   const onMatrixEvents = (events: ReadonlyArray<RoomEvent>) =>
     Effect.gen(function* () {

@@ -45,7 +45,8 @@ const proof = `SELECT pg_backend_pid() AS pid, array(
 const holder = `SELECT a.pid, coalesce(a.application_name, '') AS app, coalesce(host(a.client_addr), 'local') AS addr,
     to_char(a.backend_start, 'YYYY-MM-DD"T"HH24:MI:SS') AS since
   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-  WHERE ${matchesLock("l", "$1")} LIMIT 1`
+  WHERE ${matchesLock("l", "$1")} AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  LIMIT 1`
 
 /** Opens a lock session for the scope; closing the scope ends the session, which frees its locks. */
 export const openLockSession = (options: {
@@ -120,8 +121,11 @@ export const openLockSession = (options: {
       lost: Deferred.await(lost),
       peers: (prefix) =>
         query(
+          // Only this database's sessions: deployments sharing a PostgreSQL server (same schema
+          // name, other databases) would otherwise count each other's replicas as peers and
+          // hand tenants to replicas that never take them.
           `SELECT DISTINCT substr(application_name, length($1) + 1) AS peer FROM pg_stat_activity
-            WHERE starts_with(application_name, $1) ORDER BY 1`,
+            WHERE starts_with(application_name, $1) AND datname = current_database() ORDER BY 1`,
           [prefix],
         ).pipe(Effect.map((result) => result.rows.map((row) => String(row.peer)))),
       holderOf: (name) =>

@@ -1,12 +1,14 @@
 import { hostname } from "node:os"
 import { SqlClient } from "@effect/sql"
 import type { RoomKey, RoomPlan } from "@openmeet-reconciler/core"
-import { actionToJson, formatRoomKey, timed } from "@openmeet-reconciler/core"
+import { formatRoomKey, timed } from "@openmeet-reconciler/core"
 import type { CachedState, FreeAlias } from "@openmeet-reconciler/matrix"
 import { describeSqlError } from "@openmeet-reconciler/openmeet"
 import { Context, Data, Effect, Layer, Option, Schema } from "effect"
-import type { AuditEntry, RoomRecord, StatusReport } from "./StoreSchema.ts"
-import { AttentionRow, CountRow, KeyOfRoomRow, LastArchiveRow, migrations, PassRow, RecordRow } from "./StoreSchema.ts"
+import { auditOperations } from "./StoreAudit.ts"
+import { migrateSchema } from "./StoreMigrate.ts"
+import type { AuditEntry, AuditResult, RoomRecord, StatusReport } from "./StoreSchema.ts"
+import { AttentionRow, CountRow, KeyOfRoomRow, PassRow, RecordRow } from "./StoreSchema.ts"
 import type { StateToSave } from "./StoreStates.ts"
 import { stateOperations } from "./StoreStates.ts"
 
@@ -32,7 +34,10 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
     readonly recordRoom: (key: RoomKey, roomId: string, alias: string | undefined) => Effect.Effect<void, StoreError>
     /** The key each of these rooms is recorded for, by room id (orphans included). */
     readonly keysOfRooms: (roomIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, string>, StoreError>
-    /** Which of these rooms the reconciler archived itself (its last archive or unarchive applied was an archive). */
+    /**
+     * Which of these rooms the reconciler archived itself (its last archive or unarchive
+     * applied, or perhaps applied by a process that died, was an archive).
+     */
     readonly archivedByReconciler: (roomIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
     /**
      * The outcome of each room's latest pass: its status and conditions. Keys of
@@ -45,6 +50,26 @@ export class Store extends Context.Tag("@openmeet-reconciler/engine/Store")<
       planned?: ReadonlyArray<string>,
     ) => Effect.Effect<void, StoreError>
     readonly audit: (entries: ReadonlyArray<AuditEntry>) => Effect.Effect<void, StoreError>
+    /**
+     * Writes the rows of actions about to be sent, as `started` (written ahead: a process
+     * killed before the homeserver's answer leaves them open, never missing); their ids.
+     */
+    readonly auditStart: (entries: ReadonlyArray<AuditEntry>) => Effect.Effect<ReadonlyArray<string>, StoreError>
+    /** Closes rows `auditStart` wrote with what happened. */
+    readonly auditFinish: (
+      outcomes: ReadonlyArray<{
+        readonly id: string
+        readonly result: AuditResult
+        readonly error: string | undefined
+      }>,
+    ) => Effect.Effect<void, StoreError>
+    /**
+     * Closes the rows a process that died left `started`, as `interrupted` (the homeserver
+     * may or may not have applied them; the next plan redoes what did not land). Only the
+     * rows of these tenants: called by whoever just took their leader locks, their only
+     * writer now (other tenants' leaders may be mid-request). How many it closed.
+     */
+    readonly closeInterrupted: (tenants: ReadonlyArray<string>) => Effect.Effect<number, StoreError>
     /** A standby refused a transaction naming these rooms (the homeserver sends it again later): tell the leader now. */
     readonly relayRooms: (roomIds: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
     /** The rooms of these tenants that other replicas relayed since the last call (each returned once). */
@@ -111,27 +136,10 @@ const make = (schema: string, writer: string) =>
       )
     const exists = present("rooms")
 
-    const migrate = Effect.gen(function* () {
-      yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${s}`)
-      yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (version integer NOT NULL)`)
-      yield* sql.withTransaction(
-        Effect.gen(function* () {
-          // One replica migrates at a time; the others wait, then find nothing to do.
-          yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`openmeet-reconciler:${schema}`}))`
-          const rows = yield* sql<{
-            version: number
-          }>`SELECT coalesce(max(version), 0) AS version FROM ${t("schema_version")}`
-          const current = rows[0]?.version ?? 0
-          for (const [index, migration] of migrations.entries()) {
-            if (index + 1 <= current) continue
-            for (const statement of migration(s)) yield* sql.unsafe(statement)
-            yield* sql`INSERT INTO ${t("schema_version")} (version) VALUES (${index + 1})`
-          }
-        }),
-      )
-    }).pipe(wrap("migrate"))
+    const migrate = migrateSchema(sql, schema).pipe(wrap("migrate"))
 
     const states = stateOperations(sql, schema, present("room_states"))
+    const audits = auditOperations(sql, schema, writer, exists)
     return Store.of({
       schema,
       migrate,
@@ -166,16 +174,7 @@ const make = (schema: string, writer: string) =>
           const decoded = yield* Schema.decodeUnknown(Schema.Array(KeyOfRoomRow))(rows)
           return new Map(decoded.map((row) => [row.roomId, row.key]))
         }).pipe(wrap("keysOfRooms")),
-      archivedByReconciler: (roomIds) =>
-        Effect.gen(function* () {
-          if (roomIds.length === 0 || !(yield* exists)) return new Set<string>()
-          const rows = yield* sql`SELECT DISTINCT ON (room_id) room_id AS "roomId", action FROM ${t("audit_log")}
-            WHERE room_id = ANY(${sql`${roomIds}::text[]`}) AND action IN ('archive', 'unarchive')
-              AND result = 'applied'
-            ORDER BY room_id, at DESC, id DESC`
-          const decoded = yield* Schema.decodeUnknown(Schema.Array(LastArchiveRow))(rows)
-          return new Set(decoded.filter((row) => row.action === "archive").map((row) => row.roomId))
-        }).pipe(wrap("archivedByReconciler")),
+      archivedByReconciler: (roomIds) => audits.archivedByReconciler(roomIds).pipe(wrap("archivedByReconciler")),
       recordStatus: (rooms, completeTenants, planned) =>
         Effect.gen(function* () {
           const seen = planned ?? rooms.map((room) => formatRoomKey(room.key))
@@ -202,22 +201,10 @@ const make = (schema: string, writer: string) =>
                 status = EXCLUDED.status, conditions = EXCLUDED.conditions, updated_at = now()`
           }
         }).pipe(wrap("recordStatus")),
-      audit: (entries) =>
-        entries.length === 0
-          ? Effect.void
-          : sql`INSERT INTO ${t("audit_log")} ${sql.insert(
-              entries.map((e) => ({
-                key: formatRoomKey(e.key),
-                room_id: e.roomId ?? null,
-                action: e.action.type,
-                detail: JSON.stringify(actionToJson(e.action)),
-                reason: e.action.reason,
-                result: e.result,
-                error: e.error ?? null,
-                trace_id: e.traceId ?? null,
-                writer,
-              })),
-            )}`.pipe(Effect.asVoid, wrap("audit")),
+      audit: (entries) => audits.audit(entries).pipe(wrap("audit")),
+      auditStart: (entries) => audits.auditStart(entries).pipe(wrap("auditStart")),
+      auditFinish: (outcomes) => audits.auditFinish(outcomes).pipe(wrap("auditFinish")),
+      closeInterrupted: (tenants) => audits.closeInterrupted(tenants).pipe(wrap("closeInterrupted")),
       relayRooms: (roomIds) =>
         roomIds.length === 0
           ? Effect.void

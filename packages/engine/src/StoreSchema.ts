@@ -73,6 +73,7 @@ export const migrations: ReadonlyArray<(schema: string) => ReadonlyArray<string>
   ],
 ]
 
+export const IdRow = Schema.Struct({ id: Schema.Union(Schema.String, Schema.Number, Schema.BigIntFromSelf) })
 export const KeyOfRoomRow = Schema.Struct({ roomId: Schema.String, key: Schema.String })
 export const LastArchiveRow = Schema.Struct({ roomId: Schema.String, action: Schema.String })
 export const RecordRow = Schema.Struct({
@@ -115,12 +116,23 @@ export interface RoomRecord {
   readonly aliases: ReadonlyArray<string>
 }
 
+/**
+ * An audit row's result. `started`: sent, no answer yet (written ahead of the request);
+ * `interrupted`: a process died between sending and hearing the answer, the homeserver
+ * may or may not have applied it.
+ */
+export type AuditResult = "applied" | "failed" | "not_attempted" | "requeued" | "started" | "interrupted"
+
+/** What an `interrupted` row says. */
+export const interruptedError =
+  "the process applying it ended before the homeserver answered; it may have been applied (the next plan redoes it if not)"
+
 /** One applied (or failed) action, for the audit log. */
 export interface AuditEntry {
   readonly key: RoomKey
   readonly roomId: string | undefined
   readonly action: PlannedAction
-  readonly result: "applied" | "failed" | "not_attempted" | "requeued"
+  readonly result: AuditResult
   readonly error: string | undefined
   readonly traceId: string | undefined
 }

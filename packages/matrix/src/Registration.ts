@@ -41,7 +41,8 @@ export class RegistrationError extends Data.TaggedError("RegistrationError")<{ r
 export const parseRegistration = (text: string, source: string): Either.Either<Registration, RegistrationError> => {
   let raw: unknown
   try {
-    raw = parse(text)
+    // No YAML warnings on stderr: they quote the line, which may hold a token.
+    raw = parse(text, { logLevel: "error" })
   } catch (error) {
     return Either.left(new RegistrationError({ message: `${source}: not valid YAML ${parsePosition(error)}` }))
   }

@@ -1,6 +1,6 @@
 import type { ActualMember, ActualRoom, Membership } from "@openmeet-reconciler/core"
-import { isRecord } from "@openmeet-reconciler/core"
-import { Either, ParseResult, Schema } from "effect"
+import { describeWithoutValuesInline, isRecord } from "@openmeet-reconciler/core"
+import { Either, Schema } from "effect"
 
 const StateEvent = Schema.Struct({
   type: Schema.String,
@@ -19,7 +19,8 @@ const text = (value: unknown): string | undefined => (typeof value === "string" 
 /** Builds the actual room from `GET /rooms/{roomId}/state` (one request gives all of it). */
 export const decodeRoomState = (roomId: string, body: unknown): Either.Either<ActualRoom, string> =>
   Schema.decodeUnknownEither(StateEvents)(body).pipe(
-    Either.mapLeft((error) => ParseResult.TreeFormatter.formatErrorSync(error)),
+    // Without the values: state holds what users wrote, and a value too deep to print must not throw.
+    Either.mapLeft(describeWithoutValuesInline),
     Either.map((events) => {
       const members = new Map<string, ActualMember>()
       const state = new Map<string, Readonly<Record<string, unknown>>>()

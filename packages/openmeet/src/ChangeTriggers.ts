@@ -137,13 +137,36 @@ const runDdl = (
           })
         }
       })
+    // Postgres names one missing right at a time, in its own words ("permission denied for
+    // schema public"); an operator granting rights wants the whole list, and why.
+    const requirePrivileges = Effect.gen(function* () {
+      const schemas = ["public", ...tenants.map((t) => t.schema)]
+      const tables = [`public."matrixHandleRegistry"`, ...tenants.flatMap(tenantTables)]
+      const rows = yield* sql<{ role: string; schemas: ReadonlyArray<string>; tables: ReadonlyArray<string> }>`
+        SELECT current_user::text AS role,
+          array(SELECT x FROM unnest(${schemas}::text[]) AS x WHERE NOT has_schema_privilege(x, 'CREATE')) AS schemas,
+          array(SELECT x FROM unnest(${tables}::text[]) AS x WHERE NOT has_table_privilege(x, 'TRIGGER')) AS tables`.pipe(
+        Effect.mapError((error) => new TriggerError({ tenant: "", message: describeSqlError(error) })),
+      )
+      const row = rows[0]
+      if (row === undefined || (row.schemas.length === 0 && row.tables.length === 0)) return
+      const missing = [
+        ...row.schemas.map((schema) => `CREATE on schema ${schema} (for the trigger function)`),
+        ...(row.tables.length === 0 ? [] : [`TRIGGER on ${row.tables.join(", ")}`]),
+      ]
+      return yield* new TriggerError({
+        tenant: "",
+        message: `the database role ${JSON.stringify(row.role)} lacks ${missing.join("; ")}. Run install-triggers as the tables' owner (OpenMeet's migration role); the daemon itself needs only SELECT and LISTEN`,
+      })
+    })
     yield* sql.withTransaction(
       Effect.gen(function* () {
-        yield* run("", shared)
-        for (const tenant of tenants) {
-          if (options.requireTables) yield* requireTables(tenant)
-          yield* run(tenant.id, statements(tenant))
+        if (options.requireTables) {
+          for (const tenant of tenants) yield* requireTables(tenant)
+          yield* requirePrivileges
         }
+        yield* run("", shared)
+        for (const tenant of tenants) yield* run(tenant.id, statements(tenant))
       }),
     )
   }).pipe(

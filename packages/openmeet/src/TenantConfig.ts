@@ -38,6 +38,28 @@ export interface Tenant {
 
 export class TenantConfigError extends Data.TaggedError("TenantConfigError")<{ readonly message: string }> {}
 
+/** The Matrix spec's server name: a DNS name, an IPv4 address or an [IPv6] one, and an optional port. */
+const serverNamePattern = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})(?::[0-9]{1,5})?$/
+
+/**
+ * What is wrong with a tenant's Matrix settings, if anything: a server name that cannot be
+ * one would only fail later, in every alias and request of the tenant. The URL is not
+ * shown (it may carry credentials).
+ */
+const matrixConfigProblem = (config: {
+  readonly serverName: string
+  readonly homeserverUrl?: string | undefined
+}): string | undefined => {
+  if (!serverNamePattern.test(config.serverName)) {
+    return `serverName ${JSON.stringify(config.serverName.slice(0, 100))} is not a Matrix server name (host or host:port)`
+  }
+  if (config.homeserverUrl !== undefined && !URL.canParse(config.homeserverUrl)) return "homeserverUrl is not a URL"
+  if (config.homeserverUrl !== undefined && !/^https?:$/.test(new URL(config.homeserverUrl).protocol)) {
+    return "homeserverUrl is not an http or https URL"
+  }
+  return undefined
+}
+
 /** `tenant_<id>`, or `public` for the empty tenant id. */
 export const tenantSchema = (tenantId: string): string => (tenantId === "" ? "public" : `tenant_${tenantId}`)
 
@@ -79,6 +101,10 @@ export const parseTenants = (json: string, source: string): Either.Either<Readon
         }
         seen.add(tenant.id)
         if (tenant.matrixConfig === undefined) continue
+        const problem = matrixConfigProblem(tenant.matrixConfig)
+        if (problem !== undefined) {
+          return Either.left(new TenantConfigError({ message: `${source}[${index}]: matrixConfig.${problem}` }))
+        }
         const appservice = tenant.matrixConfig.appservice
         result.push({
           id: tenant.id,

@@ -36,8 +36,22 @@ export const testServices = (): TestServices => servicesFrom("")
  */
 export const secondHomeserver = (): TestServices => servicesFrom("2")
 
-const servicesFrom = (suffix: "" | "2"): TestServices => {
-  const registrationPath = required(`APPSERVICE${suffix}_REGISTRATION`)
+const servicesFrom = (suffix: "" | "2"): TestServices =>
+  servicesOf({
+    databaseUrl: required("DATABASE_URL"),
+    homeserverUrl: required(`MATRIX${suffix}_HOMESERVER_URL`),
+    registrationPath: required(`APPSERVICE${suffix}_REGISTRATION`),
+    serverName: process.env[`MATRIX${suffix}_SERVER_NAME`] ?? "openmeet.test",
+  })
+
+/** The services at these places, with the tokens and the bot read from the registration file. */
+export const servicesOf = (where: {
+  readonly databaseUrl: string
+  readonly homeserverUrl: string
+  readonly registrationPath: string
+  readonly serverName: string
+}): TestServices => {
+  const { registrationPath, serverName } = where
   const registration: unknown = parse(readFileSync(registrationPath, "utf8"))
   if (typeof registration !== "object" || registration === null) throw new Error(`${registrationPath}: not a mapping`)
   const field = (name: string): string => {
@@ -45,10 +59,9 @@ const servicesFrom = (suffix: "" | "2"): TestServices => {
     if (typeof value !== "string") throw new Error(`${registrationPath}: ${name} missing`)
     return value
   }
-  const serverName = process.env[`MATRIX${suffix}_SERVER_NAME`] ?? "openmeet.test"
   return {
-    databaseUrl: required("DATABASE_URL"),
-    homeserverUrl: required(`MATRIX${suffix}_HOMESERVER_URL`),
+    databaseUrl: where.databaseUrl,
+    homeserverUrl: where.homeserverUrl,
     registrationPath,
     asToken: field("as_token"),
     hsToken: field("hs_token"),

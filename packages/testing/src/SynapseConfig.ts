@@ -28,6 +28,13 @@ export interface SynapseSettings {
   readonly appserviceUrl: string | null
   /** Synapse's own database: SQLite in the data folder when absent. */
   readonly postgres?: SynapsePostgres
+  /**
+   * `relaxed` (default): limits no test reaches. `synapse`: Synapse's own defaults (a
+   * homeserver as deployed), for tests of how the reconciler copes with them.
+   */
+  readonly rateLimits?: "relaxed" | "synapse"
+  /** The registration's `rate_limited` (default false, as OpenMeet registers it). */
+  readonly rateLimited?: boolean
 }
 
 const databaseYaml = (s: SynapseSettings): string =>
@@ -47,6 +54,17 @@ const databaseYaml = (s: SynapseSettings): string =>
     cp_max: 10`
 
 const rateLimit = "{per_second: 10000, burst_count: 100000}"
+
+const relaxedLimits = `rc_message: ${rateLimit}
+rc_registration: ${rateLimit}
+rc_login: {address: ${rateLimit}, account: ${rateLimit}, failed_attempts: ${rateLimit}}
+rc_joins: {local: ${rateLimit}, remote: ${rateLimit}}
+rc_joins_per_room: ${rateLimit}
+rc_invites: {per_room: ${rateLimit}, per_user: ${rateLimit}, per_issuer: ${rateLimit}}
+rc_room_creation: ${rateLimit}
+rc_admin_redaction: ${rateLimit}
+rc_3pid_validation: ${rateLimit}
+`
 
 export const homeserverYaml = (s: SynapseSettings): string => `server_name: "${s.serverName}"
 listeners:
@@ -74,16 +92,7 @@ form_secret: "${s.registrationSecret}-form"
 app_service_config_files: ["${s.dataDir}/registration.yaml"]
 presence: {enabled: false}
 url_preview_enabled: false
-rc_message: ${rateLimit}
-rc_registration: ${rateLimit}
-rc_login: {address: ${rateLimit}, account: ${rateLimit}, failed_attempts: ${rateLimit}}
-rc_joins: {local: ${rateLimit}, remote: ${rateLimit}}
-rc_joins_per_room: ${rateLimit}
-rc_invites: {per_room: ${rateLimit}, per_user: ${rateLimit}, per_issuer: ${rateLimit}}
-rc_room_creation: ${rateLimit}
-rc_admin_redaction: ${rateLimit}
-rc_3pid_validation: ${rateLimit}
-`
+${s.rateLimits === "synapse" ? "" : relaxedLimits}`
 
 /** OpenMeet's registration (openmeet-facts.md): the bot, every local user shared, our alias namespace. */
 export const registrationYaml = (s: SynapseSettings): string => `id: "openmeet-bot"
@@ -91,7 +100,7 @@ url: ${s.appserviceUrl === null ? "null" : `"${s.appserviceUrl}"`}
 as_token: "${s.asToken}"
 hs_token: "${s.hsToken}"
 sender_localpart: "openmeet-bot"
-rate_limited: false
+rate_limited: ${s.rateLimited === true}
 namespaces:
   users:
     - {exclusive: true, regex: "@openmeet-bot-.*"}
