@@ -1,27 +1,17 @@
-import type { PlannedAction, RoomKey, RoomPlan } from "@openmeet-reconciler/core"
+import type { RoomKey, RoomPlan } from "@openmeet-reconciler/core"
 import { destructiveUnits, formatRoomKey, pendingActions } from "@openmeet-reconciler/core"
 import type { AliasInUse, MatrixRequestError } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, type Homeservers, Matrix } from "@openmeet-reconciler/matrix"
-import { Effect, Either, Fiber, Option } from "effect"
+import { Effect, Either } from "effect"
 import { runAction } from "./Actions.ts"
+import type { AppliedAction, Sent } from "./ApplyAudit.ts"
+import { audit, begin, each, settled } from "./ApplyAudit.ts"
 import type { PassOptions, PlanResult } from "./Pass.ts"
 import { homeserverOf } from "./Pass.ts"
 import type { StoreError } from "./Store.ts"
 import { Store } from "./Store.ts"
 
-export type ActionOutcome =
-  | { readonly result: "applied" }
-  | { readonly result: "failed"; readonly error: string }
-  | { readonly result: "not_attempted"; readonly error: string }
-  /** The room's state moved under the plan (its alias was taken meanwhile): the key is planned again. */
-  | { readonly result: "requeued"; readonly error: string }
-
-export interface AppliedAction {
-  readonly key: RoomKey
-  readonly roomId: string | undefined
-  readonly action: PlannedAction
-  readonly outcome: ActionOutcome
-}
+export type { ActionOutcome, AppliedAction } from "./ApplyAudit.ts"
 
 export interface ApplyResult {
   readonly actions: ReadonlyArray<AppliedAction>
@@ -30,85 +20,6 @@ export interface ApplyResult {
   /** Keys whose plan no longer held when applied: plan them again (the loop is level-triggered). */
   readonly requeue: ReadonlyArray<RoomKey>
 }
-
-/**
- * Runs a Matrix request, then `settle` with its outcome (the audit rows). The request may be
- * interrupted (it is then aborted, not left to land); once the homeserver answered, `settle`
- * runs to its end even if the fiber is interrupted meanwhile, in the background then (a
- * replica stepping down never waits on the database): no action that took effect misses
- * its audit row.
- */
-const settled = <A, E, R, B, E2, R2>(
-  request: Effect.Effect<A, E, R>,
-  settle: (outcome: Either.Either<A, E>) => Effect.Effect<B, E2, R2>,
-): Effect.Effect<B, E2, R | R2> =>
-  Effect.uninterruptibleMask((restore) =>
-    restore(request).pipe(
-      Effect.either,
-      Effect.flatMap((outcome) => Effect.forkDaemon(settle(outcome))),
-      Effect.flatMap((fiber) => restore(Fiber.join(fiber))),
-    ),
-  )
-
-const each = (
-  room: RoomPlan,
-  roomId: string | undefined,
-  actions: ReadonlyArray<PlannedAction>,
-  outcome: ActionOutcome,
-) => actions.map((action): AppliedAction => ({ key: room.key, roomId, action, outcome }))
-
-/** The trace an action runs in, for its audit row. */
-const currentTraceId = Effect.currentSpan.pipe(
-  Effect.option,
-  Effect.map((span) => Option.map(span, (s) => s.traceId).pipe(Option.getOrUndefined)),
-)
-
-const entries = (actions: ReadonlyArray<AppliedAction>, traceId: string | undefined) =>
-  actions.map((a) => ({
-    key: a.key,
-    roomId: a.roomId,
-    action: a.action,
-    result: a.outcome.result,
-    error: a.outcome.result === "applied" ? undefined : a.outcome.error,
-    traceId,
-  }))
-
-/** Writes the audit rows of actions that were never sent (not attempted, requeued). */
-const audit = (actions: ReadonlyArray<AppliedAction>) =>
-  Effect.gen(function* () {
-    yield* (yield* Store).audit(entries(actions, yield* currentTraceId))
-  })
-
-/**
- * Writes the rows of actions about to be sent, as `started`, before the request: a process
- * killed while the homeserver applies them leaves open rows (closed as `interrupted` by the
- * next lock holder), never a write without a row. `finish` closes them with the outcome.
- */
-interface Sent {
-  readonly finish: (outcomes: ReadonlyArray<AppliedAction>) => Effect.Effect<void, StoreError>
-}
-
-const begin = (
-  room: RoomPlan,
-  roomId: string | undefined,
-  actions: ReadonlyArray<PlannedAction>,
-): Effect.Effect<Sent, StoreError, Store> =>
-  Effect.gen(function* () {
-    const store = yield* Store
-    const ids = yield* store.auditStart(
-      entries(each(room, roomId, actions, { result: "applied" }), yield* currentTraceId),
-    )
-    return {
-      finish: (outcomes: ReadonlyArray<AppliedAction>) =>
-        store.auditFinish(
-          outcomes.map((a, index) => ({
-            id: ids[index] ?? "",
-            result: a.outcome.result,
-            error: a.outcome.result === "applied" ? undefined : a.outcome.error,
-          })),
-        ),
-    }
-  })
 
 /**
  * Applies one room's actions in order (create → settings → power levels → invites → kicks),
