@@ -25,6 +25,7 @@ export const parseLevel = (value: unknown): number | undefined => {
 
 /** A level where `null` or absence means the default, as Synapse reads `users_default` and the named levels. */
 const levelOr = (value: unknown, fallback: number): number =>
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, parseLevel reads neither undefined nor null as a level, so the fallback follows either way
   value === undefined || value === null ? fallback : (parseLevel(value) ?? fallback)
 
 const usersOf = (content: PowerLevelsContent): Readonly<Record<string, unknown>> =>
@@ -157,6 +158,7 @@ export const planPowerLevels = (
   room: ActualRoom,
   desired: DesiredRoom,
   context: RoomContext,
+  // Stryker disable next-line ObjectLiteral: equivalent, an absent archivedByReconciler reads as false
   facts: PowerLevelsFacts = { archivedByReconciler: false },
 ): PowerLevelsOutcome => {
   const bot = levelOf(room, context.botUserId)
