@@ -4,7 +4,7 @@ import type { HttpApp } from "@effect/platform"
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { TelemetryService } from "@openmeet-reconciler/core"
 import { describeWithoutValuesInline, Telemetry } from "@openmeet-reconciler/core"
-import { Effect, Either, Option, Redacted, Schema } from "effect"
+import { Deferred, Effect, Either, Option, Redacted, Schema } from "effect"
 
 /** One event of an appservice transaction, as far as the reconciler reads it. */
 export const RoomEvent = Schema.Struct({
@@ -152,6 +152,8 @@ export const appServiceApp = (
 ): HttpApp.Default<never, HttpServerRequest.HttpServerRequest> => {
   const limit = options.rememberTransactions ?? 10_000
   const seen = new Set<string>()
+  /** Transactions being handled, by id: a duplicate arriving meanwhile waits for the first. */
+  const inFlight = new Map<string, Deferred.Deferred<void>>()
   const remember = (txnId: string) => {
     seen.add(txnId)
     // A Set iterates in insertion order: the oldest id goes first.
@@ -171,7 +173,31 @@ export const appServiceApp = (
     Effect.gen(function* () {
       // Transaction ids are per homeserver: two homeservers may both send "1".
       const seenId = `${origin.index}:${txnId}`
+      // The same id sent again while it is handled waits for that outcome: taken once.
+      for (let running = inFlight.get(seenId); running !== undefined; running = inFlight.get(seenId)) {
+        yield* Deferred.await(running)
+      }
       if (seen.has(seenId)) return HttpServerResponse.unsafeJson({})
+      const handled = yield* Deferred.make<void>()
+      inFlight.set(seenId, handled)
+      return yield* handleTransaction(request, txnId, seenId, origin, telemetry).pipe(
+        Effect.ensuring(
+          Effect.suspend(() => {
+            inFlight.delete(seenId)
+            return Deferred.succeed(handled, undefined)
+          }),
+        ),
+      )
+    }).pipe(Effect.withSpan("appservice.transaction", { attributes: { "appservice.txn_id": txnId } }))
+
+  const handleTransaction = (
+    request: HttpServerRequest.HttpServerRequest,
+    txnId: string,
+    seenId: string,
+    origin: Origin,
+    telemetry: TelemetryService,
+  ) =>
+    Effect.gen(function* () {
       const declared = Number(request.headers["content-length"] ?? "0")
       if (declared > maxTransactionBytes) {
         telemetry.dropped("appservice_request")
@@ -212,7 +238,7 @@ export const appServiceApp = (
       }
       remember(seenId)
       return HttpServerResponse.unsafeJson({})
-    }).pipe(Effect.withSpan("appservice.transaction", { attributes: { "appservice.txn_id": txnId } }))
+    })
 
   const aliasQuery = (alias: string, origin: Origin) =>
     handlers.onAliasQuery(alias, origin.token).pipe(

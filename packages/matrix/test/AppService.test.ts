@@ -9,7 +9,7 @@ const hsToken = "hs-secret-token"
 const otherToken = "other-hs-token"
 
 /** The appservice API as a fetch handler, with handlers that record what reached them. */
-const setup = (options: { readonly accept?: boolean } = {}) => {
+const setup = (options: { readonly accept?: boolean; readonly handleMs?: number } = {}) => {
   const received: Array<ReadonlyArray<RoomEvent>> = []
   const queried: Array<string> = []
   const origins: Array<string> = []
@@ -21,7 +21,7 @@ const setup = (options: { readonly accept?: boolean } = {}) => {
           received.push(events)
           origins.push(Redacted.value(origin))
           return options.accept ?? true
-        }),
+        }).pipe(Effect.delay(options.handleMs ?? 0)),
       onAliasQuery: (alias, origin) =>
         Effect.sync(() => {
           queried.push(alias)
@@ -68,6 +68,24 @@ describe("appservice API", () => {
     // The legacy path and the access_token parameter are the same API.
     expect((await call("PUT", `/transactions/8?access_token=${hsToken}`, undefined, { events: [] })).status).toBe(200)
     expect(received).toEqual([body.events, []])
+  })
+
+  it("hands a transaction over once when the homeserver sends it again while it is handled", async () => {
+    const { call, received } = setup({ handleMs: 50 })
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => call("PUT", "/_matrix/app/v1/transactions/9", hsToken, { events: [member] })),
+    )
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 20 }, () => 200))
+    expect(received).toEqual([[member]])
+  })
+
+  it("a copy waiting on a refused transaction is handled itself, not acknowledged for it", async () => {
+    const { call, received } = setup({ accept: false, handleMs: 50 })
+    const answers = await Promise.all(
+      [1, 2].map(() => call("PUT", "/_matrix/app/v1/transactions/10", hsToken, { events: [member] })),
+    )
+    expect(answers.map((a) => a.status)).toEqual([503, 503])
+    expect(received).toEqual([[member], [member]])
   })
 
   it("takes each homeserver's hs_token and tells the handlers which one called; transaction ids are per homeserver", async () => {
