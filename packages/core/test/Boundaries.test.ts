@@ -5,7 +5,14 @@
  * invitees read in their invites.
  */
 import { describe, expect, it } from "vitest"
-import { botLacksPower, botMaySend, botPowerNeeds, invalidLevels, planMembership } from "../src/index.ts"
+import {
+  botLacksPower,
+  botMaySend,
+  botPowerNeeds,
+  invalidLevels,
+  planMembership,
+  planPowerLevels,
+} from "../src/index.ts"
 import { actualRoom, bot, context, defaultPowerLevels, desiredRoom, u } from "./fixtures.ts"
 
 /** A room whose power-levels event is `content` exactly. */
@@ -111,5 +118,22 @@ describe("the reasons invitees read", () => {
     expect(reasonFor("invite", bot, { membershipMode: "join" })).toEqual([
       ["join", "attendee status confirmed; invited, not joined yet"],
     ])
+  })
+})
+
+describe("lifting an archive", () => {
+  const archivedRoom = roomWith({ ...defaultPowerLevels({}), events_default: 50 })
+  const openRoom = roomWith(defaultPowerLevels({}))
+
+  it("only of an archived room OpenMeet wants open, and only when the reconciler archived it", () => {
+    const open = desiredRoom([])
+    const closed = desiredRoom([], { archived: true })
+    const ours = { archivedByReconciler: true }
+    expect(planPowerLevels(archivedRoom, open, context(), ours).unarchiving).toBe(true)
+    expect(planPowerLevels(archivedRoom, open, context(), { archivedByReconciler: false }).unarchiving).toBe(false)
+    // Without facts, nobody is known to have archived it: the archive stays.
+    expect(planPowerLevels(archivedRoom, open, context()).unarchiving).toBe(false)
+    expect(planPowerLevels(archivedRoom, closed, context(), ours).unarchiving).toBe(false)
+    expect(planPowerLevels(openRoom, open, context(), ours).unarchiving).toBe(false)
   })
 })
