@@ -58,8 +58,9 @@ export const desiredEventRoom = (
   for (const attendee of attendees) {
     const isOwner = attendee.userId === ownerId
     if (isOwner) ownerHasRow = true
-    const matrixId = room.matrixIdOf("eventAttendees", attendee.id, attendee.userId)
-    if (matrixId === undefined) continue
+    const identity = room.identityOf("eventAttendees", attendee.id, attendee.userId)
+    if (identity === undefined) continue
+    const matrixId = identity.id
     // A role or status the reconciler cannot read costs this user only: left as found.
     if (attendee.role === null || !oneOf(eventRoles, attendee.role)) {
       const why = attendee.role === null ? missingRole(attendee) : `unknown role ${JSON.stringify(attendee.role)}`
@@ -75,7 +76,7 @@ export const desiredEventRoom = (
     const status: AttendeeStatus | null = attendee.status
     const byStatus = status !== null && policy.eventEntitledStatuses.has(status)
     const byRole = (role === "host" || role === "moderator") && status !== "rejected"
-    if (!room.isActive(attendee.userId)) {
+    if (!identity.active) {
       room.exclude(matrixId, "user is not active in OpenMeet")
     } else if (byStatus || byRole || isOwner) {
       const roleNote = role === "participant" ? "" : `, role ${role}`
@@ -93,12 +94,12 @@ export const desiredEventRoom = (
     }
   }
   if (ownerId !== null && !ownerHasRow) {
-    const matrixId = room.matrixIdOf("events", event.id, ownerId)
-    if (matrixId !== undefined) {
-      if (room.isActive(ownerId)) {
-        room.entitle({ userId: matrixId, level: policy.eventLevels.owner, reason: "event owner" })
+    const identity = room.identityOf("events", event.id, ownerId)
+    if (identity !== undefined) {
+      if (identity.active) {
+        room.entitle({ userId: identity.id, level: policy.eventLevels.owner, reason: "event owner" })
       } else {
-        room.exclude(matrixId, "user is not active in OpenMeet")
+        room.exclude(identity.id, "user is not active in OpenMeet")
       }
     }
   }

@@ -30,13 +30,17 @@ export const desiredGroupRoom = (
   // A row without a user entitles no one: there is no one to name.
   const byUser = new Map<string, Array<GroupMemberFacts>>()
   for (const member of groupMembers) {
-    if (member.userId !== null) byUser.set(member.userId, [...(byUser.get(member.userId) ?? []), member])
+    if (member.userId === null) continue
+    const rows = byUser.get(member.userId)
+    if (rows === undefined) byUser.set(member.userId, [member])
+    else rows.push(member)
   }
   for (const [userId, rows] of byUser) {
     const first = rows[0]
     if (first === undefined) continue
-    const matrixId = room.matrixIdOf("groupMembers", first.id, userId)
-    if (matrixId === undefined) continue
+    const identity = room.identityOf("groupMembers", first.id, userId)
+    if (identity === undefined) continue
+    const matrixId = identity.id
     let best: GroupRole | undefined
     let roleless: string | undefined
     let undecided = false
@@ -58,7 +62,7 @@ export const desiredGroupRoom = (
       undecided = true
     }
     if (undecided) continue
-    if (!room.isActive(userId)) {
+    if (!identity.active) {
       room.exclude(matrixId, "user is not active in OpenMeet")
     } else if (best === undefined) {
       room.exclude(matrixId, `group member row ${roleless ?? first.id} has no role (NULL), not an entitlement`)

@@ -38,21 +38,61 @@ export interface RoomOutcome {
   readonly pendingHandles: ReadonlyArray<string>
 }
 
-interface Identity {
+/** A user's Matrix id as one tenant read resolves it. */
+export interface Identity {
   readonly id: string
   readonly valid: boolean
+  /** Nothing stands in the way of using it: the user exists, no one shares the handle, it is valid. */
+  readonly clean: boolean
+  /** The user is active in OpenMeet (`statusId` 1, not deleted). */
+  readonly active: boolean
+}
+
+/**
+ * The value of a user id that is a small decimal number written the one way (`"42"`, not
+ * `"042"`), else -1. OpenMeet's user ids are integers: as numbers they are found in a
+ * table without reading the key's text, which in a big heap is a cache miss per row.
+ */
+const smallId = (text: string): number => {
+  const length = text.length
+  if (length === 0 || length > 9 || (length > 1 && text.charCodeAt(0) === 48)) return -1
+  let value = 0
+  for (let i = 0; i < length; i++) {
+    const digit = text.charCodeAt(i) - 48
+    if (digit < 0 || digit > 9) return -1
+    value = value * 10 + digit
+  }
+  return value
+}
+
+/** A user without a Matrix handle yet. */
+const pending = "pending"
+
+/** Identities by user id: by number where the id is one, else by text. */
+class Identities {
+  private readonly byNumber = new Map<number, Identity | typeof pending>()
+  private readonly byText = new Map<string, Identity | typeof pending>()
+  get(userId: string): Identity | typeof pending | undefined {
+    const n = smallId(userId)
+    return n === -1 ? this.byText.get(userId) : this.byNumber.get(n)
+  }
+  set(userId: string, identity: Identity | typeof pending): void {
+    const n = smallId(userId)
+    if (n === -1) this.byText.set(userId, identity)
+    else this.byNumber.set(n, identity)
+  }
 }
 
 /**
  * Users' Matrix ids and whether their handles are valid localparts, worked out once per
  * user of a tenant's read (the users map): a user attends many events, and a tenant has
- * hundreds of thousands of rows.
+ * hundreds of thousands of rows, so a row of a user already seen costs one lookup.
  */
-const identities = new WeakMap<ReadonlyMap<string, UserFacts>, { serverName: string; byUser: Map<string, Identity> }>()
-const identitiesOf = (users: ReadonlyMap<string, UserFacts>, serverName: string): Map<string, Identity> => {
+const identities = new WeakMap<ReadonlyMap<string, UserFacts>, { serverName: string; byUser: Identities }>()
+const identitiesOf = (users: ReadonlyMap<string, UserFacts>, serverName: string): Identities => {
   const known = identities.get(users)
   if (known !== undefined && known.serverName === serverName) return known.byUser
-  const byUser = new Map<string, Identity>()
+  const byUser = new Identities()
   identities.set(users, { serverName, byUser })
   return byUser
 }
@@ -127,50 +167,76 @@ export const roomBuilder = <S extends string>(
     excluded.delete(matrixId)
   }
 
+  /** A user not resolved cleanly before: resolves (and remembers) or records why it cannot. */
+  const resolve = (
+    rowTable: string,
+    rowId: string,
+    userId: string,
+    seen: Identity | undefined,
+  ): Identity | undefined => {
+    const user = users.get(userId)
+    const missing = () => `points at user ${userId}, which does not exist`
+    if (user === undefined || (user.missing === true && user.handle === null)) {
+      undecide(rowTable, rowId, missing(), undefined)
+      return undefined
+    }
+    const handle = user.handle
+    if (handle === null) {
+      // Only a user who exists can be waiting for a handle: a missing one is undecided above.
+      known.set(userId, pending)
+      pendingHandles.push(userId)
+      return undefined
+    }
+    // The user the row is about is whoever holds the handle's Matrix id, if anyone does.
+    let identity = seen
+    if (identity === undefined) {
+      const valid = isValidLocalpart(handle)
+      identity = {
+        id: userIdOf(handle, tenant.serverName),
+        valid,
+        clean: valid && user.missing !== true && user.conflict === undefined,
+        active: user.statusId === 1,
+      }
+      known.set(userId, identity)
+      if (identity.clean) return identity
+    }
+    const named = identity.id
+    if (user.missing === true) {
+      undecide(rowTable, rowId, `${missing()} (the registry gives it handle ${JSON.stringify(user.handle)})`, named)
+      return undefined
+    }
+    if (user.conflict !== undefined) {
+      undecide("matrixHandleRegistry", `user ${userId}`, user.conflict, named)
+      return undefined
+    }
+    if (!identity.valid) {
+      undecide(
+        "matrixHandleRegistry",
+        `user ${userId}`,
+        `handle ${JSON.stringify(handle)} is not a valid Matrix localpart`,
+        named,
+      )
+      return undefined
+    }
+    return identity
+  }
+
   return {
     status,
     problem,
     undecide,
-    /** Resolves a user to a Matrix id; when it cannot, records why (pending, or an undecided row). */
-    matrixIdOf: (rowTable: string, rowId: string, userId: string): string | undefined => {
-      const user = users.get(userId)
-      const missing = () => `points at user ${userId}, which does not exist`
-      if (user === undefined || (user.missing === true && user.handle === null)) {
-        undecide(rowTable, rowId, missing(), undefined)
-        return undefined
-      }
-      const handle = user.handle
-      if (handle === null) {
+    /**
+     * Resolves a user to a Matrix id (and whether they are active); when it cannot, records
+     * why (pending, or an undecided row).
+     */
+    identityOf: (rowTable: string, rowId: string, userId: string): Identity | undefined => {
+      const seen = known.get(userId)
+      if (seen === pending) {
         pendingHandles.push(userId)
         return undefined
       }
-      // The user the row is about is whoever holds the handle's Matrix id, if anyone does.
-      let identity = known.get(userId)
-      if (identity === undefined) {
-        identity = { id: userIdOf(handle, tenant.serverName), valid: isValidLocalpart(handle) }
-        known.set(userId, identity)
-      }
-      const named = identity.id
-      if (user.missing === true) {
-        undecide(rowTable, rowId, `${missing()} (the registry gives it handle ${JSON.stringify(user.handle)})`, named)
-        return undefined
-      }
-      if (user.conflict !== undefined) {
-        undecide("matrixHandleRegistry", `user ${userId}`, user.conflict, named)
-        return undefined
-      }
-      if (!identity.valid) {
-        undecide(
-          "matrixHandleRegistry",
-          `user ${userId}`,
-          `handle ${JSON.stringify(handle)} is not a valid Matrix localpart`,
-          named,
-        )
-        return undefined
-      }
-      return named
+      return seen?.clean === true ? seen : resolve(rowTable, rowId, userId, seen)
     },
-    isActive: (userId: string): boolean => users.get(userId)?.statusId === 1,
     /** Entitles a user; of two entitling rows, the higher level wins. An undecided user stays undecided. */
     entitle: (member: DesiredMember) => {
       if (undecided.has(member.userId) || (members.get(member.userId)?.level ?? -1) >= member.level) return

@@ -138,6 +138,32 @@ describe("event room entitlement (policy.md §3)", () => {
     expect(outcome.pendingHandles).toEqual(["1"])
   })
 
+  it("resolves users once per tenant read, the same in every room, however their ids are written", () => {
+    // One users map for the whole read, as DesiredState passes it: later rooms reuse what the
+    // first worked out, and "7", "07" and "x7" stay three users.
+    const read = users(
+      user("7"),
+      user("07", { handle: "zero7" }),
+      user("x7", { handle: "ex7", statusId: 2 }),
+      user("8", { handle: null }),
+      user("1234567890", { handle: "big" }),
+    )
+    const rows = [
+      attendee("7", "confirmed"),
+      attendee("07", "confirmed"),
+      attendee("x7", "confirmed"),
+      attendee("8", "confirmed"),
+      attendee("1234567890", "confirmed"),
+    ]
+    for (const id of ["1", "2"]) {
+      const outcome = desiredEventRoom(tenant, event({ id, slug: `e${id}` }), rows, read, defaultPolicy)
+      const result = room(outcome)
+      expect([...result.members.keys()].sort()).toEqual(["@big:example.org", mx("7"), "@zero7:example.org"])
+      expect(result.excluded.get("@ex7:example.org")).toBe("user is not active in OpenMeet")
+      expect(outcome.pendingHandles).toEqual(["8"])
+    }
+  })
+
   it("entitled statuses are configurable per tenant", () => {
     const policy = { ...defaultPolicy, eventEntitledStatuses: new Set(["confirmed"] as const) }
     const result = room(

@@ -171,7 +171,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
             // Member rows come packed, one text per event or group (DesiredRows.ts).
             run(
               "eventAttendees",
-              sql`SELECT a."eventId"::text AS "parentId", string_agg(${attendeeFields}, ${separator}) AS rows
+              sql`SELECT a."eventId"::text AS "parentId", string_agg(${attendeeFields}, ${separator} ORDER BY a.id) AS rows
                   FROM ${t("eventAttendees")} a LEFT JOIN ${t("eventRoles")} r ON r.id = a."roleId"
                   WHERE ${events("a.eventId")} GROUP BY a."eventId"`,
             ),
@@ -183,7 +183,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
             ),
             run(
               "groupMembers",
-              sql`SELECT m."groupId"::text AS "parentId", string_agg(${memberFields}, ${separator}) AS rows
+              sql`SELECT m."groupId"::text AS "parentId", string_agg(${memberFields}, ${separator} ORDER BY m.id) AS rows
                   FROM ${t("groupMembers")} m LEFT JOIN ${t("groupRoles")} r ON r.id = m."groupRoleId"
                   WHERE ${groups("m.groupId")} GROUP BY m."groupId"`,
             ),
