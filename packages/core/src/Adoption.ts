@@ -62,9 +62,11 @@ export const powerConditions = (
   context: RoomContext,
   outranked: ReadonlyArray<Outranked>,
 ): ReadonlyArray<Condition> => {
+  const missing = botPowerNeeds(room, context).filter((need) => need.has < need.level)
+  // Most rooms have neither: what adopting would do is worked out only for those that do.
+  if (missing.length === 0 && outranked.length === 0) return []
   const adoption = adoptionOf(room, context.botUserId)
   const conditions: Array<Condition> = []
-  const missing = botPowerNeeds(room, context).filter((need) => need.has < need.level)
   if (missing.length > 0) {
     const fixes = adoptionManages(adoption, context)
     const remedy = fixes

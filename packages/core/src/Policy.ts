@@ -90,5 +90,9 @@ export interface RoomContext {
 /** Protected users are never kicked, demoted or have their level touched. */
 export const isProtected = (context: RoomContext, userId: string): boolean =>
   userId === context.botUserId ||
-  !userId.endsWith(`:${context.serverName}`) ||
+  !isOnServer(userId, context.serverName) ||
   context.policy.protectedUsers.some((pattern) => pattern.test(userId))
+
+/** Whether a user id ends with `:<serverName>` (without building that text for every user). */
+const isOnServer = (userId: string, serverName: string): boolean =>
+  userId.endsWith(serverName) && userId.charCodeAt(userId.length - serverName.length - 1) === 58

@@ -176,7 +176,11 @@ export const planPowerLevels = (
 
   const wanted = (userId: string): number => Math.min(desired.members.get(userId)?.level ?? usersDefault, cap)
 
+  // The users listed now, as a set: a desired member's id is built text, and asking an
+  // object for it (`in`) would look it up among all interned strings, once per member.
+  const listed = new Set<string>()
   for (const [userId, value] of Object.entries(current)) {
+    listed.add(userId)
     const unmanaged = isProtected(context, userId) || infiniteCreators.includes(userId) || desired.undecided.has(userId)
     const from = levelOr(value, usersDefault)
     const to = unmanaged ? from : wanted(userId)
@@ -196,7 +200,7 @@ export const planPowerLevels = (
     if (to !== usersDefault) next[userId] = to
   }
   for (const member of desired.members.values()) {
-    if (member.userId in current || isProtected(context, member.userId) || infiniteCreators.includes(member.userId)) {
+    if (listed.has(member.userId) || isProtected(context, member.userId) || infiniteCreators.includes(member.userId)) {
       continue
     }
     const to = wanted(member.userId)
