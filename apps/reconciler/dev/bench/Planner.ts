@@ -7,7 +7,9 @@
 
 import type { RoomPlan } from "@openmeet-reconciler/core"
 import { planRoom } from "@openmeet-reconciler/core"
+import type { TenantRuntime } from "@openmeet-reconciler/engine"
 import { contextOf, planPass, Store } from "@openmeet-reconciler/engine"
+import type { MatrixService } from "@openmeet-reconciler/matrix"
 import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Effect, Layer, Redacted } from "effect"
@@ -26,9 +28,67 @@ export interface PlannerRow {
   readonly resyncRequests: number
   readonly resyncActions: number
   readonly heapMiB: number
+  /**
+   * The heap a warm state cache keeps per room (its rooms read as fresh copies, as from
+   * JSON), measured with garbage collected before and after; absent without --expose-gc.
+   */
+  readonly cacheKiBPerRoom: number | undefined
+  /** The heap a full pass over a cold cache commits beyond the settled heap, per room (its peak, which RSS keeps). */
+  readonly passKiBPerRoom: number | undefined
+}
+
+/** The heap after a full garbage collection, when Node exposes it (bench.sh runs with --expose-gc). */
+const settledHeap = (): NodeJS.MemoryUsage | undefined => {
+  const gc: unknown = Reflect.get(globalThis, "gc")
+  if (typeof gc !== "function") return undefined
+  gc()
+  gc()
+  return process.memoryUsage()
 }
 
 const runs = 3
+
+/** Every tenant's homeserver is this one. */
+const only = (matrix: MatrixService) =>
+  Layer.succeed(
+    Homeservers,
+    Homeservers.of({
+      connect: () => Effect.succeed(matrix),
+      targetFor: () => Effect.succeed({ homeserverUrl: "http://bench.invalid", asToken: Redacted.make("bench") }),
+      forServer: () => Effect.succeed(matrix),
+    }),
+  )
+
+/**
+ * What a daemon keeps per room: the heap of a warm state cache filled by a full pass over
+ * rooms each read as a fresh copy (as parsed from a response), measured settled before
+ * and after; and the heap that pass committed at its peak beyond the settled heap before
+ * it (V8 keeps committed pages, so the RSS of an idle daemon stays near its last peak).
+ */
+const perRoomMemory = (
+  bot: string,
+  state: ReturnType<typeof convergedRooms>,
+  scope: { readonly tenants: ReadonlyArray<TenantRuntime>; readonly rooms: ReadonlyArray<never> },
+) =>
+  Effect.gen(function* () {
+    const before = settledHeap()
+    if (before === undefined || state.rooms.size === 0) return { cacheKiBPerRoom: undefined, passKiBPerRoom: undefined }
+    const cache = makeStateCache({ maxAge: "1 hour" })
+    const fresh = inMemoryHomeserver(bot, state)
+    const matrix = cache.wrap({
+      ...fresh,
+      readRoom: (roomId) => Effect.map(fresh.readRoom(roomId), (room) => structuredClone(room)),
+    })
+    yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(only(matrix)))
+    const peak = process.memoryUsage().heapTotal
+    const after = settledHeap() ?? before
+    // The cache is still referenced here, so what it keeps is in `after`.
+    const rooms = Math.max(1, cache.stats().rooms)
+    return {
+      cacheKiBPerRoom: (after.heapUsed - before.heapUsed) / 1024 / rooms,
+      passKiBPerRoom: Math.max(0, peak - before.heapTotal) / 1024 / rooms,
+    }
+  })
 
 export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
   Effect.gen(function* () {
@@ -69,15 +129,9 @@ export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
       let requests = 0
       const cache = makeStateCache({ maxAge: "1 hour" })
       const matrix = cache.wrap(inMemoryHomeserver(s.bot, state, () => void requests++))
-      const homeservers = Layer.succeed(
-        Homeservers,
-        Homeservers.of({
-          connect: () => Effect.succeed(matrix),
-          targetFor: () => Effect.succeed({ homeserverUrl: "http://bench.invalid", asToken: Redacted.make("bench") }),
-          forServer: () => Effect.succeed(matrix),
-        }),
-      )
+      const homeservers = only(matrix)
       const scope = { tenants: [runtime], rooms: [] }
+      const memory = yield* perRoomMemory(s.bot, state, scope)
       const first = yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(homeservers))
       yield* (yield* Store).recordStatus(first.plan.rooms, [runtime.tenant.id])
       const resyncRuns: Array<Timing> = []
@@ -100,6 +154,7 @@ export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
         resyncRequests: requests,
         resyncActions: actions,
         heapMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+        ...memory,
       }
       rows.push(row)
       yield* say(
