@@ -2,24 +2,31 @@
  * The daemon's footprint, for resource requests: `reconciler run` as its own process
  * managing a converged tenant, sampled once it is idle (queue empty, nothing applied for
  * 10 s, then 30 s of idling): resident memory (/proc) and its event loop's lag (from its
- * /metrics). Sizes beyond those run are extrapolated from the memory each room adds
- * between the two sizes measured, and said to be.
+ * /metrics), as Node sizes its heap and with the old space limited. Sizes beyond those run
+ * are extrapolated (and said to be): from what a daemon keeps per room (the planner
+ * scenario measures it), and as a straight line between the two sizes measured.
  */
 
 import { Effect } from "effect"
 import { convergedTenant } from "./Convergence.ts"
 import { memoryOf, startDaemon } from "./DaemonProcess.ts"
 import type { Services } from "./Harness.ts"
-import { say, sleep } from "./Harness.ts"
+import { heapLimitMiB, say, sleep } from "./Harness.ts"
 
-const idle = (s: Services, rooms: number) =>
+/** One daemon over a converged tenant, measured once it is idle. */
+const idleDaemon = (
+  s: Services,
+  tenant: Effect.Effect.Success<ReturnType<typeof convergedTenant>>,
+  env: Record<string, string>,
+) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const tenant = yield* convergedTenant(s, rooms)
-      const daemon = yield* startDaemon(s, [tenant.runtime], { RESYNC_INTERVAL: "10m", POLL_INTERVAL: "30s" })
+      const daemon = yield* startDaemon(s, [tenant.runtime], { RESYNC_INTERVAL: "10m", POLL_INTERVAL: "30s", ...env })
       const convergedAfterMs = yield* daemon.converged(10_000, 1_800_000)
       const peakWhileStarting = memoryOf(daemon.pid).peak
-      yield* say(`footprint: ${tenant.rooms} rooms, idle for 30 s`)
+      yield* say(
+        `footprint: ${tenant.rooms} rooms, idle for 30 s${env.NODE_OPTIONS === undefined ? "" : ` (${env.NODE_OPTIONS})`}`,
+      )
       yield* sleep(30_000)
       const memory = memoryOf(daemon.pid)
       const metrics = yield* daemon.scrape
@@ -37,6 +44,19 @@ const idle = (s: Services, rooms: number) =>
       }
     }),
   )
+
+/**
+ * A converged tenant of about `rooms` rooms, measured twice: a daemon as Node sizes its
+ * heap on this host (from its memory: it lets garbage pile up long before collecting), and
+ * one whose old space is limited as a container's memory limit would (--max-old-space-size).
+ */
+const idle = (s: Services, rooms: number) =>
+  Effect.gen(function* () {
+    const tenant = yield* convergedTenant(s, rooms)
+    const unlimited = yield* idleDaemon(s, tenant, {})
+    const limited = yield* idleDaemon(s, tenant, { NODE_OPTIONS: `--max-old-space-size=${heapLimitMiB}` })
+    return { ...unlimited, limited: { ...limited, heapLimitMiB } }
+  })
 
 export const footprintScenario = (s: Services, sizes: ReadonlyArray<number>) =>
   Effect.gen(function* () {

@@ -54,6 +54,13 @@ export const services = () => {
 }
 export type Services = ReturnType<typeof services>
 
+/**
+ * The old-space limit (MiB) of the daemons and passes measured limited, as a container's
+ * memory limit leads Node to size its heap: garbage is then collected long before the
+ * heap Node would allow itself on a host with gigabytes free.
+ */
+export const heapLimitMiB = 256
+
 /** The reconciler's own tables for the benchmarks. */
 export const benchSchema = "bench_reconciler"
 

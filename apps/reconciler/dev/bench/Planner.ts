@@ -5,6 +5,8 @@
  * memory (Converged.ts). Time per room must stay flat as the tenant grows.
  */
 
+import { execFileSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import type { RoomPlan } from "@openmeet-reconciler/core"
 import { planRoom } from "@openmeet-reconciler/core"
 import type { TenantRuntime } from "@openmeet-reconciler/engine"
@@ -15,7 +17,7 @@ import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Effect, Layer, Redacted } from "effect"
 import { convergedRooms, inMemoryHomeserver } from "./Converged.ts"
 import type { Services, Timing } from "./Harness.ts"
-import { median, say, seededTenant, timed } from "./Harness.ts"
+import { heapLimitMiB, median, say, seededTenant, timed } from "./Harness.ts"
 
 export interface PlannerRow {
   readonly rooms: number
@@ -35,6 +37,36 @@ export interface PlannerRow {
   readonly cacheKiBPerRoom: number | undefined
   /** The heap a full pass over a cold cache commits beyond the settled heap, per room (its peak, which RSS keeps). */
   readonly passKiBPerRoom: number | undefined
+  /** The converged resync in a process whose old space is limited (LimitedPass.ts), up to 10,000 rooms. */
+  readonly limited: LimitedRun | undefined
+}
+
+export type LimitedRun =
+  | {
+      readonly heapLimitMiB: number
+      readonly rooms: number
+      readonly resync: Timing
+      readonly rssMiB: number
+      readonly peakMiB: number
+    }
+  | { readonly heapLimitMiB: number; readonly failed: string }
+
+/** Runs LimitedPass.ts over a seeded tenant with the old space limited to `heapLimitMiB`. */
+const limitedPass = (prefix: string, events: number): LimitedRun => {
+  const script = fileURLToPath(new URL("LimitedPass.ts", import.meta.url))
+  try {
+    const out = execFileSync(
+      process.execPath,
+      [`--max-old-space-size=${heapLimitMiB}`, script, prefix, String(events)],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 2 ** 20 },
+    )
+    const line = out.trim().split("\n").at(-1) ?? ""
+    return { heapLimitMiB, ...JSON.parse(line) }
+  } catch (error) {
+    const stderr = error instanceof Error && "stderr" in error ? String(error.stderr) : String(error)
+    const reason = /heap out of memory/i.test(stderr) ? "out of heap" : (stderr.trim().split("\n").at(-1) ?? "failed")
+    return { heapLimitMiB, failed: reason }
+  }
 }
 
 /** The heap after a full garbage collection, when Node exposes it (bench.sh runs with --expose-gc). */
@@ -49,7 +81,7 @@ const settledHeap = (): NodeJS.MemoryUsage | undefined => {
 const runs = 3
 
 /** Every tenant's homeserver is this one. */
-const only = (matrix: MatrixService) =>
+export const onlyHomeserver = (matrix: MatrixService) =>
   Layer.succeed(
     Homeservers,
     Homeservers.of({
@@ -79,7 +111,7 @@ const perRoomMemory = (
       ...fresh,
       readRoom: (roomId) => Effect.map(fresh.readRoom(roomId), (room) => structuredClone(room)),
     })
-    yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(only(matrix)))
+    yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(onlyHomeserver(matrix)))
     const peak = process.memoryUsage().heapTotal
     const after = settledHeap() ?? before
     // The cache is still referenced here, so what it keeps is in `after`.
@@ -129,7 +161,7 @@ export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
       let requests = 0
       const cache = makeStateCache({ maxAge: "1 hour" })
       const matrix = cache.wrap(inMemoryHomeserver(s.bot, state, () => void requests++))
-      const homeservers = only(matrix)
+      const homeservers = onlyHomeserver(matrix)
       const scope = { tenants: [runtime], rooms: [] }
       const memory = yield* perRoomMemory(s.bot, state, scope)
       const first = yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(homeservers))
@@ -143,6 +175,7 @@ export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
         actions = value.plan.rooms.reduce((n, room) => n + room.actions.length, 0)
         resyncRuns.push(timing)
       }
+      const limited = target <= 10_000 ? limitedPass(`plan${target}`, events) : undefined
       const row: PlannerRow = {
         rooms: outcomes.length,
         events: seeded?.events ?? events,
@@ -155,6 +188,7 @@ export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
         resyncActions: actions,
         heapMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
         ...memory,
+        limited,
       }
       rows.push(row)
       yield* say(

@@ -17,6 +17,7 @@ const at = (value: unknown, ...path: ReadonlyArray<string | number>): unknown =>
 const num = (value: unknown): number | undefined =>
   typeof value === "number" && Number.isFinite(value) ? value : undefined
 const list = (value: unknown): ReadonlyArray<unknown> => (Array.isArray(value) ? value : [])
+const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined)
 
 const ms = (value: unknown) => {
   const n = num(value)
@@ -207,24 +208,29 @@ const convergence = (r: Json | undefined) =>
     ]),
   )}\n\n${int(at(r, "data", "rooms"))} rooms managed; changes at ${int(at(r, "data", "perSecond"))}/s, each a new confirmed attendee in a room of its own; latency from the commit to the invite's \`origin_server_ts\`.`
 
+/** The planner row nearest 10,000 rooms. */
+const plannerNear10k = (all: ReadonlyMap<string, Json>) =>
+  list(at(all.get("planner"), "data", "rows")).reduce<unknown>((best, row) => {
+    const d = Math.abs((num(at(row, "rooms")) ?? 0) - 10_000)
+    return best === undefined || d < Math.abs((num(at(best, "rooms")) ?? 0) - 10_000) ? row : best
+  }, undefined)
+
 /**
- * The idle RSS at 10,000 rooms, extrapolated from what a daemon keeps per room: the
- * largest size measured, plus, for every room beyond it, the heap a warm state cache keeps
- * per room and the heap a full pass commits per room at its peak (both measured in process
- * at the planner's size nearest 10,000). Counting the whole pass peak per added room
- * overstates it (the measured size already holds its own peak).
+ * The idle RSS at 10,000 rooms, extrapolated from what a daemon keeps per room beyond the
+ * largest size the footprint scenario measured: the heap a warm state cache keeps per room
+ * plus the heap a full pass commits per room at its peak (counting the whole peak per added
+ * room overstates it). Beside it, measured rather than extrapolated, a full pass at the
+ * planner's size nearest 10,000 in a process whose old space is limited (LimitedPass.ts).
  */
 const memoryModel = (all: ReadonlyMap<string, Json>) => {
   const largest = list(at(all.get("footprint"), "data", "measured")).at(-1)
   const rooms = num(at(largest, "rooms"))
   const rss = num(at(largest, "rssMiB"))
-  const nearest = list(at(all.get("planner"), "data", "rows")).reduce<unknown>((best, row) => {
-    const d = Math.abs((num(at(row, "rooms")) ?? 0) - 10_000)
-    return best === undefined || d < Math.abs((num(at(best, "rooms")) ?? 0) - 10_000) ? row : best
-  }, undefined)
+  const nearest = plannerNear10k(all)
   const cacheKiB = num(at(nearest, "cacheKiBPerRoom"))
   const passKiB = num(at(nearest, "passKiBPerRoom"))
   if (rooms === undefined || rss === undefined || cacheKiB === undefined || passKiB === undefined) return undefined
+  const limitedPass = at(nearest, "limited")
   return {
     rooms,
     rss,
@@ -232,31 +238,57 @@ const memoryModel = (all: ReadonlyMap<string, Json>) => {
     passKiB,
     atRooms: num(at(nearest, "rooms")) ?? 0,
     rssMiB: rss + (Math.max(0, 10_000 - rooms) * (cacheKiB + passKiB)) / 1024,
+    limited:
+      num(at(limitedPass, "peakMiB")) === undefined
+        ? undefined
+        : {
+            heapLimitMiB: num(at(limitedPass, "heapLimitMiB")) ?? 0,
+            peakMiB: num(at(limitedPass, "peakMiB")) ?? 0,
+            resyncMs: num(at(limitedPass, "resync", "ms")),
+            rooms: num(at(limitedPass, "rooms")) ?? 0,
+          },
+    limitedFailed: str(at(limitedPass, "failed")),
+    limitedMiB: num(at(limitedPass, "heapLimitMiB")),
   }
 }
 
 const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
-  const rows = list(at(r, "data", "measured")).map((m) => [
+  const line = (m: unknown, sizing: string) => [
     int(at(m, "rooms")),
+    sizing,
     `${int(at(m, "rssMiB"))} MiB`,
     `${int(at(m, "peakMiB"))} MiB`,
     `${int(at(m, "heapUsedMiB"))} MiB`,
     `${num(at(m, "eventLoopLagP50Ms"))?.toFixed(1) ?? "–"} / ${num(at(m, "eventLoopLagP99Ms"))?.toFixed(1) ?? "–"} / ${num(at(m, "eventLoopLagMaxMs"))?.toFixed(1) ?? "–"} ms`,
     ms(at(m, "convergedAfterMs")),
-  ])
+  ]
+  const rows = list(at(r, "data", "measured")).flatMap((m) => {
+    const limited = at(m, "limited")
+    return [
+      line(m, "as Node sizes it"),
+      ...(limited === undefined ? [] : [line(limited, `old space ≤ ${int(at(limited, "heapLimitMiB"))} MiB`)]),
+    ]
+  })
   const x = at(r, "data", "extrapolated")
   const perRoom = num(at(r, "data", "perRoomMiB"))
   const model = memoryModel(all)
-  const byCache =
+  const byModel =
     model === undefined
       ? "Not extrapolated per room (the planner scenario has not measured what a daemon keeps per room)."
-      : `Extrapolated, not measured: 10,000 rooms ≈ **${int(model.rssMiB)} MiB** RSS idle: ${int(model.rss)} MiB at ${int(model.rooms)} rooms plus, for each further room, ${model.cacheKiB.toFixed(1)} KiB that a warm state cache keeps and ${model.passKiB.toFixed(1)} KiB that a full pass commits at its peak (both measured in process at ${int(model.atRooms)} rooms, garbage collected before and after; counting the whole peak per added room overstates it).`
+      : `Extrapolated, not measured, to 10,000 rooms: a warm state cache keeps ${model.cacheKiB.toFixed(1)} KiB a room and a full pass commits ${model.passKiB.toFixed(1)} KiB a room at its peak (both measured in process at ${int(model.atRooms)} rooms, garbage collected before and after), so ${int(model.rss)} MiB at ${int(model.rooms)} rooms plus both for each further room ≈ **${int(model.rssMiB)} MiB** (counting the whole peak per added room overstates it). ${
+          model.limited === undefined
+            ? model.limitedFailed === undefined
+              ? ""
+              : `A full pass at ${int(model.atRooms)} rooms in a process whose old space is limited to ${int(model.limitedMiB)} MiB failed: ${model.limitedFailed}.`
+            : `Measured: a full pass over ${int(model.limited.rooms)} rooms in a process whose old space is limited to ${int(model.limited.heapLimitMiB)} MiB (LimitedPass.ts: the pass and the warm cache, no HTTP server or telemetry; the stand-in homeserver's rooms serialized off the heap) peaks at ${int(model.limited.peakMiB)} MiB RSS, its converged resync taking ${ms(model.limited.resyncMs)}: less memory for more time collecting garbage.`
+        }`
   const linear =
     x === undefined
       ? ""
-      : ` A straight line through the two sizes measured gives ${int(at(x, "rssMiB"))} MiB (${perRoom === undefined ? "–" : (perRoom * 1024).toFixed(0)} KiB per room): an upper bound, since the heap used does not grow between them and the RSS idle is close to the peak (VmHWM) of the first full pass.`
-  const extra = `${byCache}${linear}`
-  return `${table(["rooms", "RSS idle", "RSS peak (VmHWM)", "heap used", "event-loop lag p50 / p99 / max", "ready and converged after"], rows)}\n\n${extra}`
+      : ` A straight line through the two sizes measured as Node sizes the heap gives ${int(at(x, "rssMiB"))} MiB (${perRoom === undefined ? "–" : (perRoom * 1024).toFixed(0)} KiB per room): an upper bound, since the heap used does not grow between them and the RSS idle is close to the peak (VmHWM) of the first full pass.`
+  return `${table(["rooms", "heap", "RSS idle", "RSS peak (VmHWM)", "heap used", "event-loop lag p50 / p99 / max", "ready and converged after"], rows)}
+
+${byModel}${linear}`
 }
 
 /**
@@ -280,7 +312,7 @@ const why = {
   convergence:
     "the tail is long while the median is not (see the convergence table): each change is a reconcile of its room (its desired state and the invite) by a daemon sharing 2 cores with Synapse, PostgreSQL and other work under the load average on the table's last line; not analysed further in this run",
   footprint:
-    "an idle daemon keeps its baseline (Node, its modules and the telemetry, the RSS of the smallest size in the footprint table), what the warm state cache holds per room, and the heap its last full pass committed at its peak; the extrapolation adds the last two per room for every room beyond the largest size measured",
+    "an idle daemon keeps its baseline (Node, its modules and the telemetry: the RSS of the smallest size in the footprint table), what the warm state cache holds per room, and the pages of the heap its last full pass committed at its peak, since V8 keeps them: a full pass holds the desired state and the plan of every room at once. Limiting the old space bounds that peak but makes the pass collect garbage for much of its time (the footprint table's note)",
   footprintUnmeasured:
     "the footprint scenario or the planner scenario's per-room memory (--expose-gc) has not been measured, so nothing is extrapolated to 10,000 rooms",
   firstPlanUnmeasured: "the economy scenario has not run",
@@ -350,7 +382,7 @@ const targets = (all: ReadonlyMap<string, Json>) => {
       ),
       row(
         "converged daemon resync, 10,000 rooms: ≤ 1.5 s, 0 writes, ≤ 2 requests",
-        `${ms(at(p10, "resync", "ms"))} and ${int(at(p10, "resyncRequests"))} request(s) for ${int(at(p10, "rooms"))} rooms in process; ${requests(at(econ, "daemonResync"))} for ${int(econRooms)} rooms against Synapse`,
+        `${ms(at(p10, "resync", "ms"))} and ${int(at(p10, "resyncRequests"))} request(s) for ${int(at(p10, "rooms"))} rooms in process${num(at(p10, "limited", "resync", "ms")) === undefined ? "" : ` (${ms(at(p10, "limited", "resync", "ms"))} with the old space limited to ${int(at(p10, "limited", "heapLimitMiB"))} MiB)`}; ${requests(at(econ, "daemonResync"))} for ${int(econRooms)} rooms against Synapse`,
         num(at(p10, "resync", "ms")) === undefined
           ? undefined
           : (num(at(p10, "resync", "ms")) ?? 0) <= 1500 &&
@@ -388,7 +420,7 @@ const targets = (all: ReadonlyMap<string, Json>) => {
       ),
       row(
         "idle daemon at 10,000 rooms ≤ 400 MB RSS",
-        `${int(rss)} MiB (extrapolated from what the cache and a pass take per room; ${int(upper)} MiB as a straight line through the two sizes measured, an upper bound)`,
+        `${int(rss)} MiB (extrapolated from what the cache and a pass keep per room; ${int(upper)} MiB as a straight line, an upper bound)${model?.limited === undefined ? "" : `; with the old space limited to ${int(model.limited.heapLimitMiB)} MiB a pass over ${int(model.limited.rooms)} rooms peaks at ${int(model.limited.peakMiB)} MiB and resyncs in ${ms(model.limited.resyncMs)} (measured)`}`,
         rss === undefined ? undefined : rss * 1.048576 <= 400,
         rss === undefined ? why.footprintUnmeasured : why.footprint,
       ),
