@@ -55,6 +55,20 @@ const machineLine = (result: Json | undefined) => {
 const requests = (step: unknown) =>
   `${int(at(step, "requests", "total"))} (${int(at(step, "requests", "reads"))} reads, ${int(at(step, "requests", "writes"))} writes)`
 
+const kib = (value: unknown) => {
+  const n = num(value)
+  return n === undefined ? "–" : `${n.toFixed(1)} KiB`
+}
+
+/** A pass run with the old space limited: its resync and resident memory, or why it failed. */
+const limitedCell = (run: unknown) => {
+  if (run === undefined) return "–"
+  const limit = `≤ ${int(at(run, "heapLimitMiB"))} MiB`
+  const failed = str(at(run, "failed"))
+  if (failed !== undefined) return `${limit}: failed (${failed})`
+  return `${limit}: ${ms(at(run, "resync", "ms"))}, RSS peak ${int(at(run, "peakMiB"))} MiB`
+}
+
 const planner = (r: Json | undefined) => {
   const rows = list(at(r, "data", "rows"))
   const perRoom = (row: unknown, field: string) => {
@@ -80,6 +94,8 @@ const planner = (r: Json | undefined) => {
       "GC in resync",
       "Matrix requests",
       "actions",
+      "heap per room: warm cache / pass peak",
+      "resync with the old space limited",
     ],
     rows.map((row) => [
       int(at(row, "rooms")),
@@ -93,6 +109,8 @@ const planner = (r: Json | undefined) => {
       gc(row, "resync"),
       int(at(row, "resyncRequests")),
       int(at(row, "resyncActions")),
+      `${kib(at(row, "cacheKiBPerRoom"))} / ${kib(at(row, "passKiBPerRoom"))}`,
+      limitedCell(at(row, "limited")),
     ]),
   )
 }
