@@ -1,19 +1,18 @@
 import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import type { Policy } from "@openmeet-reconciler/core"
-import { defaultPolicy, parsePosition } from "@openmeet-reconciler/core"
+import { defaultPolicy } from "@openmeet-reconciler/core"
 import type { TenantRuntime } from "@openmeet-reconciler/engine"
 import type { Registration } from "@openmeet-reconciler/matrix"
 import { loadRegistration } from "@openmeet-reconciler/matrix"
 import type { Tenant } from "@openmeet-reconciler/openmeet"
 import { parseTenants, parseTenantsB64 } from "@openmeet-reconciler/openmeet"
-import { Config, ConfigError, ConfigProvider, Data, Duration, Effect, Either, Option, type Redacted } from "effect"
-import { parse } from "yaml"
+import { Config, Duration, Effect, Either, Option, type Redacted } from "effect"
 import { parsePolicy, withAppserviceUsers } from "./PolicyConfig.ts"
-import { configFileSettingNames, envName, settingDefaults } from "./SettingsReference.ts"
+import { duration, httpUrl, port, readConfig, SettingsError } from "./SettingsRead.ts"
+import { settingDefaults } from "./SettingsReference.ts"
 
-/** A setting that is missing or wrong; the message names it. */
-export class SettingsError extends Data.TaggedError("SettingsError")<{ readonly message: string }> {}
+export { parseDuration, SettingsError } from "./SettingsRead.ts"
 
 /** Everything a command needs to reach OpenMeet's database and the homeserver. */
 export interface Settings {
@@ -28,24 +27,6 @@ export interface Settings {
   readonly policies: ReadonlyMap<string, Policy>
   readonly concurrency: number
 }
-
-/** Setting names as written in a YAML config file; the environment uses them in CONSTANT_CASE. */
-const settingNames = configFileSettingNames
-
-const httpUrl = (name: string) =>
-  Config.string(name).pipe(
-    Config.validate({
-      message: "must be an http(s) URL, e.g. http://127.0.0.1:8008",
-      validation: (value) => {
-        try {
-          const url = new URL(value)
-          return url.protocol === "http:" || url.protocol === "https:"
-        } catch {
-          return false
-        }
-      },
-    }),
-  )
 
 const raw = Config.all({
   databaseUrl: Config.redacted("databaseUrl"),
@@ -67,60 +48,6 @@ const raw = Config.all({
     Config.withDefault(settingDefaults.reconcileConcurrency),
   ),
 })
-
-/** Names settings the way an operator sets them: DATABASE_URL (databaseUrl in the file). */
-const describeConfigError = (error: ConfigError.ConfigError): string => {
-  const messages: Array<string> = []
-  const walk = (e: ConfigError.ConfigError): void => {
-    switch (e._op) {
-      case "And":
-      case "Or":
-        walk(e.left)
-        walk(e.right)
-        return
-      case "MissingData": {
-        const name = e.path[e.path.length - 1] ?? "?"
-        const key = settingNames.find((n) => envName(n) === name || n === name) ?? name
-        messages.push(`${envName(key)} is not set (nor ${key} in the --config file)`)
-        return
-      }
-      default: {
-        const name = "path" in e ? (e.path[e.path.length - 1] ?? "?") : "?"
-        const key = settingNames.find((n) => envName(n) === name || n === name) ?? name
-        messages.push(`${envName(key)}: ${"message" in e ? e.message : String(e)}`)
-      }
-    }
-  }
-  walk(error)
-  return [...new Set(messages)].join("; ")
-}
-
-const readConfigFile = (path: string): Effect.Effect<Record<string, unknown>, SettingsError> =>
-  Effect.gen(function* () {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(path, "utf8"),
-      catch: (error) => new SettingsError({ message: `--config ${path}: cannot read (${String(error)})` }),
-    })
-    const doc = yield* Effect.try({
-      // No YAML warnings on stderr: they quote the line, which may hold a secret.
-      try: (): unknown => parse(text, { logLevel: "error" }),
-      catch: (error) => new SettingsError({ message: `--config ${path}: not valid YAML ${parsePosition(error)}` }),
-    })
-    if (doc === null || doc === undefined) return {}
-    if (typeof doc !== "object" || Array.isArray(doc)) {
-      return yield* new SettingsError({ message: `--config ${path}: expected a mapping of settings` })
-    }
-    const values: Record<string, unknown> = {}
-    for (const [key, value] of Object.entries(doc)) {
-      if (!settingNames.some((name) => name === key)) {
-        return yield* new SettingsError({
-          message: `--config ${path}: unknown setting "${key}"; known: ${settingNames.join(", ")}`,
-        })
-      }
-      values[key] = typeof value === "string" ? value : JSON.stringify(value)
-    }
-    return values
-  })
 
 const loadTenants = (
   b64: Option.Option<string>,
@@ -145,61 +72,6 @@ const loadTenants = (
     }
     return parsed.right
   })
-
-/** Reads a config from the environment, then the --config YAML file; a failure names the settings. */
-const readConfig = <A>(config: Config.Config<A>, configFile: Option.Option<string>): Effect.Effect<A, SettingsError> =>
-  Effect.gen(function* () {
-    const fileValues = Option.isSome(configFile) ? yield* readConfigFile(configFile.value) : {}
-    const provider = ConfigProvider.fromEnv().pipe(
-      ConfigProvider.constantCase,
-      ConfigProvider.orElse(() => ConfigProvider.fromJson(fileValues)),
-    )
-    return yield* Effect.withConfigProvider(config, provider).pipe(
-      Effect.mapError((error) => new SettingsError({ message: describeConfigError(error) })),
-    )
-  })
-
-/** `10m`, `30s`, `1h`, `500ms`, or Effect's long form (`10 minutes`). */
-export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
-  const short = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/.exec(text)
-  if (short !== null) {
-    const n = Number(short[1])
-    const unit = short[2]
-    return Option.some(
-      unit === "ms"
-        ? Duration.millis(n)
-        : unit === "s"
-          ? Duration.seconds(n)
-          : unit === "m"
-            ? Duration.minutes(n)
-            : Duration.hours(n),
-    )
-  }
-  return /^\s*\d/.test(text) ? Duration.decodeUnknown(text.trim()) : Option.none()
-}
-
-const duration = (name: string, fallback: string, min: Duration.Duration) =>
-  Config.string(name).pipe(
-    Config.withDefault(fallback),
-    Config.mapOrFail((text) =>
-      Option.match(parseDuration(text), {
-        onNone: () =>
-          Either.left(
-            ConfigError.InvalidData([name], `must be a duration such as 30s, 10m or 1h, not ${JSON.stringify(text)}`),
-          ),
-        onSome: (d) =>
-          Duration.lessThan(d, min)
-            ? Either.left(ConfigError.InvalidData([name], `must be at least ${Duration.format(min)}`))
-            : Either.right(d),
-      }),
-    ),
-  )
-
-const port = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.validate({ message: "must be a TCP port between 1 and 65535", validation: (n) => n >= 1 && n <= 65535 }),
-    Config.withDefault(fallback),
-  )
 
 const notifyChannel = Config.string("notifyChannel").pipe(
   Config.validate({
