@@ -303,7 +303,7 @@ const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
   const linear =
     x === undefined
       ? ""
-      : ` A straight line through the two sizes measured as Node sizes the heap gives ${int(at(x, "rssMiB"))} MiB (${perRoom === undefined ? "–" : (perRoom * 1024).toFixed(0)} KiB per room): an upper bound, since the heap used does not grow between them and the RSS idle is close to the peak (VmHWM) of the first full pass.`
+      : ` For comparison, a straight line through the two sizes measured as Node sizes the heap gives ${int(at(x, "rssMiB"))} MiB (${perRoom === undefined ? "–" : (perRoom * 1024).toFixed(0)} KiB per room); it understates wherever a pass at the sizes measured still fits in the heap Node reserves at start, which a pass at 10,000 rooms does not (the planner table's pass peak).`
   return `${table(["rooms", "heap", "RSS idle", "RSS peak (VmHWM)", "heap used", "event-loop lag p50 / p99 / max", "ready and converged after"], rows)}
 
 ${byModel}${linear}`
@@ -438,7 +438,7 @@ const targets = (all: ReadonlyMap<string, Json>) => {
       ),
       row(
         "idle daemon at 10,000 rooms ≤ 400 MB RSS",
-        `${int(rss)} MiB (extrapolated from what the cache and a pass keep per room; ${int(upper)} MiB as a straight line, an upper bound)${model?.limited === undefined ? "" : `; with the old space limited to ${int(model.limited.heapLimitMiB)} MiB a pass over ${int(model.limited.rooms)} rooms peaks at ${int(model.limited.peakMiB)} MiB and resyncs in ${ms(model.limited.resyncMs)} (measured)`}`,
+        `${int(rss)} MiB (extrapolated from what the cache and a pass keep per room; ${int(upper)} MiB as a straight line through the sizes measured, which understates)${model?.limited === undefined ? "" : `; with the old space limited to ${int(model.limited.heapLimitMiB)} MiB a pass over ${int(model.limited.rooms)} rooms peaks at ${int(model.limited.peakMiB)} MiB and resyncs in ${ms(model.limited.resyncMs)} (measured)`}`,
         rss === undefined ? undefined : rss * 1.048576 <= 400,
         rss === undefined ? why.footprintUnmeasured : why.footprint,
       ),
