@@ -403,3 +403,64 @@ describe("bad entity rows fail the room, naming tenant, table and id (policy.md 
     })
   }
 })
+
+describe("event rules that mutation testing found unpinned (docs/reliability.md)", () => {
+  const roleless: ReadonlyArray<[string, AttendeeFacts]> = [
+    ["no role id", attendee("1", "confirmed", null)],
+    ["a NULL role id", { ...attendee("1", "confirmed", null), roleId: null }],
+  ]
+  for (const [name, row] of roleless) {
+    it(`a row without a role name and with ${name} is undecided: "roleId is NULL"`, () => {
+      const result = room(desiredEventRoom(tenant, event(), [row], users(user("1")), defaultPolicy))
+      expect(result.undecidedRows.map((p) => p.message)).toEqual([`roleId is NULL; ${mx("1")} is left as is`])
+      expect([...result.undecided.keys()]).toEqual([mx("1")])
+    })
+  }
+
+  it("a host or moderator whose status entitles them too reads the status rule with the role (policy.md §3 reasons)", () => {
+    const result = room(
+      desiredEventRoom(
+        tenant,
+        event(),
+        [attendee("1", "confirmed", "moderator"), attendee("2", "attended", "host"), attendee("3", "pending", "host")],
+        users(user("1"), user("2"), user("3")),
+        defaultPolicy,
+      ),
+    )
+    expect([1, 2, 3].map((i) => result.members.get(mx(String(i)))?.reason)).toEqual([
+      "attendee status confirmed, role moderator",
+      "attendee status attended, role host",
+      "role host",
+    ])
+  })
+
+  it("an owner without a row who does not exist is an undecided events row naming no one, not a crash", () => {
+    const result = room(desiredEventRoom(tenant, event({ ownerId: "9" }), [], users(), defaultPolicy))
+    expect(result.undecidedRows).toEqual([
+      {
+        tenant: "t1",
+        table: "events",
+        id: "42",
+        message: "points at user 9, which does not exist; it names no Matrix user and entitles no one",
+      },
+    ])
+    expect([result.members.size, result.excluded.size, result.undecided.size]).toEqual([0, 0, 0])
+  })
+
+  it("an owner without a row and without a handle yet is pending, never guessed", () => {
+    const outcome = desiredEventRoom(
+      tenant,
+      event({ ownerId: "9" }),
+      [],
+      users(user("9", { handle: null })),
+      defaultPolicy,
+    )
+    expect([room(outcome).members.size, outcome.pendingHandles]).toEqual([0, ["9"]])
+  })
+
+  it("a cancelled event's room is archived; a published, draft or pending one is not (policy.md §2)", () => {
+    const archived = (status: string) =>
+      room(desiredEventRoom(tenant, event({ status }), [], users(), defaultPolicy)).archived
+    expect(["cancelled", "published", "draft", "pending"].map(archived)).toEqual([true, false, false, false])
+  })
+})
