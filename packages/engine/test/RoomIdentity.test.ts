@@ -108,6 +108,17 @@ describe("a key's room, in policy.md §2's order", () => {
     expect(lookups).toEqual([alias])
   })
 
+  it("a room found by its alias is not asked about its alias again, whatever its canonical alias says", () => {
+    const { identified, lookups } = identify(
+      desired(),
+      { "!alias": joined({ canonicalAlias: "#old:example.org" }) },
+      { [alias]: "!alias" },
+    )
+    expect(identified).toMatchObject({ _tag: "Found", roomId: "!alias", via: "alias", claims: ["!alias"] })
+    expect("aliasTarget" in identified ? identified.aliasTarget : "none").toBeUndefined()
+    expect(lookups).toEqual([alias])
+  })
+
   it("an alias this pass looked up already is not asked again, free or taken", () => {
     const taken = identify(desired(), { "!alias": joined() }, {}, { aliases: new Map([[alias, "!alias"]]) })
     expect([taken.identified._tag, taken.lookups]).toEqual(["Found", []])
@@ -182,7 +193,13 @@ describe("two rooms for one key: a person decides, nothing is touched", () => {
       {},
       { record: "!rec" },
     )
-    expect(identified).toMatchObject({ _tag: "Found", roomId: "!rec", via: "record", aliasTarget: null })
+    expect(identified).toMatchObject({
+      _tag: "Found",
+      roomId: "!rec",
+      via: "record",
+      aliasTarget: null,
+      claims: ["!rec"],
+    })
     expect(lookups).toEqual([alias])
   })
 
