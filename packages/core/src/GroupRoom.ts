@@ -37,6 +37,7 @@ export const desiredGroupRoom = (
   }
   for (const [userId, rows] of byUser) {
     const first = rows[0]
+    // Stryker disable next-line ConditionalExpression: equivalent, a user is in byUser only with a row ('true', disabled with it, was killed)
     if (first === undefined) continue
     const identity = room.identityOf("groupMembers", first.id, userId)
     if (identity === undefined) continue
@@ -46,11 +47,18 @@ export const desiredGroupRoom = (
     let undecided = false
     for (const row of rows) {
       if (row.role === null && (row.roleId === undefined || row.roleId === null)) {
+        // Stryker disable next-line AssignmentOperator: equivalent, roleless is read only when all the user's rows are roleless, and then it is the first row's id, the fallback
         roleless ??= row.id
         continue
       }
+      // Stryker disable next-line ConditionalExpression: equivalent, oneOf finds no role equal to null, so a NULL role falls through either way (the whole condition's true and false, disabled with it, were killed)
       if (row.role !== null && oneOf(groupRoles, row.role)) {
-        if (best === undefined || rank(row.role) < rank(best)) best = row.role
+        if (
+          best === undefined ||
+          // Stryker disable next-line EqualityOperator: '<=' is equivalent, an equal rank is the same role; '>=', disabled with it, was killed
+          rank(row.role) < rank(best)
+        )
+          best = row.role
         continue
       }
       // A role the reconciler cannot read could be any role: the user is left as found.
@@ -59,12 +67,15 @@ export const desiredGroupRoom = (
           ? `group role id ${row.roleId} names no groupRoles row`
           : `unknown role ${JSON.stringify(row.role)}`
       room.undecide("groupMembers", row.id, why, matrixId)
+      // Stryker disable next-line BooleanLiteral: equivalent, the builder ignores entitle and exclude for a user it holds undecided
       undecided = true
     }
+    // Stryker disable next-line ConditionalExpression: equivalent, the builder ignores entitle and exclude for a user it holds undecided ('true', disabled with it, was killed)
     if (undecided) continue
     if (!identity.active) {
       room.exclude(matrixId, "user is not active in OpenMeet")
     } else if (best === undefined) {
+      // Stryker disable next-line LogicalOperator: equivalent, roleless is read only when all the user's rows are roleless, and then it is the first row's id, the fallback
       room.exclude(matrixId, `group member row ${roleless ?? first.id} has no role (NULL), not an entitlement`)
     } else if (best === "guest") {
       room.exclude(matrixId, "group role guest is a pending request, not entitled")
@@ -73,6 +84,7 @@ export const desiredGroupRoom = (
     }
   }
   return room.finish({
+    // Stryker disable next-line StringLiteral: equivalent, a group without a slug fails its room, so this name is never read
     name: group.name ?? group.slug ?? `group ${group.id}`,
     mayCreate: room.status === "published",
     archived: false,

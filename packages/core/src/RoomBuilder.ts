@@ -55,20 +55,26 @@ export interface Identity {
  */
 const smallId = (text: string): number => {
   const length = text.length
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,LogicalOperator: equivalent where a change only sends more ids to the text table, which tells them apart too; the changes that give two ids one number, disabled with it, were killed by 'distinct user ids are distinct users'
   if (length === 0 || length > 9 || (length > 1 && text.charCodeAt(0) === 48)) return -1
   let value = 0
   for (let i = 0; i < length; i++) {
+    // Stryker disable next-line ArithmeticOperator: equivalent, every id then goes to the text table
     const digit = text.charCodeAt(i) - 48
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent where a change only sends more ids to the text table; the changes that give two ids one number ('false' of each part), disabled with it, were killed by 'distinct user ids are distinct users'
     if (digit < 0 || digit > 9) return -1
+    // Stryker disable next-line ArithmeticOperator: equivalent, '- digit' gives each id its negated number and '/ 10' its digits reversed after the point: still one number per id
     value = value * 10 + digit
   }
   return value
 }
 
 /** A user without a Matrix handle yet. */
+// Stryker disable next-line StringLiteral: equivalent, any text is told apart from the identities
 const pending = "pending"
 
 /** Identities by user id: by number where the id is one, else by text. */
+// Stryker disable all: equivalent, the table only remembers: a user it misses is resolved again to the same identity
 class Identities {
   private readonly byNumber = new Map<number, Identity | typeof pending>()
   private readonly byText = new Map<string, Identity | typeof pending>()
@@ -82,6 +88,7 @@ class Identities {
     else this.byNumber.set(n, identity)
   }
 }
+// Stryker restore all
 
 /**
  * Users' Matrix ids and whether their handles are valid localparts, worked out once per
@@ -91,8 +98,10 @@ class Identities {
 const identities = new WeakMap<ReadonlyMap<string, UserFacts>, { serverName: string; byUser: Identities }>()
 const identitiesOf = (users: ReadonlyMap<string, UserFacts>, serverName: string): Identities => {
   const known = identities.get(users)
+  // Stryker disable next-line ConditionalExpression: 'false' is equivalent, the table is made afresh; each part's 'true', disabled with it, was killed by 'one read's users on another server name'
   if (known !== undefined && known.serverName === serverName) return known.byUser
   const byUser = new Identities()
+  // Stryker disable next-line ObjectLiteral,CallExpression: equivalent, the table is then made afresh on every call
   identities.set(users, { serverName, byUser })
   return byUser
 }
@@ -121,6 +130,7 @@ export const roomBuilder = <S extends string>(
 
   // OpenMeet's legacy label for unlisted; NULL is read as the most restrictive.
   const visibilityText = entity.visibility === "authenticated" ? "unlisted" : (entity.visibility ?? "private")
+  // Stryker disable next-line StringLiteral: equivalent, an unknown visibility fails the room, so this fallback is never read
   const visibility: Visibility = oneOf(visibilities, visibilityText) ? visibilityText : "private"
   if (!oneOf(visibilities, visibilityText)) {
     problem(table, entity.id, `unknown visibility ${JSON.stringify(entity.visibility)}`)
@@ -183,21 +193,26 @@ export const roomBuilder = <S extends string>(
     const handle = user.handle
     if (handle === null) {
       // Only a user who exists can be waiting for a handle: a missing one is undecided above.
+      // Stryker disable next-line CallExpression: equivalent, a pending user not remembered is resolved again to pending
       known.set(userId, pending)
       pendingHandles.push(userId)
       return undefined
     }
     // The user the row is about is whoever holds the handle's Matrix id, if anyone does.
     let identity = seen
+    // Stryker disable next-line ConditionalExpression: 'true' is equivalent, the identity is worked out again the same; 'false', disabled with it, was killed
     if (identity === undefined) {
       const valid = isValidLocalpart(handle)
       identity = {
         id: userIdOf(handle, tenant.serverName),
         valid,
+        // Stryker disable next-line ConditionalExpression: 'false' is equivalent, a user not marked clean passes the same checks below; each part's 'true', disabled with it, was killed
         clean: valid && user.missing !== true && user.conflict === undefined,
         active: user.statusId === 1,
       }
+      // Stryker disable next-line CallExpression: equivalent, an identity not remembered is worked out again the same
       known.set(userId, identity)
+      // Stryker disable next-line ConditionalExpression: 'false' is equivalent, a clean identity passes the checks below; 'true', disabled with it, was killed
       if (identity.clean) return identity
     }
     const named = identity.id
@@ -209,6 +224,7 @@ export const roomBuilder = <S extends string>(
       undecide("matrixHandleRegistry", `user ${userId}`, user.conflict, named)
       return undefined
     }
+    // Stryker disable next-line ConditionalExpression: 'true' is equivalent, only an invalid handle gets here (a valid one is clean or stopped above); 'false', disabled with it, was killed
     if (!identity.valid) {
       undecide(
         "matrixHandleRegistry",
@@ -231,10 +247,12 @@ export const roomBuilder = <S extends string>(
      */
     identityOf: (rowTable: string, rowId: string, userId: string): Identity | undefined => {
       const seen = known.get(userId)
+      // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent, a pending user resolved again is pending again and counted once; 'true', disabled with it, was killed
       if (seen === pending) {
         pendingHandles.push(userId)
         return undefined
       }
+      // Stryker disable next-line ConditionalExpression,BooleanLiteral: equivalent, resolving a clean identity again gives it back; 'true', disabled with it, was killed
       return seen?.clean === true ? seen : resolve(rowTable, rowId, userId, seen)
     },
     /** Entitles a user; of two entitling rows, the higher level wins. An undecided user stays undecided. */
@@ -256,7 +274,11 @@ export const roomBuilder = <S extends string>(
       readonly policy: Policy
     }): RoomOutcome => {
       const key = roomKey(tenant.tenant, kind, entity.id)
-      if (problems.length > 0 || alias === undefined) {
+      if (
+        problems.length > 0 ||
+        // Stryker disable next-line ConditionalExpression: equivalent, an entity without an alias always has a problem recorded
+        alias === undefined
+      ) {
         return { outcome: { _tag: "Failed", key, alias, problems }, pendingHandles }
       }
       const joinRule: JoinRule = settings.policy.joinRule === "public" || visibility === "public" ? "public" : "invite"

@@ -403,3 +403,176 @@ describe("bad entity rows fail the room, naming tenant, table and id (policy.md 
     })
   }
 })
+
+describe("event rules that mutation testing found unpinned (docs/reliability.md)", () => {
+  const roleless: ReadonlyArray<[string, AttendeeFacts]> = [
+    ["no role id", attendee("1", "confirmed", null)],
+    ["a NULL role id", { ...attendee("1", "confirmed", null), roleId: null }],
+  ]
+  for (const [name, row] of roleless) {
+    it(`a row without a role name and with ${name} is undecided: "roleId is NULL"`, () => {
+      const result = room(desiredEventRoom(tenant, event(), [row], users(user("1")), defaultPolicy))
+      expect(result.undecidedRows.map((p) => p.message)).toEqual([`roleId is NULL; ${mx("1")} is left as is`])
+      expect([...result.undecided.keys()]).toEqual([mx("1")])
+    })
+  }
+
+  it("a host or moderator whose status entitles them too reads the status rule with the role (policy.md §3 reasons)", () => {
+    const result = room(
+      desiredEventRoom(
+        tenant,
+        event(),
+        [attendee("1", "confirmed", "moderator"), attendee("2", "attended", "host"), attendee("3", "pending", "host")],
+        users(user("1"), user("2"), user("3")),
+        defaultPolicy,
+      ),
+    )
+    expect([1, 2, 3].map((i) => result.members.get(mx(String(i)))?.reason)).toEqual([
+      "attendee status confirmed, role moderator",
+      "attendee status attended, role host",
+      "role host",
+    ])
+  })
+
+  it("an owner without a row who does not exist is an undecided events row naming no one, not a crash", () => {
+    const result = room(desiredEventRoom(tenant, event({ ownerId: "9" }), [], users(), defaultPolicy))
+    expect(result.undecidedRows).toEqual([
+      {
+        tenant: "t1",
+        table: "events",
+        id: "42",
+        message: "points at user 9, which does not exist; it names no Matrix user and entitles no one",
+      },
+    ])
+    expect([result.members.size, result.excluded.size, result.undecided.size]).toEqual([0, 0, 0])
+  })
+
+  it("an owner without a row and without a handle yet is pending, never guessed", () => {
+    const outcome = desiredEventRoom(
+      tenant,
+      event({ ownerId: "9" }),
+      [],
+      users(user("9", { handle: null })),
+      defaultPolicy,
+    )
+    expect([room(outcome).members.size, outcome.pendingHandles]).toEqual([0, ["9"]])
+  })
+
+  it("a cancelled event's room is archived; a published, draft or pending one is not (policy.md §2)", () => {
+    const archived = (status: string) =>
+      room(desiredEventRoom(tenant, event({ status }), [], users(), defaultPolicy)).archived
+    expect(["cancelled", "published", "draft", "pending"].map(archived)).toEqual([true, false, false, false])
+  })
+})
+
+describe("one user's several rows, and users told apart however their ids are written (RoomBuilder)", () => {
+  const row = (id: string, userId: string, status: string | null, role: string | null = "participant") => ({
+    ...attendee(userId, status, role),
+    id,
+  })
+  const decide = (rows: ReadonlyArray<AttendeeFacts>, ...ids: ReadonlyArray<string>) =>
+    room(desiredEventRoom(tenant, event(), rows, users(...ids.map((id) => user(id))), defaultPolicy))
+
+  it("the higher level wins; at equal levels the first row's reason is kept", () => {
+    const result = decide(
+      [
+        row("a1", "1", "confirmed"),
+        row("b1", "1", "confirmed", "host"),
+        row("a2", "2", "waitlist", "host"),
+        row("b2", "2", "confirmed"),
+        row("a3", "3", "confirmed"),
+        row("b3", "3", "attended"),
+      ],
+      "1",
+      "2",
+      "3",
+    )
+    expect([1, 2, 3].map((i) => result.members.get(mx(String(i))))).toEqual([
+      { userId: mx("1"), level: 99, reason: "attendee status confirmed, role host" },
+      { userId: mx("2"), level: 99, reason: "role host" },
+      { userId: mx("3"), level: 0, reason: "attendee status confirmed" },
+    ])
+  })
+
+  it("an entitling row beats an excluding one, in either order; of two excluding rows the first reason is kept", () => {
+    const result = decide(
+      [
+        row("a1", "1", "rejected"),
+        row("b1", "1", "confirmed"),
+        row("a2", "2", "confirmed"),
+        row("b2", "2", "rejected"),
+        row("a3", "3", "rejected"),
+        row("b3", "3", "maybe"),
+      ],
+      "1",
+      "2",
+      "3",
+    )
+    expect([...result.members.keys()]).toEqual([mx("1"), mx("2")])
+    expect([...result.excluded]).toEqual([[mx("3"), "attendee status rejected is not entitled"]])
+  })
+
+  it("a row that cannot be decided leaves its user as found whatever the other rows say; the first such row names them", () => {
+    const result = decide(
+      [
+        row("a1", "1", "confirmed"),
+        row("b1", "1", "confirmed", "vip"),
+        row("a2", "2", "confirmed", "vip"),
+        row("b2", "2", "confirmed", "host"),
+        row("a3", "3", "rejected"),
+        row("b3", "3", "checked_in"),
+        row("a4", "4", "confirmed", "vip"),
+        row("b4", "4", "checked_in"),
+      ],
+      "1",
+      "2",
+      "3",
+      "4",
+    )
+    expect([result.members.size, result.excluded.size]).toEqual([0, 0])
+    expect([...result.undecided.keys()]).toEqual([mx("1"), mx("2"), mx("3"), mx("4")])
+    expect(result.undecided.get(mx("4"))).toBe(
+      `tenant "t1", eventAttendees id a4: unknown role "vip"; ${mx("4")} is left as is`,
+    )
+    expect(result.undecidedRows.map((p) => p.id)).toEqual(["b1", "a2", "b3", "a4", "b4"])
+  })
+
+  it("distinct user ids are distinct users, however odd (each has its own handle)", () => {
+    // Ids a broken number parse would give one number: "" and "0", "10" and ":", "8" and
+    // "12", "1" and "x", "'" and "/1", and two ids beyond exact doubles.
+    const ids = ["0", "", "10", ":", "8", "12", "1", "x", "'", "/1", "12345678901234567", "12345678901234568"]
+    const read = users(...ids.map((id, i) => user(id, { handle: `h${i}` })))
+    for (const slug of ["e1", "e2"]) {
+      const result = room(
+        desiredEventRoom(
+          tenant,
+          event({ slug }),
+          ids.map((id) => row(`a${id}`, id, "confirmed")),
+          read,
+          defaultPolicy,
+        ),
+      )
+      expect([...result.members.keys()]).toEqual(ids.map((_, i) => `@h${i}:example.org`))
+    }
+  })
+
+  it("one read's users on another server name get that server's ids", () => {
+    const read = users(user("1"))
+    const on = (serverName: string) => [
+      ...room(
+        desiredEventRoom({ tenant: "t1", serverName }, event(), [attendee("1", "confirmed")], read, defaultPolicy),
+      ).members.keys(),
+    ]
+    expect([on("a.example"), on("b.example"), on("a.example")]).toEqual([
+      ["@user1:a.example"],
+      ["@user1:b.example"],
+      ["@user1:a.example"],
+    ])
+  })
+
+  it("a NULL matrixRoomId is no hint", () => {
+    expect(
+      room(desiredEventRoom(tenant, event({ matrixRoomId: null }), [], users(), defaultPolicy)).roomIdHint,
+    ).toBeUndefined()
+  })
+})

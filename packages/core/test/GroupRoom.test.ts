@@ -187,3 +187,33 @@ describe("OpenMeet's messy member rows (docs/policy.md §3, §5)", () => {
     })
   }
 })
+
+describe("group rules that mutation testing found unpinned (docs/reliability.md)", () => {
+  it("a row with a NULL role and an explicitly NULL role id is no entitlement, not an undecided row", () => {
+    const row: GroupMemberFacts = { ...member("1", null), roleId: null }
+    const result = room(desiredGroupRoom(tenant, group(), [row], users(user("1")), defaultPolicy))
+    expect(result.excluded.get(mx("1"))).toBe("group member row m1 has no role (NULL), not an entitlement")
+    expect([result.undecidedRows, result.members.size]).toEqual([[], 0])
+  })
+
+  it("a member row pointing at a user that does not exist is an undecided groupMembers row naming no one", () => {
+    const result = room(
+      desiredGroupRoom(tenant, group(), [member("1", "owner"), member("2", "admin")], users(user("1")), defaultPolicy),
+    )
+    expect([...result.members.keys()]).toEqual([mx("1")])
+    expect(result.undecidedRows).toEqual([
+      {
+        tenant: "t1",
+        table: "groupMembers",
+        id: "m2",
+        message: "points at user 2, which does not exist; it names no Matrix user and entitles no one",
+      },
+    ])
+  })
+
+  it("a group's room is never archived: groups have no cancelled status (policy.md §2)", () => {
+    for (const status of ["published", "draft", "pending"]) {
+      expect(room(desiredGroupRoom(tenant, group({ status }), [], users(), defaultPolicy)).archived).toBe(false)
+    }
+  })
+})

@@ -13,10 +13,12 @@ export const planIdentified = (
 ): { readonly plan: RoomPlan | undefined; readonly details: RoomDetails } => {
   const key = keyOf(outcome)
   const context = contextOf(runtime, key)
+  // Stryker disable next-line ConditionalExpression: 'true' is equivalent, a failed outcome has no room, so it reads undefined too; 'false', disabled with it, was killed
   const desired = outcome._tag === "Desired" ? outcome.room : undefined
   const unread = { desired, actual: undefined, context }
   const where = { key, alias: aliasOf(outcome) }
   switch (identified._tag) {
+    // Stryker disable next-line ConditionalExpression: equivalent, None falling through to Unread sets the roomId it has, undefined
     case "None":
       return { plan: planRoom(outcome, undefined, context), details: unread }
     case "Unread": {
@@ -29,6 +31,7 @@ export const planIdentified = (
       const adopt = identified.adopt
       return {
         plan:
+          // Stryker disable next-line ConditionalExpression: 'false' is equivalent, a condition whose adopt is undefined names no room, as one without; 'true', disabled with it, was killed
           adopt === undefined
             ? plan
             : { ...plan, conditions: plan.conditions.map((condition) => ({ ...condition, adopt })) },
@@ -58,10 +61,12 @@ export const planIdentified = (
 export const twoKeysOneRoom = (rooms: ReadonlyArray<RoomPlan>): ReadonlyArray<RoomPlan> => {
   const byRoom = new Map<string, Array<string>>()
   for (const room of rooms) {
+    // Stryker disable next-line ConditionalExpression: 'false' is equivalent, rooms without an id are grouped under undefined but never looked up by it; 'true', disabled with it, was killed
     if (room.roomId === undefined) continue
     byRoom.set(room.roomId, [...(byRoom.get(room.roomId) ?? []), formatRoomKey(room.key)])
   }
   return rooms.map((room) => {
+    // Stryker disable next-line ConditionalExpression,ArrayDeclaration: equivalent, a room without an id finds no keys either way, and every id was grouped (fewer than two keys change nothing); 'true', disabled with it, was killed
     const keys = room.roomId === undefined ? [] : (byRoom.get(room.roomId) ?? [])
     if (keys.length < 2) return room
     const others = keys.filter((key) => key !== formatRoomKey(room.key)).join(", ")

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { RoomPlan, TenantPlan } from "@openmeet-reconciler/core"
 import { defaultPolicy, roomKey } from "@openmeet-reconciler/core"
 import { Effect, Random, TestClock } from "effect"
-import { makeBudget } from "../src/index.ts"
+import { DestructiveBudget, makeBudget } from "../src/index.ts"
 
 const limit = 5
 const safety = { confirmDestructive: false, allowEmpty: false } as const
@@ -145,5 +145,49 @@ describe("DestructiveBudget", () => {
       yield* budget.refund("t", { units: 1, window: next.reservation.window })
       expect((yield* budget.gate(batch(kickRoom(4)), safety)).units).toBe(1)
     }),
+  )
+
+  it.effect("a tenant's smaller budget for this run caps the gate below what the window has left", () =>
+    Effect.gen(function* () {
+      const budget = makeBudget("1 hour")
+      expect((yield* budget.gate({ ...batch(kickRoom(1, limit)), budget: 2 }, safety)).units).toBe(2)
+      expect(yield* budget.spent("t")).toBe(2)
+    }),
+  )
+
+  it.effect("a gate that lets nothing through starts no window: the window starts with the first unit spent", () =>
+    Effect.gen(function* () {
+      const budget = makeBudget("10 minutes")
+      const nothing = yield* budget.gate(batch(), safety)
+      expect(nothing.units).toBe(0)
+      // Reserved: nothing, in the window it would have been (none is open: the time of asking).
+      expect(nothing.reservation).toEqual({ units: 0, window: 0 })
+      yield* TestClock.adjust("9 minutes")
+      expect((yield* budget.gate(batch(kickRoom(1, limit)), safety)).units).toBe(limit)
+      // Ten minutes after the empty gate, the window that began with the kicks still holds.
+      yield* TestClock.adjust("2 minutes")
+      expect(yield* budget.spent("t")).toBe(limit)
+      expect((yield* budget.gate(batch(kickRoom(2)), safety)).units).toBe(0)
+    }),
+  )
+
+  it.effect("a refund when no window is open credits nothing", () =>
+    Effect.gen(function* () {
+      const budget = makeBudget("10 minutes")
+      const early = yield* budget.gate(batch(kickRoom(1, 2)), safety)
+      yield* TestClock.adjust("11 minutes")
+      yield* budget.refund("t", early.reservation)
+      expect(yield* budget.spent("t")).toBe(0)
+      expect((yield* budget.gate(batch(kickRoom(2, limit)), safety)).units).toBe(limit)
+    }),
+  )
+
+  it.effect("the daemon's layer gives one budget, shared by whoever gates", () =>
+    Effect.gen(function* () {
+      const first = yield* DestructiveBudget
+      yield* first.gate(batch(kickRoom(1, 3)), safety)
+      const second = yield* DestructiveBudget
+      expect(yield* second.spent("t")).toBe(3)
+    }).pipe(Effect.provide(DestructiveBudget.layer("1 hour"))),
   )
 })
