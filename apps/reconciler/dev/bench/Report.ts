@@ -321,7 +321,7 @@ const why = {
   firstPlan:
     "every missing alias is looked up: Synapse asks the appservice first and, with nobody answering a CLI, waits before saying it is free; lookups run 64 at once, so the time is Synapse's waits, linear in missing rooms. Answering without the lookup is not certain for rooms the bot is not in (OpenMeet's legacy rooms hold aliases of the namespace), so only known answers skip it: records, hints of joined rooms, free aliases a leader persisted",
   resync:
-    "the Matrix side is one request (`GET /joined_rooms`) and no write; the time is Node's CPU for the desired state and the plan of every room, and waiting for one of 2 cores shared with other work (the planner table: wall time above CPU time, and the load average)",
+    "the Matrix side is one request (`GET /joined_rooms`) and no write; the time is Node's CPU for the desired state and the plan of every room (the planner table's CPU time), plus the wait for PostgreSQL to aggregate the member rows (about 0.3 s at 10,000 rooms, measured with EXPLAIN ANALYZE), on 2 cores shared with the other work of the load average; it varies from run to run by about a quarter (garbage collection), so it sits at the target rather than safely under it",
   desired:
     "Node is busy, not waiting for PostgreSQL: row parsing, decoding and room building per attendee row (the CPU time in the planner table), and waits for one of 2 cores shared with other work (wall time above CPU time; the load average)",
   linear: "the cost per room grows with size: GC grows faster than the rooms",
