@@ -10,6 +10,7 @@ import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"
 import { makeMetrics, telemetryLayer } from "@openmeet-reconciler/observability"
 import { Context, Effect, Layer, Option, Redacted, Ref, Schedule } from "effect"
 import { Health, opsApp } from "./Health.ts"
+import { releaseIdleHeap } from "./HeapRelease.ts"
 import { leadingLayer } from "./Leading.ts"
 import { planEndpoint } from "./PlanEndpoint.ts"
 import { pgLayer, serviceLayer } from "./Runtime.ts"
@@ -254,6 +255,7 @@ export const runDaemon = (settings: Settings, daemon: DaemonSettings) => {
   const main = Layer.mergeAll(
     httpLayer(settings, daemon, metrics, cache),
     leadingLayer(settings, daemon, cache).pipe(Layer.provide(servicesLayer(settings, daemon, cache))),
+    daemon.releaseIdleHeap ? Layer.scopedDiscard(Effect.forkScoped(releaseIdleHeap())) : Layer.empty,
   ).pipe(Layer.provide(Health.layer(daemon.dryRun ? "dry-run" : "starting")), Layer.provide(telemetryLayer(metrics)))
   return Layer.launch(main)
 }

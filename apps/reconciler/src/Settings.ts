@@ -94,6 +94,8 @@ export interface DaemonSettings {
   readonly batchSize: number
   readonly stateCacheTtl: Duration.Duration
   readonly notifyChannel: string
+  /** Give the heap a burst grew back to the system once idle (HeapRelease.ts). */
+  readonly releaseIdleHeap: boolean
 }
 
 const daemonConfig = Config.all({
@@ -114,6 +116,7 @@ const daemonConfig = Config.all({
   ),
   stateCacheTtl: duration("stateCacheTtl", settingDefaults.stateCacheTtl, Duration.zero),
   notifyChannel,
+  releaseIdleHeap: Config.boolean("releaseIdleHeap").pipe(Config.withDefault(settingDefaults.releaseIdleHeap)),
 })
 
 /** Reads and validates the daemon's settings (ports, intervals, DRY_RUN). */

@@ -20,6 +20,7 @@ export const settingDefaults = {
   stateCacheTtl: "1h",
   shutdownGrace: "30s",
   dryRun: false,
+  releaseIdleHeap: true,
 } as const
 
 /** Which commands read a setting. */
@@ -216,6 +217,15 @@ export const settingsReference: ReadonlyArray<SettingReference> = [
     secret: false,
     scope: "run",
     description: "The longest a room's cached Matrix state is trusted without a transaction about it.",
+  },
+  {
+    name: "releaseIdleHeap",
+    inConfigFile: true,
+    required: false,
+    secret: false,
+    scope: "run",
+    description:
+      '`true`: once the process is idle after a burst of work (a full resync, a backlog) that grew its resident memory by a quarter, one compacting garbage collection gives the heap back to the system (a pause of about 0.1 s per 2,000 rooms; docs/deploy.md, "Sizing"). `false` leaves the heap to V8, which keeps what a pass made it grow.',
   },
   {
     name: "shutdownGrace",
