@@ -2,7 +2,8 @@
  * The daemon's footprint, for resource requests: `reconciler run` as its own process
  * managing a converged tenant, sampled once it is idle (queue empty, nothing applied for
  * 10 s, then 30 s of idling): resident memory (/proc) and its event loop's lag (from its
- * /metrics), as Node sizes its heap and with the old space limited. Sizes beyond those run
+ * /metrics), as Node sizes its heap (given back once idle, and kept) and with the old space
+ * limited. Sizes beyond those run
  * are extrapolated (and said to be): from what a daemon keeps per room (the planner
  * scenario measures it), and as a straight line between the two sizes measured.
  */
@@ -46,16 +47,19 @@ const idleDaemon = (
   )
 
 /**
- * A converged tenant of about `rooms` rooms, measured twice: a daemon as Node sizes its
- * heap on this host (from its memory: it lets garbage pile up long before collecting), and
- * one whose old space is limited as a container's memory limit would (--max-old-space-size).
+ * A converged tenant of about `rooms` rooms, measured three times: a daemon as Node sizes
+ * its heap on this host (from its memory: it lets garbage pile up long before collecting)
+ * and giving it back once idle (RELEASE_IDLE_HEAP, the default); the same keeping it, as V8
+ * does by itself; and one whose old space is limited as a container's memory limit would
+ * (--max-old-space-size).
  */
 const idle = (s: Services, rooms: number) =>
   Effect.gen(function* () {
     const tenant = yield* convergedTenant(s, rooms)
-    const unlimited = yield* idleDaemon(s, tenant, {})
+    const released = yield* idleDaemon(s, tenant, {})
+    const kept = yield* idleDaemon(s, tenant, { RELEASE_IDLE_HEAP: "false" })
     const limited = yield* idleDaemon(s, tenant, { NODE_OPTIONS: `--max-old-space-size=${heapLimitMiB}` })
-    return { ...unlimited, limited: { ...limited, heapLimitMiB } }
+    return { ...released, kept, limited: { ...limited, heapLimitMiB } }
   })
 
 export const footprintScenario = (s: Services, sizes: ReadonlyArray<number>) =>

@@ -39,33 +39,42 @@ export interface PlannerRow {
   readonly passKiBPerRoom: number | undefined
   /** The converged resync in a process whose old space is limited (LimitedPass.ts), up to 10,000 rooms. */
   readonly limited: LimitedRun | undefined
+  /** The same in a process whose heap Node sizes, then given back as an idle daemon does. */
+  readonly ownProcess: LimitedRun | undefined
 }
 
+/** A pass in a process of its own (LimitedPass.ts); `heapLimitMiB` absent: the heap as Node sizes it. */
 export type LimitedRun =
   | {
-      readonly heapLimitMiB: number
+      readonly heapLimitMiB?: number
       readonly rooms: number
+      /** Rooms the warm state cache holds after the passes. */
+      readonly cachedRooms: number
       readonly resync: Timing
       readonly rssMiB: number
       readonly peakMiB: number
+      /** Resident once the heap is given back as an idle daemon does (RELEASE_IDLE_HEAP). */
+      readonly releasedMiB?: number
+      readonly releasePauseMs?: number
     }
-  | { readonly heapLimitMiB: number; readonly failed: string }
+  | { readonly heapLimitMiB?: number; readonly failed: string }
 
-/** Runs LimitedPass.ts over a seeded tenant with the old space limited to `heapLimitMiB`. */
-const limitedPass = (prefix: string, events: number): LimitedRun => {
+/** Runs LimitedPass.ts over a seeded tenant, with the old space limited to `limitMiB` when given. */
+const passProcess = (prefix: string, events: number, limitMiB: number | undefined): LimitedRun => {
   const script = fileURLToPath(new URL("LimitedPass.ts", import.meta.url))
+  const limit = limitMiB === undefined ? {} : { heapLimitMiB: limitMiB }
   try {
     const out = execFileSync(
       process.execPath,
-      [`--max-old-space-size=${heapLimitMiB}`, script, prefix, String(events)],
+      [...(limitMiB === undefined ? [] : [`--max-old-space-size=${limitMiB}`]), script, prefix, String(events)],
       { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 2 ** 20 },
     )
     const line = out.trim().split("\n").at(-1) ?? ""
-    return { heapLimitMiB, ...JSON.parse(line) }
+    return { ...limit, ...JSON.parse(line) }
   } catch (error) {
     const stderr = error instanceof Error && "stderr" in error ? String(error.stderr) : String(error)
     const reason = /heap out of memory/i.test(stderr) ? "out of heap" : (stderr.trim().split("\n").at(-1) ?? "failed")
-    return { heapLimitMiB, failed: reason }
+    return { ...limit, failed: reason }
   }
 }
 
@@ -175,7 +184,8 @@ export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
         actions = value.plan.rooms.reduce((n, room) => n + room.actions.length, 0)
         resyncRuns.push(timing)
       }
-      const limited = target <= 10_000 ? limitedPass(`plan${target}`, events) : undefined
+      const limited = target <= 10_000 ? passProcess(`plan${target}`, events, heapLimitMiB) : undefined
+      const ownProcess = target <= 10_000 ? passProcess(`plan${target}`, events, undefined) : undefined
       const row: PlannerRow = {
         rooms: outcomes.length,
         events: seeded?.events ?? events,
@@ -189,6 +199,7 @@ export const plannerScenario = (s: Services, sizes: ReadonlyArray<number>) =>
         heapMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
         ...memory,
         limited,
+        ownProcess,
       }
       rows.push(row)
       yield* say(

@@ -60,13 +60,18 @@ const kib = (value: unknown) => {
   return n === undefined ? "–" : `${n.toFixed(1)} KiB`
 }
 
-/** A pass run with the old space limited: its resync and resident memory, or why it failed. */
-const limitedCell = (run: unknown) => {
+/**
+ * A pass in a process of its own (the old space limited, or as Node sizes it): its resync,
+ * its resident peak and what is resident once the heap is given back, or why it failed.
+ */
+const passProcessCell = (run: unknown) => {
   if (run === undefined) return "–"
-  const limit = `≤ ${int(at(run, "heapLimitMiB"))} MiB`
+  const limit =
+    num(at(run, "heapLimitMiB")) === undefined ? "as Node sizes it" : `≤ ${int(at(run, "heapLimitMiB"))} MiB`
   const failed = str(at(run, "failed"))
   if (failed !== undefined) return `${limit}: failed (${failed})`
-  return `${limit}: ${ms(at(run, "resync", "ms"))}, RSS peak ${int(at(run, "peakMiB"))} MiB`
+  const released = num(at(run, "releasedMiB"))
+  return `${limit}: ${ms(at(run, "resync", "ms"))}, RSS peak ${int(at(run, "peakMiB"))} MiB${released === undefined ? "" : `, released ${int(released)} MiB`}`
 }
 
 const planner = (r: Json | undefined) => {
@@ -95,7 +100,7 @@ const planner = (r: Json | undefined) => {
       "Matrix requests",
       "actions",
       "heap per room: warm cache / pass peak",
-      "resync with the old space limited",
+      "resync in a process of its own (old space ≤ limit; heap as Node sizes it)",
     ],
     rows.map((row) => [
       int(at(row, "rooms")),
@@ -110,7 +115,10 @@ const planner = (r: Json | undefined) => {
       int(at(row, "resyncRequests")),
       int(at(row, "resyncActions")),
       `${kib(at(row, "cacheKiBPerRoom"))} / ${kib(at(row, "passKiBPerRoom"))}`,
-      limitedCell(at(row, "limited")),
+      [at(row, "limited"), at(row, "ownProcess")]
+        .filter((run) => run !== undefined)
+        .map(passProcessCell)
+        .join("; ") || "–",
     ]),
   )
 }
@@ -236,37 +244,45 @@ const plannerNear10k = (all: ReadonlyMap<string, Json>) =>
 /**
  * The idle RSS at 10,000 rooms, extrapolated from what a daemon keeps per room beyond the
  * largest size the footprint scenario measured: the heap a warm state cache keeps per room
- * plus the heap a full pass commits per room at its peak (counting the whole peak per added
- * room overstates it). Beside it, measured rather than extrapolated, a full pass at the
- * planner's size nearest 10,000 in a process whose old space is limited (LimitedPass.ts).
+ * (an idle daemon gives back what its passes grew, RELEASE_IDLE_HEAP). Its peak during a
+ * pass, for a memory limit, adds what a full pass commits per room. Beside them, measured
+ * rather than extrapolated, a full pass at the planner's size nearest 10,000 in a process of
+ * its own (LimitedPass.ts): as Node sizes the heap, then given back, and with the old space limited.
  */
 const memoryModel = (all: ReadonlyMap<string, Json>) => {
   const largest = list(at(all.get("footprint"), "data", "measured")).at(-1)
   const rooms = num(at(largest, "rooms"))
   const rss = num(at(largest, "rssMiB"))
+  const peak = num(at(largest, "peakMiB"))
   const nearest = plannerNear10k(all)
   const cacheKiB = num(at(nearest, "cacheKiBPerRoom"))
   const passKiB = num(at(nearest, "passKiBPerRoom"))
   if (rooms === undefined || rss === undefined || cacheKiB === undefined || passKiB === undefined) return undefined
-  const limitedPass = at(nearest, "limited")
+  const run = (pass: unknown) =>
+    num(at(pass, "peakMiB")) === undefined
+      ? undefined
+      : {
+          heapLimitMiB: num(at(pass, "heapLimitMiB")),
+          peakMiB: num(at(pass, "peakMiB")) ?? 0,
+          releasedMiB: num(at(pass, "releasedMiB")),
+          releasePauseMs: num(at(pass, "releasePauseMs")),
+          resyncMs: num(at(pass, "resync", "ms")),
+          rooms: num(at(pass, "rooms")) ?? 0,
+          cachedRooms: num(at(pass, "cachedRooms")),
+        }
+  const added = Math.max(0, 10_000 - rooms)
   return {
     rooms,
     rss,
     cacheKiB,
     passKiB,
     atRooms: num(at(nearest, "rooms")) ?? 0,
-    rssMiB: rss + (Math.max(0, 10_000 - rooms) * (cacheKiB + passKiB)) / 1024,
-    limited:
-      num(at(limitedPass, "peakMiB")) === undefined
-        ? undefined
-        : {
-            heapLimitMiB: num(at(limitedPass, "heapLimitMiB")) ?? 0,
-            peakMiB: num(at(limitedPass, "peakMiB")) ?? 0,
-            resyncMs: num(at(limitedPass, "resync", "ms")),
-            rooms: num(at(limitedPass, "rooms")) ?? 0,
-          },
-    limitedFailed: str(at(limitedPass, "failed")),
-    limitedMiB: num(at(limitedPass, "heapLimitMiB")),
+    rssMiB: rss + (added * cacheKiB) / 1024,
+    peakMiB: peak === undefined ? undefined : peak + (added * (cacheKiB + passKiB)) / 1024,
+    limited: run(at(nearest, "limited")),
+    own: run(at(nearest, "ownProcess")),
+    limitedFailed: str(at(nearest, "limited", "failed")),
+    limitedMiB: num(at(nearest, "limited", "heapLimitMiB")),
   }
 }
 
@@ -281,29 +297,35 @@ const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
     ms(at(m, "convergedAfterMs")),
   ]
   const rows = list(at(r, "data", "measured")).flatMap((m) => {
+    const kept = at(m, "kept")
     const limited = at(m, "limited")
     return [
       line(m, "as Node sizes it"),
+      ...(kept === undefined ? [] : [line(kept, "as Node sizes it, RELEASE_IDLE_HEAP=false")]),
       ...(limited === undefined ? [] : [line(limited, `old space ≤ ${int(at(limited, "heapLimitMiB"))} MiB`)]),
     ]
   })
   const x = at(r, "data", "extrapolated")
   const perRoom = num(at(r, "data", "perRoomMiB"))
   const model = memoryModel(all)
+  const measured = (pass: NonNullable<ReturnType<typeof memoryModel>>["own"], how: string) =>
+    pass === undefined
+      ? ""
+      : ` ${how}, a full pass over ${int(pass.rooms)} rooms (${int(pass.cachedRooms)} cached) peaks at ${int(pass.peakMiB)} MiB RSS, its converged resync taking ${ms(pass.resyncMs)}${pass.releasedMiB === undefined ? "" : `; with the heap given back (a ${ms(pass.releasePauseMs)} pause) ${int(pass.releasedMiB)} MiB stay resident`}.`
   const byModel =
     model === undefined
       ? "Not extrapolated per room (the planner scenario has not measured what a daemon keeps per room)."
-      : `Extrapolated, not measured, to 10,000 rooms: a warm state cache keeps ${model.cacheKiB.toFixed(1)} KiB a room and a full pass commits ${model.passKiB.toFixed(1)} KiB a room at its peak (both measured in process at ${int(model.atRooms)} rooms, garbage collected before and after), so ${int(model.rss)} MiB at ${int(model.rooms)} rooms plus both for each further room ≈ **${int(model.rssMiB)} MiB** (counting the whole peak per added room overstates it). ${
+      : `Extrapolated, not measured, to 10,000 rooms: an idle daemon gives back the heap its passes grew (RELEASE_IDLE_HEAP, on by default), so what it keeps per room is what a warm state cache keeps, ${model.cacheKiB.toFixed(1)} KiB a room (measured in process at ${int(model.atRooms)} rooms, garbage collected before and after): ${int(model.rss)} MiB at ${int(model.rooms)} rooms plus that for each further room ≈ **${int(model.rssMiB)} MiB** idle. During a full pass it holds more: adding the ${model.passKiB.toFixed(1)} KiB a room a pass commits at its peak to the peak measured gives ≈ ${int(model.peakMiB)} MiB, the figure a memory limit must allow (docs/deploy.md, "Sizing"). Measured in a process of its own (LimitedPass.ts: the pass and the warm cache, no HTTP server or telemetry; the stand-in homeserver's rooms serialized off the heap):${measured(model.own, "as Node sizes the heap")}${
           model.limited === undefined
             ? model.limitedFailed === undefined
               ? ""
-              : `A full pass at ${int(model.atRooms)} rooms in a process whose old space is limited to ${int(model.limitedMiB)} MiB failed: ${model.limitedFailed}.`
-            : `Measured: a full pass over ${int(model.limited.rooms)} rooms in a process whose old space is limited to ${int(model.limited.heapLimitMiB)} MiB (LimitedPass.ts: the pass and the warm cache, no HTTP server or telemetry; the stand-in homeserver's rooms serialized off the heap) peaks at ${int(model.limited.peakMiB)} MiB RSS, its converged resync taking ${ms(model.limited.resyncMs)}: less memory for more time collecting garbage.`
+              : ` With the old space limited to ${int(model.limitedMiB)} MiB the pass failed: ${model.limitedFailed}.`
+            : measured(model.limited, `With the old space limited to ${int(model.limited.heapLimitMiB)} MiB`)
         }`
   const linear =
     x === undefined
       ? ""
-      : ` For comparison, a straight line through the two sizes measured as Node sizes the heap gives ${int(at(x, "rssMiB"))} MiB (${perRoom === undefined ? "–" : (perRoom * 1024).toFixed(0)} KiB per room); it understates wherever a pass at the sizes measured still fits in the heap Node reserves at start, which a pass at 10,000 rooms does not (the planner table's pass peak).`
+      : ` For comparison, a straight line through the two sizes measured as Node sizes the heap gives ${int(at(x, "rssMiB"))} MiB (${perRoom === undefined ? "–" : (perRoom * 1024).toFixed(0)} KiB per room).`
   return `${table(["rooms", "heap", "RSS idle", "RSS peak (VmHWM)", "heap used", "event-loop lag p50 / p99 / max", "ready and converged after"], rows)}
 
 ${byModel}${linear}`
@@ -330,7 +352,7 @@ const why = {
   convergence:
     "the tail is long while the median is not (see the convergence table): each change is a reconcile of its room (its desired state and the invite) by a daemon sharing 2 cores with Synapse, PostgreSQL and other work under the load average on the table's last line; not analysed further in this run",
   footprint:
-    "an idle daemon keeps its baseline (Node, its modules and the telemetry: the RSS of the smallest size in the footprint table), what the warm state cache holds per room, and the pages of the heap its last full pass committed at its peak, since V8 keeps them: a full pass holds the desired state and the plan of every room at once. Limiting the old space bounds that peak but makes the pass collect garbage for much of its time (the footprint table's note)",
+    "an idle daemon keeps its baseline (Node, its modules and the telemetry: the RSS of the smallest size in the footprint table) and what the warm state cache holds per room; the heap its passes grew is given back once idle (RELEASE_IDLE_HEAP)",
   footprintUnmeasured:
     "the footprint scenario or the planner scenario's per-room memory (--expose-gc) has not been measured, so nothing is extrapolated to 10,000 rooms",
   firstPlanUnmeasured: "the economy scenario has not run",
@@ -438,7 +460,7 @@ const targets = (all: ReadonlyMap<string, Json>) => {
       ),
       row(
         "idle daemon at 10,000 rooms ≤ 400 MB RSS",
-        `${int(rss)} MiB (extrapolated from what the cache and a pass keep per room; ${int(upper)} MiB as a straight line through the sizes measured, which understates)${model?.limited === undefined ? "" : `; with the old space limited to ${int(model.limited.heapLimitMiB)} MiB a pass over ${int(model.limited.rooms)} rooms peaks at ${int(model.limited.peakMiB)} MiB and resyncs in ${ms(model.limited.resyncMs)} (measured)`}`,
+        `${int(rss)} MiB (extrapolated from the largest size measured and what the warm cache keeps per room; ${int(upper)} MiB as a straight line through the sizes measured)${model?.own?.releasedMiB === undefined ? "" : `; a pass over ${int(model.own.rooms)} rooms in a process of its own leaves ${int(model.own.releasedMiB)} MiB resident once the heap is given back (measured)`}; peak during a pass ≈ ${int(model?.peakMiB)} MiB`,
         rss === undefined ? undefined : rss * 1.048576 <= 400,
         rss === undefined ? why.footprintUnmeasured : why.footprint,
       ),
