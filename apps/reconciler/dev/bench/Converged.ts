@@ -4,6 +4,7 @@
  * is answered at once from memory. It measures what the reconciler costs around Matrix,
  * not Matrix; the Synapse scenarios measure that.
  */
+import { deserialize, serialize } from "node:v8"
 import type { ActualMember, ActualRoom, DesiredOutcome, DesiredRoom } from "@openmeet-reconciler/core"
 import { archivedEventsDefault } from "@openmeet-reconciler/core"
 import type { MatrixService } from "@openmeet-reconciler/matrix"
@@ -94,4 +95,28 @@ export const inMemoryHomeserver = (
     kick: refuse,
     pingAppservice: () => Effect.void,
   }
+}
+
+/**
+ * The converged rooms as a homeserver whose answers are parsed anew: each room is kept
+ * serialized, outside the JS heap, and every read returns a fresh copy, as a response
+ * parsed from JSON would be. What is on the heap is then the reader's own (a state cache
+ * measured per room, a pass in a process of its own), not the stand-in's.
+ */
+export const freshCopiesHomeserver = (
+  bot: string,
+  state: { readonly byAlias: ReadonlyMap<string, string>; readonly rooms: ReadonlyMap<string, ActualRoom> },
+): { readonly matrix: MatrixService; readonly storedBytes: number } => {
+  const stored = new Map([...state.rooms].map(([roomId, room]) => [roomId, serialize(room)] as const))
+  const matrix: MatrixService = {
+    ...inMemoryHomeserver(bot, { byAlias: state.byAlias, rooms: new Map() }),
+    joinedRooms: Effect.sync(() => new Set(stored.keys())),
+    readRoom: (roomId) =>
+      Effect.suspend(() => {
+        const bytes = stored.get(roomId)
+        return bytes === undefined ? Effect.die(new Error(`no room ${roomId}`)) : Effect.succeed(deserialize(bytes))
+      }),
+  }
+  // Resident, though not on the heap: a process's RSS holds them besides its own data.
+  return { matrix, storedBytes: [...stored.values()].reduce((n, bytes) => n + bytes.byteLength, 0) }
 }

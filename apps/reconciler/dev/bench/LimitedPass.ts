@@ -4,17 +4,17 @@
  * the scenario seeded: whether a full pass at that size fits the heap, how long it then
  * takes, the resident memory it leaves (VmRSS, VmHWM), and what is resident once the heap
  * is given back as an idle daemon does (RELEASE_IDLE_HEAP, HeapRelease.ts): the warm
- * cache and the process. Prints one JSON line.
+ * cache, the process, and the stand-in homeserver's serialized rooms (reported apart, a
+ * daemon has none). Prints one JSON line.
  */
 
-import { deserialize, serialize } from "node:v8"
 import { NodeRuntime } from "@effect/platform-node"
 import { planPass, Store } from "@openmeet-reconciler/engine"
 import { makeStateCache } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Effect, Logger, LogLevel } from "effect"
 import { exposeGc, releaseHeap } from "../../src/HeapRelease.ts"
-import { convergedRooms, inMemoryHomeserver } from "./Converged.ts"
+import { convergedRooms, freshCopiesHomeserver } from "./Converged.ts"
 import { memoryOf } from "./DaemonProcess.ts"
 import { databaseLayer, median, seededTenant, services, timed } from "./Harness.ts"
 import { onlyHomeserver } from "./Planner.ts"
@@ -25,30 +25,17 @@ const s = services()
 
 const program = Effect.gen(function* () {
   const { runtime } = yield* seededTenant(s, prefix, Number(events), { attendeesPerEvent: 50, seed: 5, reuse: true })
-  // The stand-in homeserver keeps its rooms serialized, outside the JS heap, and answers a
-  // read with a fresh copy, as a response parsed: only the daemon's own data is on the heap.
-  const stored = yield* Effect.map((yield* DesiredState).forTenant(runtime.tenant, runtime.policy), (desired) => {
-    const state = convergedRooms(desired.rooms, s.bot)
-    return {
-      byAlias: state.byAlias,
-      rooms: new Map([...state.rooms].map(([roomId, room]) => [roomId, serialize(room)] as const)),
-    }
-  })
-  const homeserver = inMemoryHomeserver(s.bot, { byAlias: stored.byAlias, rooms: new Map() })
+  // Only what a daemon keeps stays referenced (the cache, a pass's plans): the desired state
+  // the stand-in is made from, and each pass's results, are garbage once used.
+  const homeserver = yield* Effect.map((yield* DesiredState).forTenant(runtime.tenant, runtime.policy), (desired) =>
+    freshCopiesHomeserver(s.bot, convergedRooms(desired.rooms, s.bot)),
+  )
   const cache = makeStateCache({ maxAge: "1 hour" })
-  const matrix = cache.wrap({
-    ...homeserver,
-    joinedRooms: Effect.sync(() => new Set(stored.rooms.keys())),
-    readRoom: (roomId) =>
-      Effect.suspend(() => {
-        const bytes = stored.rooms.get(roomId)
-        return bytes === undefined ? Effect.die(new Error(`no room ${roomId}`)) : Effect.succeed(deserialize(bytes))
-      }),
-  })
+  const matrix = cache.wrap(homeserver.matrix)
   const scope = { tenants: [runtime], rooms: [] }
   const pass = planPass(scope, { concurrency: 8 }).pipe(Effect.provide(onlyHomeserver(matrix)))
-  const first = yield* pass
-  yield* (yield* Store).recordStatus(first.plan.rooms, [runtime.tenant.id])
+  const planned = yield* Effect.map(pass, (first) => first.plan.rooms)
+  yield* (yield* Store).recordStatus(planned, [runtime.tenant.id])
   const runs = []
   for (let i = 0; i < 3; i++) {
     cache.invalidateJoined()
@@ -60,13 +47,16 @@ const program = Effect.gen(function* () {
   const released = gc === undefined ? undefined : releaseHeap(gc)
   process.stdout.write(
     `${JSON.stringify({
-      rooms: first.plan.rooms.length,
+      rooms: planned.length,
       cachedRooms: cache.stats().rooms,
       resync: median(runs),
       rssMiB: memory.rss,
       peakMiB: memory.peak,
       releasedMiB: released === undefined ? undefined : released.afterBytes / 2 ** 20,
+      // The stand-in's rooms, resident in this process though no daemon holds them.
+      standInMiB: homeserver.storedBytes / 2 ** 20,
       releasePauseMs: released?.pauseMs,
+      heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20,
     })}\n`,
   )
 })

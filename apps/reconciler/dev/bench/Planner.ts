@@ -15,7 +15,7 @@ import type { MatrixService } from "@openmeet-reconciler/matrix"
 import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Effect, Layer, Redacted } from "effect"
-import { convergedRooms, inMemoryHomeserver } from "./Converged.ts"
+import { convergedRooms, freshCopiesHomeserver, inMemoryHomeserver } from "./Converged.ts"
 import type { Services, Timing } from "./Harness.ts"
 import { heapLimitMiB, median, say, seededTenant, timed } from "./Harness.ts"
 
@@ -55,6 +55,8 @@ export type LimitedRun =
       readonly peakMiB: number
       /** Resident once the heap is given back as an idle daemon does (RELEASE_IDLE_HEAP). */
       readonly releasedMiB?: number
+      /** Of that, the stand-in homeserver's serialized rooms (a daemon has none). */
+      readonly standInMiB?: number
       readonly releasePauseMs?: number
     }
   | { readonly heapLimitMiB?: number; readonly failed: string }
@@ -104,7 +106,8 @@ export const onlyHomeserver = (matrix: MatrixService) =>
  * What a daemon keeps per room: the heap of a warm state cache filled by a full pass over
  * rooms each read as a fresh copy (as parsed from a response), measured settled before
  * and after; and the heap that pass committed at its peak beyond the settled heap before
- * it (V8 keeps committed pages, so the RSS of an idle daemon stays near its last peak).
+ * it (V8 keeps committed pages: the RSS of a daemon stays near its last peak until it gives
+ * them back, RELEASE_IDLE_HEAP).
  */
 const perRoomMemory = (
   bot: string,
@@ -112,14 +115,12 @@ const perRoomMemory = (
   scope: { readonly tenants: ReadonlyArray<TenantRuntime>; readonly rooms: ReadonlyArray<never> },
 ) =>
   Effect.gen(function* () {
+    // The stand-in is made first: its rooms (serialized, off the heap) are not the cache's.
+    const homeserver = freshCopiesHomeserver(bot, state).matrix
     const before = settledHeap()
     if (before === undefined || state.rooms.size === 0) return { cacheKiBPerRoom: undefined, passKiBPerRoom: undefined }
     const cache = makeStateCache({ maxAge: "1 hour" })
-    const fresh = inMemoryHomeserver(bot, state)
-    const matrix = cache.wrap({
-      ...fresh,
-      readRoom: (roomId) => Effect.map(fresh.readRoom(roomId), (room) => structuredClone(room)),
-    })
+    const matrix = cache.wrap(homeserver)
     yield* planPass(scope, { concurrency: 8 }).pipe(Effect.provide(onlyHomeserver(matrix)))
     const peak = process.memoryUsage().heapTotal
     const after = settledHeap() ?? before

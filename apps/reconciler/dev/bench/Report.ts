@@ -71,7 +71,8 @@ const passProcessCell = (run: unknown) => {
   const failed = str(at(run, "failed"))
   if (failed !== undefined) return `${limit}: failed (${failed})`
   const released = num(at(run, "releasedMiB"))
-  return `${limit}: ${ms(at(run, "resync", "ms"))}, RSS peak ${int(at(run, "peakMiB"))} MiB${released === undefined ? "" : `, released ${int(released)} MiB`}`
+  const standIn = num(at(run, "standInMiB"))
+  return `${limit}: ${ms(at(run, "resync", "ms"))}, RSS peak ${int(at(run, "peakMiB"))} MiB${released === undefined ? "" : `, given back ${int(released)} MiB${standIn === undefined ? "" : ` (${int(standIn)} MiB the stand-in's)`}`}`
 }
 
 const planner = (r: Json | undefined) => {
@@ -265,6 +266,7 @@ const memoryModel = (all: ReadonlyMap<string, Json>) => {
           heapLimitMiB: num(at(pass, "heapLimitMiB")),
           peakMiB: num(at(pass, "peakMiB")) ?? 0,
           releasedMiB: num(at(pass, "releasedMiB")),
+          standInMiB: num(at(pass, "standInMiB")) ?? 0,
           releasePauseMs: num(at(pass, "releasePauseMs")),
           resyncMs: num(at(pass, "resync", "ms")),
           rooms: num(at(pass, "rooms")) ?? 0,
@@ -311,7 +313,7 @@ const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
   const measured = (pass: NonNullable<ReturnType<typeof memoryModel>>["own"], how: string) =>
     pass === undefined
       ? ""
-      : ` ${how}, a full pass over ${int(pass.rooms)} rooms (${int(pass.cachedRooms)} cached) peaks at ${int(pass.peakMiB)} MiB RSS, its converged resync taking ${ms(pass.resyncMs)}${pass.releasedMiB === undefined ? "" : `; with the heap given back (a ${ms(pass.releasePauseMs)} pause) ${int(pass.releasedMiB)} MiB stay resident`}.`
+      : ` ${how}, a full pass over ${int(pass.rooms)} rooms (${int(pass.cachedRooms)} cached) peaks at ${int(pass.peakMiB)} MiB RSS, its converged resync taking ${ms(pass.resyncMs)}${pass.releasedMiB === undefined ? "" : `; with the heap given back (a ${ms(pass.releasePauseMs)} pause) ${int(pass.releasedMiB)} MiB stay resident, ${int(pass.standInMiB)} MiB of them the stand-in homeserver's serialized rooms, which a daemon does not hold`}.`
   const byModel =
     model === undefined
       ? "Not extrapolated per room (the planner scenario has not measured what a daemon keeps per room)."
@@ -460,7 +462,7 @@ const targets = (all: ReadonlyMap<string, Json>) => {
       ),
       row(
         "idle daemon at 10,000 rooms ≤ 400 MB RSS",
-        `${int(rss)} MiB (extrapolated from the largest size measured and what the warm cache keeps per room; ${int(upper)} MiB as a straight line through the sizes measured)${model?.own?.releasedMiB === undefined ? "" : `; a pass over ${int(model.own.rooms)} rooms in a process of its own leaves ${int(model.own.releasedMiB)} MiB resident once the heap is given back (measured)`}; peak during a pass ≈ ${int(model?.peakMiB)} MiB`,
+        `${int(rss)} MiB (extrapolated from the largest size measured and what the warm cache keeps per room; ${int(upper)} MiB as a straight line through the sizes measured)${model?.own?.releasedMiB === undefined ? "" : `; a pass over ${int(model.own.rooms)} rooms in a process of its own leaves ${int(model.own.releasedMiB - model.own.standInMiB)} MiB resident once the heap is given back, besides the stand-in homeserver's rooms (measured)`}; peak during a pass ≈ ${int(model?.peakMiB)} MiB`,
         rss === undefined ? undefined : rss * 1.048576 <= 400,
         rss === undefined ? why.footprintUnmeasured : why.footprint,
       ),
