@@ -48,24 +48,32 @@ export const exposeGc = (): CollectGarbage | undefined => {
 export const residentBytes = (): number => process.memoryUsage.rss()
 
 export interface ReleaseRule {
-  /** Resident memory grew at least this many times over what it settled at after the last release. */
-  readonly growth: number
-  /** …and by at least this many bytes (a small growth is not worth a pause). */
+  /** Resident memory grew at least this many bytes since it last settled (a small growth is not worth a pause). */
   readonly minBytes: number
   /** The event loop was busy at most this share of the last interval (work is not interrupted). */
   readonly maxUtilization: number
+  /**
+   * At least this long since the last release: a long pass that mostly waits for the
+   * homeserver looks idle between its reads, and is not released over and over.
+   */
+  readonly minIntervalMs: number
 }
 
-export const defaultReleaseRule: ReleaseRule = { growth: 1.25, minBytes: 32 * 2 ** 20, maxUtilization: 0.2 }
+export const defaultReleaseRule: ReleaseRule = { minBytes: 32 * 2 ** 20, maxUtilization: 0.2, minIntervalMs: 30_000 }
 
 /** Whether to give the heap back now (pure: the loop's decision, tested on its own). */
 export const shouldRelease = (
-  sample: { readonly resident: number; readonly settled: number; readonly utilization: number },
+  sample: {
+    readonly resident: number
+    readonly settled: number
+    readonly utilization: number
+    readonly sinceReleaseMs: number
+  },
   rule: ReleaseRule = defaultReleaseRule,
 ): boolean =>
-  sample.resident >= sample.settled * rule.growth &&
   sample.resident - sample.settled >= rule.minBytes &&
-  sample.utilization <= rule.maxUtilization
+  sample.utilization <= rule.maxUtilization &&
+  sample.sinceReleaseMs >= rule.minIntervalMs
 
 /** What one release did (resident memory before and after), for the log. */
 export interface Released {
@@ -85,10 +93,10 @@ export const releaseHeap = (gc: CollectGarbage): Released => {
 const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`
 
 /**
- * The daemon's loop (RELEASE_IDLE_HEAP): every `every`, when resident memory has grown by a
- * quarter (and 32 MiB) since it last settled and the event loop was mostly idle over that
- * interval, one release. It settles at the lowest seen since, so memory V8 gives back by
- * itself counts too. Runs until interrupted.
+ * The daemon's loop (RELEASE_IDLE_HEAP): every `every`, when resident memory has grown by
+ * 32 MiB since it last settled, the event loop was mostly idle over that interval and the
+ * last release is 30 s old, one release. It settles at what the release leaves, or at the
+ * lowest seen since, so memory V8 gives back by itself counts too. Runs until interrupted.
  */
 export const releaseIdleHeap = (every: Duration.DurationInput = "10 seconds", rule: ReleaseRule = defaultReleaseRule) =>
   Effect.gen(function* () {
@@ -97,6 +105,7 @@ export const releaseIdleHeap = (every: Duration.DurationInput = "10 seconds", ru
       return yield* Effect.logWarning("RELEASE_IDLE_HEAP: this Node cannot expose gc(); the heap is left to V8")
     }
     let settled = residentBytes()
+    let releasedAt = Number.NEGATIVE_INFINITY
     let last = performance.eventLoopUtilization()
     while (true) {
       yield* Effect.sleep(Duration.decode(every))
@@ -104,14 +113,17 @@ export const releaseIdleHeap = (every: Duration.DurationInput = "10 seconds", ru
       const utilization = performance.eventLoopUtilization(now, last).utilization
       last = now
       const resident = residentBytes()
-      if (!shouldRelease({ resident, settled, utilization }, rule)) {
+      const sinceReleaseMs = performance.now() - releasedAt
+      if (!shouldRelease({ resident, settled, utilization, sinceReleaseMs }, rule)) {
         settled = Math.min(settled, resident)
         continue
       }
       const released = releaseHeap(gc)
       settled = released.afterBytes
+      releasedAt = performance.now()
       last = performance.eventLoopUtilization()
-      yield* Effect.logDebug(
+      // Said each time: the pause the event-loop lag metrics show after a burst, explained.
+      yield* Effect.logInfo(
         `idle heap released: resident ${mib(released.beforeBytes)} → ${mib(released.afterBytes)}, ${released.pauseMs.toFixed(0)} ms pause`,
       )
     }

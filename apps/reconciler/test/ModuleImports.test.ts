@@ -14,11 +14,7 @@ import { describe, expect, it } from "vitest"
 const repo = fileURLToPath(new URL("../../../", import.meta.url))
 const sources = (dir: string): ReadonlyArray<string> =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory()
-      ? sources(join(dir, entry.name))
-      : entry.name.endsWith(".ts")
-        ? [join(dir, entry.name)]
-        : [],
+    entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith(".ts") ? [join(dir, entry.name)] : [],
   )
 const production = [
   ...readdirSync(join(repo, "packages")).map((p) => join(repo, "packages", p, "src")),

@@ -1,6 +1,6 @@
 /**
  * HeapRelease.test.ts's subject, in a process of its own (resident memory is per process):
- * grows the heap by about 300 MiB of short-lived arrays, lets them go, and reports what
+ * grows the heap by about 300 MiB of short-lived objects, lets them go, and reports what
  * resident memory did. `once`: one release; `loop`: the daemon's loop, ticking every
  * 200 ms, until it logs.
  */
@@ -9,12 +9,13 @@ import { exposeGc, releaseHeap, releaseIdleHeap, residentBytes } from "../src/He
 
 const mode = process.argv[2]
 const logs: Array<string> = []
-const logger = Logger.make(({ message }) => void logs.push(String(message)))
+const logger = Logger.make(({ message, logLevel }) => void logs.push(`${logLevel.label}: ${String(message)}`))
 
 const burst = () => {
-  let keep: Array<Array<number>> | undefined = []
-  // 1 MiB of small integers each, kept long enough to reach the old space.
-  for (let i = 0; i < 300; i++) keep.push(new Array<number>(128 * 1024).fill(i))
+  // Small objects, as a pass makes them (large ones live in pages of their own, unmapped
+  // as soon as they are collected), kept long enough to reach the old space.
+  let keep: Array<{ readonly id: number; readonly name: string }> | undefined = []
+  for (let i = 0; i < 3_000_000; i++) keep.push({ id: i, name: `user ${i}` })
   const peak = residentBytes()
   keep = undefined
   return peak
