@@ -1,8 +1,8 @@
 /** The plan as operators read it (`plan` text) and as tools read it (`plan --output json`). */
 import { describe, expect, it } from "vitest"
-import type { PlannedAction, RoomPlan } from "../src/index.ts"
+import type { JoinRule, PlannedAction, RoomPlan } from "../src/index.ts"
 import { planToJson, planToText, roomKey } from "../src/index.ts"
-import { alias, u } from "./fixtures.ts"
+import { alias, desiredRoom, u } from "./fixtures.ts"
 
 const room = (
   id: string,
@@ -24,22 +24,17 @@ const room = (
 const why = "policy"
 const content = { users: {} }
 
+/** A create_room action with desiredRoom's settings. */
+const createRoom = (joinRule: JoinRule, users: Readonly<Record<string, number>>): PlannedAction => {
+  const { name, historyVisibility, guestAccess } = desiredRoom([])
+  return { type: "create_room", alias, name, joinRule, historyVisibility, guestAccess, users, reason: why }
+}
+
 describe("the plan as text", () => {
   it("one block per room needing attention: its actions signed, its conditions, then the summary", () => {
     const plan = {
       rooms: [
-        room("1", "missing", [
-          {
-            type: "create_room",
-            alias,
-            name: "Party",
-            joinRule: "invite",
-            historyVisibility: "shared",
-            guestAccess: "forbidden",
-            users: { [u("host")]: 99, [u("mod")]: 50 },
-            reason: why,
-          },
-        ]),
+        room("1", "missing", [createRoom("invite", { [u("host")]: 99, [u("mod")]: 50 })]),
         room(
           "2",
           "drifted",
@@ -121,16 +116,7 @@ describe("the plan as text", () => {
   })
 
   it("a room created without levels, a setting from nothing, several level changes, a lowering unarchive", () => {
-    const create: PlannedAction = {
-      type: "create_room",
-      alias,
-      name: "Party",
-      joinRule: "public",
-      historyVisibility: "shared",
-      guestAccess: "forbidden",
-      users: {},
-      reason: why,
-    }
+    const create = createRoom("public", {})
     const changes = { [u("ann")]: { from: 25, to: 0 }, [u("bob")]: { from: 0, to: 50 } }
     const drifted = room("2", "drifted", [
       { type: "set_history_visibility", from: null, to: "shared", reason: why },
