@@ -45,8 +45,9 @@ export const adoptionOf = (room: ActualRoom, botUserId: string): Adoption => {
 
 /** Whether adopting leaves the bot every level it needs to manage the room. */
 export const adoptionManages = (adoption: Adoption, context: RoomContext): boolean =>
-  adoption.grantor !== undefined &&
   adoption.levelAfter > adoption.levelNow &&
+  // Stryker disable next-line ConditionalExpression: 'true' is equivalent, adoptionOf leaves levelAfter at levelNow when there is no grantor, so the level test above already failed; 'false', disabled with it, was killed
+  adoption.grantor !== undefined &&
   botPowerNeeds(adoption.room, context).every((need) => need.has >= need.level)
 
 const adoptHint = (adoption: Adoption) =>
@@ -64,9 +65,11 @@ export const powerConditions = (
 ): ReadonlyArray<Condition> => {
   const missing = botPowerNeeds(room, context).filter((need) => need.has < need.level)
   // Most rooms have neither: what adopting would do is worked out only for those that do.
+  // Stryker disable next-line ConditionalExpression: 'false' is equivalent, without a missing level or an outranked user the loops below add nothing either (this only saves the work); the other conditions of this line, disabled with it, were killed
   if (missing.length === 0 && outranked.length === 0) return []
   const adoption = adoptionOf(room, context.botUserId)
   const conditions: Array<Condition> = []
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: 'true' and '>= 0' are equivalent, with no missing level the loop below adds nothing; 'false' and '<= 0', disabled with them, were killed
   if (missing.length > 0) {
     const fixes = adoptionManages(adoption, context)
     const remedy = fixes
@@ -85,8 +88,10 @@ export const powerConditions = (
   for (const user of outranked) {
     const what = user.needs === "removal" ? "remove" : "demote"
     const base = user.kept
-      ? `${user.userId} keeps level ${user.level} (their role gives ${user.needs === "removal" ? 0 : user.needs.demoteTo}): it is not below the bot's ${adoption.levelNow}`
+      ? // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent, only planPowerLevels marks a user kept, always with a level to demote to (a removal is never kept); 'true' and the whole text's '', disabled with them, were killed
+        `${user.userId} keeps level ${user.level} (their role gives ${user.needs === "removal" ? 0 : user.needs.demoteTo}): it is not below the bot's ${adoption.levelNow}`
       : `cannot ${what} ${user.userId}: their level ${user.level} is not below the bot's ${adoption.levelNow}`
+    // Stryker disable next-line ConditionalExpression: 'adoption.grantor !== undefined' as true is equivalent, without a grantor levelAfter is levelNow, which an outranked user's level is not below; the other conditions of this line, disabled with it, were killed
     const fixes = adoption.grantor !== undefined && adoption.levelAfter > user.level
     const remedy = fixes
       ? adoptHint(adoption)

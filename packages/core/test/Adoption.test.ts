@@ -73,3 +73,45 @@ describe("adopting a room (Synapse's make_room_admin for the bot)", () => {
     expect(result.conditions[1]?.message).toContain(`make_room_admin: ${u("owner")} gives the bot 100`)
   })
 })
+
+describe("adopting: what mutation testing found unpinned (docs/reliability.md)", () => {
+  it("lends nothing through a creator of another server: a failed adoption leaves the room and the bot's level as found", () => {
+    const remote = "@creator:elsewhere.org"
+    const v12 = actualRoom([[remote, "join"]], {}, { roomVersion: "12", creators: [remote] })
+    const room = { ...v12, powerLevels: { ...v12.powerLevels, users: {} } }
+    const adoption = adoptionOf(room, bot)
+    expect(adoption).toEqual({ grantor: undefined, levelNow: 0, levelAfter: 0, room })
+    expect(adoption.room).toBe(room)
+  })
+
+  it("is no fix where it would not raise the bot, even where the bot holds every level already", () => {
+    // The bot is the most powerful joined member of its server: make_room_admin lends it its own 100.
+    const adoption = adoptionOf(actualRoom([]), bot)
+    expect(adoption).toMatchObject({ grantor: bot, levelNow: 100, levelAfter: 100 })
+    expect(adoptionManages(adoption, context())).toBe(false)
+  })
+
+  it("says who can help where adopting cannot: nobody of the bot's server with power, or not enough of it", () => {
+    const lacking = (users: Readonly<Record<string, number>>) =>
+      plan(
+        desired(desiredRoom([])),
+        actualRoom([[u("host"), "join"]], {}, { powerLevels: { ...defaultPowerLevels({}), users } }),
+        context(),
+      ).conditions
+    expect(lacking({ "@remote:elsewhere.org": 100 }).map((c) => [c.type, c.adopt, c.message])).toEqual([
+      [
+        "blocked",
+        undefined,
+        "bot lacks power: m.room.power_levels needs 100, the bot has 0; make_room_admin cannot help: no member of example.org with power is in the room; a room admin of another server must raise the bot (docs/operations.md)",
+      ],
+      [
+        "blocked",
+        undefined,
+        "bot lacks power: kick needs 50, the bot has 0; make_room_admin cannot help: no member of example.org with power is in the room; a room admin of another server must raise the bot (docs/operations.md)",
+      ],
+    ])
+    expect(lacking({ [bot]: 60, [u("host")]: 75 }).map((c) => c.message)).toEqual([
+      "bot lacks power: m.room.power_levels needs 100, the bot has 60; make_room_admin cannot give the bot more than 75: a room admin must lower what these need (docs/operations.md)",
+    ])
+  })
+})

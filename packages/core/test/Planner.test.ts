@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { DesiredOutcome, RoomPlan } from "../src/index.ts"
-import { destructiveUnits, parseLevel, planOrphan, planRoom, planToText, roomKey } from "../src/index.ts"
+import { conditionPlan, destructiveUnits, parseLevel, planOrphan, planRoom, planToText, roomKey } from "../src/index.ts"
 import { actualRoom, alias, bot, context, defaultPowerLevels, desiredRoom, plan, types, u } from "./fixtures.ts"
 
 const desired = (room = desiredRoom([])): DesiredOutcome => ({ _tag: "Desired", room })
@@ -633,5 +633,109 @@ describe("archive and un-archive", () => {
     )
     const result = planOrphan(strong, alias, "t1", context({ orphanPolicy: "evict" }))
     expect(types(result.actions)).toEqual([`kick ${u("ann")}`])
+  })
+})
+
+describe("planner rules that mutation testing found unpinned (docs/reliability.md)", () => {
+  const orphanReason = "the room's event or group no longer exists in OpenMeet"
+  /** Members of every membership, one of another server: the bot manages ann (join) and bob (invite) only. */
+  const mixed = actualRoom([
+    [u("zed"), "join"],
+    [u("cy"), "leave"],
+    [u("bob"), "invite"],
+    [u("dee"), "ban", bot],
+    [u("eve"), "knock"],
+    ["@remote:elsewhere.org", "join"],
+  ])
+  const failed: DesiredOutcome = { _tag: "Failed", key: roomKey("t1", "event", "42"), alias, problems: [] }
+
+  it("counts as members only users joined or invited whom it manages, also of a room it cannot plan", () => {
+    expect(plan(desired(), mixed, context()).memberCount).toBe(2)
+    expect(plan(failed, mixed, context()).memberCount).toBe(2)
+    expect(planOrphan(mixed, alias, "t1", context()).memberCount).toBe(2)
+  })
+
+  it("a power level that is not a level is a 'blocked' condition", () => {
+    const unreadable = actualRoom([], {}, { powerLevels: { ...defaultPowerLevels({}), kick: "lots" } })
+    expect(plan(desired(), unreadable, context()).conditions).toEqual([
+      { type: "blocked", message: 'power level kick is "lots", not a level' },
+    ])
+  })
+
+  it("tells why an encrypted room stays so", () => {
+    expect(plan(desired(), actualRoom([], {}, { encrypted: true }), context()).conditions).toEqual([
+      {
+        type: "encrypted",
+        message:
+          "room is encrypted (a legacy private room): it stays encrypted and is managed; people invited now cannot read what was said before they joined. Nothing to do (docs/operations.md)",
+      },
+    ])
+  })
+
+  it("gives each power-levels write its reason", () => {
+    const archived = { powerLevels: { ...defaultPowerLevels({}), events_default: 50 } }
+    const cases = [
+      [
+        desiredRoom([[u("host"), 99]]),
+        actualRoom([[u("host"), "join"]]),
+        "set_power_levels",
+        "levels follow OpenMeet roles",
+      ],
+      [
+        desiredRoom([], { archived: true }),
+        actualRoom([]),
+        "archive",
+        "event 42 is cancelled: only moderators and up may post",
+      ],
+      [desiredRoom([]), actualRoom([], {}, archived), "unarchive", "event 42 is active again: everyone may post"],
+    ] as const
+    for (const [room, actual, type, reason] of cases) {
+      const result = plan(desired(room), actual, context(), { archivedByReconciler: true })
+      expect(result.actions.map((a) => [a.type, a.reason])).toEqual([[type, reason]])
+    }
+  })
+
+  it("evicts an orphan's joined and invited members in user-id order, with the orphan's reason", () => {
+    expect(planOrphan(mixed, alias, "t1", context({ orphanPolicy: "evict" })).actions).toEqual([
+      { type: "kick", user: u("bob"), reason: orphanReason },
+      { type: "kick", user: u("zed"), reason: orphanReason },
+    ])
+  })
+
+  it("archives an orphan by raising events_default alone, and only one not archived yet", () => {
+    const archive = context({ orphanPolicy: "archive" })
+    expect(planOrphan(actualRoom([]), alias, "t1", archive).actions).toEqual([
+      {
+        type: "archive",
+        changes: {},
+        content: { ...defaultPowerLevels({}), events_default: 50 },
+        reason: orphanReason,
+      },
+    ])
+    const archived = actualRoom([], {}, { powerLevels: { ...defaultPowerLevels({}), events_default: 50 } })
+    expect(planOrphan(archived, alias, "t1", archive).actions).toEqual([])
+  })
+
+  it("neither archives nor evicts an orphan it is blocked in; the blockers are its conditions", () => {
+    const blocked = actualRoom([[u("ann"), "join"]], {}, { powerLevels: { ...defaultPowerLevels({}), kick: "lots" } })
+    for (const orphanPolicy of ["archive", "evict"] as const) {
+      const result = planOrphan(blocked, alias, "t1", context({ orphanPolicy }))
+      expect(result.actions).toEqual([])
+      expect(result.conditions).toEqual([{ type: "blocked", message: 'power level kick is "lots", not a level' }])
+    }
+  })
+
+  it("a room it cannot act on now is one condition of its status and no actions", () => {
+    const where = { key: roomKey("t1", "event", "42"), alias, roomId: "!room:example.org" }
+    for (const status of ["error", "blocked"] as const) {
+      expect(conditionPlan(where, status, "the room cannot be read")).toEqual({
+        ...where,
+        status,
+        actions: [],
+        conditions: [{ type: status, message: "the room cannot be read" }],
+        memberCount: 0,
+        entitledCount: 0,
+      })
+    }
   })
 })

@@ -1,6 +1,6 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { aliasTenant, formatRoomKey, parseAlias, parseRoomKey, roomAlias, roomKey } from "../src/index.ts"
+import { aliasProblem, aliasTenant, formatRoomKey, parseAlias, parseRoomKey, roomAlias, roomKey } from "../src/index.ts"
 
 describe("the tenant '' (OpenMeet's public schema): keys and aliases as OpenMeet makes them", () => {
   it("its keys are event::<id> and group::<id>, and they parse back", () => {
@@ -39,5 +39,44 @@ describe("room keys", () => {
       )
     }
     expect(Either.isLeft(parseRoomKey("orphan:t1:!room:server"))).toBe(true)
+  })
+})
+
+describe("keys and aliases: what mutation testing found unpinned (docs/reliability.md)", () => {
+  it("a key is the whole text: nothing before or after it, and it says what it expected", () => {
+    for (const text of ["event:t1:42x", "xevent:t1:42"]) {
+      expect(parseRoomKey(text)).toEqual(
+        Either.left(`"${text}" is not a room key; expected event:<tenant>:<id> or group:<tenant>:<id>`),
+      )
+    }
+  })
+
+  it("an id of more than ten digits is no serial id, even padded with zeros", () => {
+    expect(parseRoomKey("event:t1:0000000042")).toEqual(Either.right(roomKey("t1", "event", "0000000042")))
+    expect(Either.isLeft(parseRoomKey("event:t1:00000000042"))).toBe(true)
+  })
+
+  /** Texts that are not an alias of our namespace on example.org, though they contain one. */
+  const notOurs = [
+    "#event-party-t1:elsewhere.org",
+    "#room:example.org",
+    "#x#event-party-t1:example.org",
+    "#event-party-t1:example.org\n#x:elsewhere.org",
+  ]
+
+  it("an alias is ours only as a whole, on our server", () => {
+    for (const alias of notOurs) {
+      expect(aliasTenant(alias, "example.org")).toBeUndefined()
+      expect(parseAlias(alias, "example.org")).toBeUndefined()
+    }
+  })
+
+  it("names what stops a slug from becoming an alias: a ':' in the local part, more than 255 characters", () => {
+    expect(aliasProblem("#event-a:b-t1:example.org")).toBe(
+      "alias \"#event-a:b-t1:example.org\" contains ':' in its local part",
+    )
+    const sized = (length: number) => `#${"a".repeat(length - ":example.org".length - 1)}:example.org`
+    expect(aliasProblem(sized(255))).toBeUndefined()
+    expect(aliasProblem(sized(256))).toBe(`alias "${sized(256)}" is longer than 255 characters`)
   })
 })
