@@ -158,8 +158,15 @@ cmd_start() {
   if [ "$DATABASE" = postgres ]; then ensure_pg_database; fi
   mkdir -p "$DATA" "$ROOT$INNER"
   mount_proc
-  mountpoint -q "$ROOT$INNER" || mount --bind "$DATA" "$ROOT$INNER" ||
-    die "cannot bind-mount $DATA at $ROOT$INNER"
+  # A mount left from an earlier boot can still sit there while its folder is gone (a wiped
+  # /tmp): the same inode on both sides says the bind is ours, anything else is remounted.
+  if [ "$(stat -c %d:%i "$DATA")" != "$(stat -c %d:%i "$ROOT$INNER")" ]; then
+    if mountpoint -q "$ROOT$INNER"; then
+      log "stale mount at $ROOT$INNER (not $DATA): remounting"
+      umount "$ROOT$INNER" || umount -l "$ROOT$INNER" || die "cannot unmount the stale $ROOT$INNER"
+    fi
+    mount --bind "$DATA" "$ROOT$INNER" || die "cannot bind-mount $DATA at $ROOT$INNER"
+  fi
   write_config
   local ch=(chroot "$ROOT" "${CHROOT_ENV[@]}" /usr/bin/python3 -m synapse.app.homeserver -c "$INNER/homeserver.yaml")
   if [ ! -s "$DATA/signing.key" ]; then
