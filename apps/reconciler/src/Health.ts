@@ -1,5 +1,6 @@
-import type { HttpApp } from "@effect/platform"
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { SqlClient } from "@effect/sql"
 import type { ControllerService, Store } from "@openmeet-reconciler/engine"
 import type { ReconcilerMetrics } from "@openmeet-reconciler/observability"

@@ -1,4 +1,5 @@
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { compareRoomPlans, parseRoomKey } from "@openmeet-reconciler/core"
 import type { PlanResult, Scope, TenantFailure } from "@openmeet-reconciler/engine"
 import { Data, Effect, Either, Option, Ref, Schema } from "effect"

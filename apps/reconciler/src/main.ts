@@ -1,5 +1,6 @@
 import { Command } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { NodeContext } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { loggerLayer, parseLogFormat, parseLogLevel, tracingLayer } from "@openmeet-reconciler/observability"
 import { Cause, Effect, Either, Exit, LogLevel, Option } from "effect"
 import { ExitCode, reconciler } from "./Commands.ts"
