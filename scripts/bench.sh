@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against real PostgreSQL and a Synapse on PostgreSQL (as production runs it):
-#   pnpm bench [--quick] [planner|economy|apply|convergence|footprint ...]
+#   pnpm bench [--quick] [planner|economy|apply|convergence|footprint|footprint-10k ...]
 #   pnpm bench -- soak [minutes] [changes/s]   (default: 30, 2; apps/reconciler/dev/soak.ts)
 # Each scenario writes bench/results/<scenario>.json; docs/benchmarks.md's tables are then
 # regenerated from them (apps/reconciler/dev/bench/). `--quick` takes minutes; the full run
