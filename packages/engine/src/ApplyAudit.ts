@@ -71,9 +71,31 @@ export const audit = (actions: ReadonlyArray<AppliedAction>) =>
   })
 
 /**
+ * The persisted states (StoreStates.ts) an action makes stale: its room's, and for an alias
+ * it creates or moves, the alias's (persisted as free) and the room it comes from.
+ */
+export const staleBy = (roomId: string | undefined, actions: ReadonlyArray<PlannedAction>): ReadonlyArray<string> => [
+  ...new Set([
+    ...(roomId === undefined ? [] : [roomId]),
+    ...actions.flatMap((action) =>
+      action.type === "create_room"
+        ? [action.alias]
+        : action.type === "add_alias"
+          ? [action.alias, ...(action.from === undefined ? [] : [action.from])]
+          : [],
+    ),
+  ]),
+]
+
+/**
  * Writes the rows of actions about to be sent, as `started`, before the request: a process
  * killed while the homeserver applies them leaves open rows (closed as `interrupted` by the
  * next lock holder), never a write without a row. `finish` closes them with the outcome.
+ *
+ * In the same breath, before the request, the persisted states the actions make stale are
+ * invalidated: a leader killed after its write but before it read the room again, while
+ * the transaction that tells of the write has not reached a replica yet, would otherwise
+ * leave its successor a state from before the write, and the write would be made twice.
  */
 export interface Sent {
   readonly finish: (outcomes: ReadonlyArray<AppliedAction>) => Effect.Effect<void, StoreError>
@@ -86,8 +108,13 @@ export const begin = (
 ): Effect.Effect<Sent, StoreError, Store> =>
   Effect.gen(function* () {
     const store = yield* Store
-    const ids = yield* store.auditStart(
-      entries(each(room, roomId, actions, { result: "applied" }), yield* currentTraceId),
+    const traceId = yield* currentTraceId
+    const [ids] = yield* Effect.all(
+      [
+        store.auditStart(entries(each(room, roomId, actions, { result: "applied" }), traceId)),
+        store.invalidateStates(staleBy(roomId, actions)),
+      ],
+      { concurrency: 2 },
     )
     return {
       finish: (outcomes: ReadonlyArray<AppliedAction>) =>

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import type { ActualRoom } from "@openmeet-reconciler/core"
+import type { ActualRoom, RoomPlan } from "@openmeet-reconciler/core"
 import { defaultPolicy } from "@openmeet-reconciler/core"
 import type { StateCache } from "@openmeet-reconciler/matrix"
 import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
@@ -10,6 +10,7 @@ import { faultyHomeserver, sqlLayer, synapseClient, testServices, uniqueTenantId
 import { Effect, Either, FastCheck as fc, Layer, Redacted, Schema } from "effect"
 import type { TenantRuntime } from "../src/index.ts"
 import { Store, startController } from "../src/index.ts"
+import { begin, staleBy } from "../src/ApplyAudit.ts"
 import { isPersistedRoom, PersistedRoom, persistRoom, restoreRoom } from "../src/PersistedRoom.ts"
 
 const services = testServices()
@@ -132,6 +133,69 @@ layer(Base, { excludeTestServices: true })("persisted room states", (it) => {
       expect(yield* names).toEqual([])
       yield* store.saveStates([free(yield* store.stateToken)])
       expect(yield* names).toEqual(["free"])
+    }),
+  )
+
+  it.effect("an action written ahead makes its room's persisted state stale before its request is sent", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      yield* store.migrate
+      const roomId = `!${uniqueTenantId("ahead")}:s`
+      const alias = `#event-${uniqueTenantId("ahead")}-t:s`
+      const moved = `!${uniqueTenantId("from")}:s`
+      const saved = (id: string, token: bigint) =>
+        store.saveStates([
+          {
+            kind: "room",
+            state: { roomId: id, bot: "@bot:s", room: { ...room, roomId: id }, at: Date.now() },
+            token,
+            maxAgeMs: 60_000,
+          },
+        ])
+      const persisted = Effect.map(store.loadStates, ({ states, freeAliases }) => [
+        ...states.filter((p) => [roomId, moved].includes(p.roomId)).map((p) => p.roomId),
+        ...freeAliases.filter((f) => f.alias === alias).map((f) => f.alias),
+      ])
+      const plan = (id: string | undefined, actions: RoomPlan["actions"]): RoomPlan => ({
+        key: { tenant: "t", kind: "event", entityId: "1" },
+        alias,
+        roomId: id,
+        status: "drifted",
+        actions,
+        conditions: [],
+        memberCount: 0,
+        entitledCount: 0,
+      })
+      // The room as its leader last read it, and the alias it found free, are persisted.
+      const read = yield* store.stateToken
+      yield* saved(roomId, read)
+      yield* saved(moved, read)
+      yield* store.saveStates([{ kind: "alias", free: { alias, at: Date.now() }, token: read, maxAgeMs: 60_000 }])
+      expect((yield* persisted).sort()).toEqual([alias, moved, roomId].sort())
+      // An invite about to be sent: the leader may die once the homeserver applied it.
+      const invite = { type: "invite", user: "@u2:s", reason: "confirmed attendee" } as const
+      yield* begin(plan(roomId, [invite]), roomId, [invite])
+      expect((yield* persisted).sort()).toEqual([alias, moved].sort())
+      // A read that began before the write, kept by the cache and flushed after it, stays out.
+      yield* saved(roomId, read)
+      expect((yield* persisted).sort()).toEqual([alias, moved].sort())
+      // A creation makes the alias it takes stale; moving an alias, the room it comes from too.
+      const create = {
+        type: "create_room",
+        alias,
+        name: "Room",
+        joinRule: "invite",
+        historyVisibility: "shared",
+        guestAccess: "forbidden",
+        users: {},
+        reason: "event is published",
+      } as const
+      yield* begin(plan(undefined, [create]), undefined, [create])
+      expect(yield* persisted).toEqual([moved])
+      const add = { type: "add_alias", alias, from: moved, reason: "moved" } as const
+      yield* begin(plan(roomId, [add]), roomId, [add])
+      expect(yield* persisted).toEqual([])
+      expect(staleBy(roomId, [invite, invite, add])).toEqual([roomId, alias, moved])
     }),
   )
 
