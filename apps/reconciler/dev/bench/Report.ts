@@ -288,7 +288,8 @@ const memoryModel = (all: ReadonlyMap<string, Json>) => {
   }
 }
 
-const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
+/** The footprint table's rows of one run: each size as Node sizes the heap, keeping it, and limited. */
+const footprintRows = (r: Json | undefined) => {
   const line = (m: unknown, sizing: string) => [
     int(at(m, "rooms")),
     sizing,
@@ -298,7 +299,7 @@ const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
     `${num(at(m, "eventLoopLagP50Ms"))?.toFixed(1) ?? "–"} / ${num(at(m, "eventLoopLagP99Ms"))?.toFixed(1) ?? "–"} / ${num(at(m, "eventLoopLagMaxMs"))?.toFixed(1) ?? "–"} ms`,
     ms(at(m, "convergedAfterMs")),
   ]
-  const rows = list(at(r, "data", "measured")).flatMap((m) => {
+  return list(at(r, "data", "measured")).flatMap((m) => {
     const kept = at(m, "kept")
     const limited = at(m, "limited")
     return [
@@ -307,6 +308,20 @@ const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
       ...(limited === undefined ? [] : [line(limited, `old space ≤ ${int(at(limited, "heapLimitMiB"))} MiB`)]),
     ]
   })
+}
+
+const footprintColumns = [
+  "rooms",
+  "heap",
+  "RSS idle",
+  "RSS peak (VmHWM)",
+  "heap used",
+  "event-loop lag p50 / p99 / max",
+  "ready and converged after",
+]
+
+const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
+  const rows = footprintRows(r)
   const x = at(r, "data", "extrapolated")
   const perRoom = num(at(r, "data", "perRoomMiB"))
   const model = memoryModel(all)
@@ -328,10 +343,25 @@ const footprint = (r: Json | undefined, all: ReadonlyMap<string, Json>) => {
     x === undefined
       ? ""
       : ` For comparison, a straight line through the two sizes measured as Node sizes the heap gives ${int(at(x, "rssMiB"))} MiB (${perRoom === undefined ? "–" : (perRoom * 1024).toFixed(0)} KiB per room).`
-  return `${table(["rooms", "heap", "RSS idle", "RSS peak (VmHWM)", "heap used", "event-loop lag p50 / p99 / max", "ready and converged after"], rows)}
+  return `${table(footprintColumns, rows)}
 
 ${byModel}${linear}`
 }
+
+/** The daemon measured at about 10,000 rooms (`pnpm bench footprint-10k`), when it was. */
+const measured10k = (all: ReadonlyMap<string, Json>) => {
+  const m = list(at(all.get("footprint-10k"), "data", "measured")).at(-1)
+  const rooms = num(at(m, "rooms"))
+  const rss = num(at(m, "rssMiB"))
+  return rooms === undefined || rss === undefined || rooms < 9_000
+    ? undefined
+    : { rooms, rss, kept: num(at(m, "kept", "rssMiB")), peak: num(at(m, "peakMiB")) }
+}
+
+const footprint10k = (r: Json | undefined) =>
+  r === undefined
+    ? "Not measured in this run (`pnpm bench footprint-10k`)."
+    : `${table(footprintColumns, footprintRows(r))}\n\n${machineLine(r)}`
 
 /**
  * Why a target is missed (or not measured), shown next to it only then: what the
@@ -399,8 +429,10 @@ const targets = (all: ReadonlyMap<string, Json>) => {
   const desiredAt250k =
     desiredRows === undefined || desiredMs === undefined ? undefined : (desiredMs * 250_000) / desiredRows
   const model = memoryModel(all)
-  const rss = model?.rssMiB
+  const direct = measured10k(all)
+  const rss = direct?.rss ?? model?.rssMiB
   const upper = num(at(all.get("footprint"), "data", "extrapolated", "rssMiB"))
+  const extrapolated = `${int(model?.rssMiB)} MiB (extrapolated from the largest size measured and what the warm cache keeps per room; ${int(upper)} MiB as a straight line through the sizes measured)`
   return table(
     ["target", "figure (this run)", ""],
     [
@@ -462,7 +494,9 @@ const targets = (all: ReadonlyMap<string, Json>) => {
       ),
       row(
         "idle daemon at 10,000 rooms ≤ 400 MB RSS",
-        `${int(rss)} MiB (extrapolated from the largest size measured and what the warm cache keeps per room; ${int(upper)} MiB as a straight line through the sizes measured)${model?.own?.releasedMiB === undefined ? "" : `; a pass over ${int(model.own.rooms)} rooms in a process of its own leaves ${int(model.own.releasedMiB - model.own.standInMiB)} MiB resident once the heap is given back, besides the stand-in homeserver's rooms (measured)`}; peak during a pass ≈ ${int(model?.peakMiB)} MiB`,
+        direct === undefined
+          ? `${extrapolated}${model?.own?.releasedMiB === undefined ? "" : `; a pass over ${int(model.own.rooms)} rooms in a process of its own leaves ${int(model.own.releasedMiB - model.own.standInMiB)} MiB resident once the heap is given back, besides the stand-in homeserver's rooms (measured)`}; peak during a pass ≈ ${int(model?.peakMiB)} MiB`
+          : `${int(direct.rss)} MiB measured: a daemon managing ${int(direct.rooms)} rooms in Synapse, idle (${int(direct.kept)} MiB keeping the heap, RELEASE_IDLE_HEAP=false; peak ${int(direct.peak)} MiB); from the smaller sizes, ${extrapolated}`,
         rss === undefined ? undefined : rss * 1.048576 <= 400,
         rss === undefined ? why.footprintUnmeasured : why.footprint,
       ),
@@ -480,6 +514,7 @@ export const renderBenchmarks = () => {
     apply: `${apply(all.get("apply"))}\n\n${machineLine(all.get("apply"))}`,
     convergence: `${convergence(all.get("convergence"))}\n\n${machineLine(all.get("convergence"))}`,
     footprint: `${footprint(all.get("footprint"), all)}\n\n${machineLine(all.get("footprint"))}`,
+    "footprint-10k": footprint10k(all.get("footprint-10k")),
   }
   let text = readFileSync(path, "utf8")
   for (const [name, body] of Object.entries(sections)) {
