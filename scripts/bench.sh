@@ -35,8 +35,7 @@ if [ "${1:-}" = soak ]; then
   shift
   exec node dev/soak.ts "$@"
 fi
-# --expose-gc: the planner scenario measures the heap a warm state cache keeps per room.
-node --expose-gc dev/bench/main.ts "$@"
+node dev/bench/main.ts "$@"
 cd ../..
 # The results and tables as the formatter writes them (pnpm lint checks them).
 pnpm exec biome format --write bench/results docs/benchmarks.md >/dev/null

@@ -15,6 +15,7 @@ import type { MatrixService } from "@openmeet-reconciler/matrix"
 import { Homeservers, makeStateCache } from "@openmeet-reconciler/matrix"
 import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { Effect, Layer, Redacted } from "effect"
+import { exposeGc } from "../../src/HeapRelease.ts"
 import { convergedRooms, freshCopiesHomeserver, inMemoryHomeserver } from "./Converged.ts"
 import type { Services, Timing } from "./Harness.ts"
 import { heapLimitMiB, median, say, seededTenant, timed } from "./Harness.ts"
@@ -32,7 +33,7 @@ export interface PlannerRow {
   readonly heapMiB: number
   /**
    * The heap a warm state cache keeps per room (its rooms read as fresh copies, as from
-   * JSON), measured with garbage collected before and after; absent without --expose-gc.
+   * JSON), measured with garbage collected before and after; absent when V8 does not expose its collector.
    */
   readonly cacheKiBPerRoom: number | undefined
   /** The heap a full pass over a cold cache commits beyond the settled heap, per room (its peak, which RSS keeps). */
@@ -80,10 +81,11 @@ const passProcess = (prefix: string, events: number, limitMiB: number | undefine
   }
 }
 
-/** The heap after a full garbage collection, when Node exposes it (bench.sh runs with --expose-gc). */
+/** The heap after a full garbage collection, when V8 exposes its collector (HeapRelease.exposeGc). */
 const settledHeap = (): NodeJS.MemoryUsage | undefined => {
-  const gc: unknown = Reflect.get(globalThis, "gc")
-  if (typeof gc !== "function") return undefined
+  // As the daemon collects (HeapRelease.ts): no --expose-gc needed.
+  const gc = exposeGc()
+  if (gc === undefined) return undefined
   gc()
   gc()
   return process.memoryUsage()

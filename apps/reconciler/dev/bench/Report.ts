@@ -386,7 +386,7 @@ const why = {
   footprint:
     "an idle daemon keeps its baseline (Node, its modules and the telemetry: the RSS of the smallest size in the footprint table) and what the warm state cache holds per room; the heap its passes grew is given back once idle (RELEASE_IDLE_HEAP)",
   footprintUnmeasured:
-    "the footprint scenario or the planner scenario's per-room memory (--expose-gc) has not been measured, so nothing is extrapolated to 10,000 rooms",
+    "the footprint scenario or the planner scenario's per-room memory has not been measured, so nothing is extrapolated to 10,000 rooms",
   firstPlanUnmeasured: "the economy scenario has not run",
 } as const
 
