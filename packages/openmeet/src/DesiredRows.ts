@@ -106,10 +106,13 @@ const fieldAt = (packed: string, start: number, end: number): string | null =>
  * The member rows of one packed text, in the order of their ids, read in one pass with no
  * array per row (a tenant has hundreds of thousands). A row is readable when it has exactly
  * five fields and an id (what `MemberTuple` accepts of its fields); any other row is
- * returned apart, as its fields, for the Schema to name what is wrong with it.
+ * returned apart, as its fields, for the Schema to name what is wrong with it. With
+ * `keep` false the readable rows are only checked, not made (`rows` is then empty): the
+ * whole tenant is checked first, and each room's rows are made when its room is built.
  */
 export const unpackMemberRows = (
   packed: string,
+  keep = true,
 ): { readonly rows: ReadonlyArray<MemberRow>; readonly refused: ReadonlyArray<ReadonlyArray<string | null>> } => {
   const rows: Array<MemberRow> = []
   const refused: Array<ReadonlyArray<string | null>> = []
@@ -129,6 +132,10 @@ export const unpackMemberRows = (
     const d = c === -1 ? -1 : packed.indexOf(US, c + 1)
     const after = d === -1 ? -1 : packed.indexOf(US, d + 1)
     if (a > start && d !== -1 && d < end && (after === -1 || after > end)) {
+      if (!keep) {
+        start = end + 1
+        continue
+      }
       const id = packed.slice(start + 1, a)
       const numeric = Number(id)
       if (!(numeric >= previousId)) sorted = false
@@ -200,29 +207,36 @@ export const decodeRows = <A, I>(
 }
 
 /**
- * Member rows aggregated per event or group, by parent id; the rows of no event or group
- * are checked too (an unreadable row may belong to any room) but belong to no room.
+ * Member rows aggregated per event or group, by parent id, checked but kept packed (a
+ * tenant's rows as objects would outweigh the rooms built from them): `rowsOf` makes one
+ * parent's rows. The rows of no event or group are checked too (an unreadable row may
+ * belong to any room) but belong to no room.
  */
 export const decodeMemberGroups = (
   groups: ReadonlyArray<unknown>,
   tenant: string,
   table: string,
 ): {
-  readonly byParent: ReadonlyMap<string, ReadonlyArray<MemberRow>>
+  readonly byParent: ReadonlyMap<string, string>
+  readonly rowsOf: (parentId: string) => ReadonlyArray<MemberRow>
   readonly problems: ReadonlyArray<DataProblem>
 } => {
-  const byParent = new Map<string, ReadonlyArray<MemberRow>>()
+  const byParent = new Map<string, string>()
   const problems: Array<DataProblem> = []
   for (const group of groups) {
     if (!isMemberGroup(group)) {
       problems.push({ tenant, table, id: "?", message: describe(MemberGroup, group) })
       continue
     }
-    const { rows, refused } = unpackMemberRows(group.rows)
+    const { refused } = unpackMemberRows(group.rows, false)
     for (const fields of refused) {
       problems.push({ tenant, table, id: idOf(fields), message: `${separatorNote}${describe(MemberTuple, fields)}` })
     }
-    if (group.parentId !== null) byParent.set(group.parentId, rows)
+    if (group.parentId !== null) byParent.set(group.parentId, group.rows)
   }
-  return { byParent, problems }
+  const rowsOf = (parentId: string) => {
+    const packed = byParent.get(parentId)
+    return packed === undefined ? [] : unpackMemberRows(packed).rows
+  }
+  return { byParent, rowsOf, problems }
 }

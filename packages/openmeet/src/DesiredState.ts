@@ -28,6 +28,20 @@ export interface TenantDesired {
   readonly problems: ReadonlyArray<DataProblem>
 }
 
+/**
+ * A tenant's rows, read and checked, from which its rooms are built a slice at a time: a
+ * pass over 10,000 rooms then holds the rooms of one batch, not of the whole tenant.
+ */
+export interface TenantRows {
+  readonly tenant: Tenant
+  /** How many rooms the rows make: its events', then its groups'. */
+  readonly size: number
+  /** The rooms from `from` to `to` in that order, each with the users it waits on for a handle. */
+  readonly build: (from: number, to: number) => ReadonlyArray<RoomOutcome>
+  /** Rows that could not be read at all (the rooms they belong to are not acted on). */
+  readonly problems: ReadonlyArray<DataProblem>
+}
+
 /** Which rooms to compute; all of the tenant's when absent. */
 export interface DesiredFilter {
   readonly eventIds: ReadonlyArray<string>
@@ -108,6 +122,12 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
       policy: Policy,
       filter?: DesiredFilter,
     ) => Effect.Effect<TenantDesired, DesiredStateError>
+    /** The tenant's rows, for its rooms to be built a slice at a time (what `forTenant` builds at once). */
+    readonly readTenant: (
+      tenant: Tenant,
+      policy: Policy,
+      filter?: DesiredFilter,
+    ) => Effect.Effect<TenantRows, DesiredStateError>
     /** The id of the event or group with this slug (an alias query names a room by slug). */
     readonly entityIdBySlug: (
       tenant: Tenant,
@@ -131,7 +151,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
     DesiredState,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      const forTenant = Effect.fn("DesiredState.forTenant")(function* (
+      const readTenant = Effect.fn("DesiredState.readTenant")(function* (
         tenant: Tenant,
         policy: Policy,
         filter?: DesiredFilter,
@@ -211,59 +231,75 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
         const members = decodeMemberGroups(memberRows, tenant.id, "groupMembers")
         const users = decodeRows(UserRow, isUserRow, userRows, tenant.id, "users")
         const userFacts = withHandleConflicts(users.rows)
-        const attendeesByEvent = attendees.byParent
-        const membersByGroup = members.byParent
         const facts = { tenant: tenant.id, serverName: tenant.serverName }
 
-        const pending = new Set<string>()
-        const rooms: Array<DesiredOutcome> = []
-        const collect = (result: RoomOutcome) => {
-          for (const userId of result.pendingHandles) pending.add(userId)
-          rooms.push(result.outcome)
-        }
-        for (const event of eventsRead.rows) {
-          // "eventAttendees"."userId" is NOT NULL in OpenMeet; a NULL could name no one anyway.
-          const rows = (attendeesByEvent.get(event.id) ?? []).filter(
-            (row): row is MemberRow & { readonly userId: string } => row.userId !== null,
-          )
-          collect(desiredEventRoom(facts, event, rows, userFacts, policy))
-        }
-        for (const group of groupsRead.rows) {
-          collect(desiredGroupRoom(facts, group, membersByGroup.get(group.id) ?? [], userFacts, policy))
-        }
-
         // Two events (or groups) with one slug would claim one alias: neither is acted on.
+        const slugProblems = new Map<string, Array<DataProblem>>()
         for (const [table, rows] of [
           ["events", eventsRead.rows],
           ["groups", groupsRead.rows],
         ] as const) {
           for (const [slug, ids] of duplicates(rows.map((r) => [r.slug, r.id] as const))) {
             const kind = table === "events" ? "event" : "group"
-            for (const [index, outcome] of rooms.entries()) {
-              const key = outcome._tag === "Desired" ? outcome.room.key : outcome.key
-              if (key.kind !== kind || !ids.includes(key.entityId)) continue
-              rooms[index] = withProblems(outcome, [
-                {
-                  tenant: tenant.id,
-                  table,
-                  id: key.entityId,
-                  message: `slug ${JSON.stringify(slug)} is also used by ${table} id ${ids.filter((id) => id !== key.entityId).join(", ")}`,
-                },
-              ])
+            for (const id of ids) {
+              const problem = {
+                tenant: tenant.id,
+                table,
+                id,
+                message: `slug ${JSON.stringify(slug)} is also used by ${table} id ${ids.filter((other) => other !== id).join(", ")}`,
+              }
+              slugProblems.set(`${kind}:${id}`, [...(slugProblems.get(`${kind}:${id}`) ?? []), problem])
             }
           }
         }
-
         // An unreadable member or user row could belong to any room: no room of the
         // tenant may then be planned as if the row did not exist.
         const unreadable = [...attendees.problems, ...members.problems, ...users.problems]
+
+        const eventList = eventsRead.rows
+        const groupList = groupsRead.rows
+        const built = (index: number): RoomOutcome => {
+          const event = eventList[index]
+          if (event !== undefined) {
+            // "eventAttendees"."userId" is NOT NULL in OpenMeet; a NULL could name no one anyway.
+            const rows = attendees
+              .rowsOf(event.id)
+              .filter((row): row is MemberRow & { readonly userId: string } => row.userId !== null)
+            return desiredEventRoom(facts, event, rows, userFacts, policy)
+          }
+          const group = groupList[index - eventList.length] as GroupRow
+          return desiredGroupRoom(facts, group, members.rowsOf(group.id), userFacts, policy)
+        }
+        const roomAt = (index: number): RoomOutcome => {
+          const result = built(index)
+          const key = result.outcome._tag === "Desired" ? result.outcome.room.key : result.outcome.key
+          const problems = [...(slugProblems.get(`${key.kind}:${key.entityId}`) ?? []), ...unreadable]
+          return problems.length === 0 ? result : { ...result, outcome: withProblems(result.outcome, problems) }
+        }
+        const size = eventList.length + groupList.length
         return {
           tenant,
-          rooms: unreadable.length === 0 ? rooms : rooms.map((outcome) => withProblems(outcome, unreadable)),
-          pendingHandles: pending.size,
+          size,
+          build: (from: number, to: number) => {
+            const rooms: Array<RoomOutcome> = []
+            for (let index = Math.max(0, from); index < Math.min(size, to); index++) rooms.push(roomAt(index))
+            return rooms
+          },
           problems: [...eventsRead.problems, ...groupsRead.problems, ...unreadable],
-        } satisfies TenantDesired
+        } satisfies TenantRows
       })
+      const forTenant = (tenant: Tenant, policy: Policy, filter?: DesiredFilter) =>
+        readTenant(tenant, policy, filter).pipe(
+          Effect.map((rows) => {
+            const pending = new Set<string>()
+            const rooms: Array<DesiredOutcome> = []
+            for (const result of rows.build(0, rows.size)) {
+              for (const userId of result.pendingHandles) pending.add(userId)
+              rooms.push(result.outcome)
+            }
+            return { tenant, rooms, pendingHandles: pending.size, problems: rows.problems } satisfies TenantDesired
+          }),
+        )
       const entityIdBySlug = (tenant: Tenant, kind: "event" | "group", slug: string) =>
         sql<{
           id: string
@@ -337,7 +373,7 @@ export class DesiredState extends Context.Tag("@openmeet-reconciler/openmeet/Des
           Effect.mapError(failed(tenant, "entitled")),
           Effect.withSpan("DesiredState.query entitled", { attributes: { tenant: tenant.id, query: "entitled" } }),
         )
-      return { forTenant, entityIdBySlug, entitiesExist, hasEntitledUsers }
+      return { forTenant, readTenant, entityIdBySlug, entitiesExist, hasEntitledUsers }
     }),
   )
 }
