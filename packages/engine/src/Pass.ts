@@ -83,6 +83,12 @@ export interface PassOptions {
   readonly onProgress?: (done: number, total: number) => Effect.Effect<void>
   /** Whether applying records a row in `passes` (a CLI pass); default true. */
   readonly recordPass?: boolean
+  /**
+   * Whether the result keeps each room's desired and actual state (`details`, for explain and
+   * adopt); default true. The daemon's resync does not: they would keep every room's desired
+   * state alive until the pass ends.
+   */
+  readonly details?: boolean
 }
 
 export const noSafety: SafetyOptions = { confirmDestructive: false, allowEmpty: false }

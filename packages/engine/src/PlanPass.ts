@@ -2,12 +2,12 @@ import type { DesiredOutcome, RoomPlan } from "@openmeet-reconciler/core"
 import { compareRoomPlans, conditionPlan, formatRoomKey, gateTenant, isArchived } from "@openmeet-reconciler/core"
 import type { MatrixService } from "@openmeet-reconciler/matrix"
 import { describeMatrixError, type Homeservers, Matrix } from "@openmeet-reconciler/matrix"
-import { DesiredState } from "@openmeet-reconciler/openmeet"
+import { DesiredState, type TenantRows } from "@openmeet-reconciler/openmeet"
 import { Effect, Either } from "effect"
 import { findOrphans } from "./Orphans.ts"
 import type { PassOptions, PlanResult, RoomDetails, Scope, TenantFailure, TenantRuntime, Unrecorded } from "./Pass.ts"
 import { aliasOf, asConnected, filterOf, homeserverOf, keyOf, noSafety } from "./Pass.ts"
-import type { Identified, PassState } from "./RoomIdentity.ts"
+import type { PassState } from "./RoomIdentity.ts"
 import { aliasToResolve, identifyRoom } from "./RoomIdentity.ts"
 import { planIdentified, twoKeysOneRoom } from "./RoomPlanning.ts"
 import type { StoreError } from "./Store.ts"
@@ -18,10 +18,48 @@ interface Work {
   readonly runtime: TenantRuntime
 }
 
+/** What building a tenant's rooms found, filled in batch by batch (policy.md §5, pending handles). */
+interface Tally {
+  /** Distinct entitled users without a Matrix handle yet. */
+  readonly pending: Set<string>
+  /** Every room built so far is desired (none failed). */
+  desiredOnly: boolean
+  /** Some room built so far has a member. */
+  entitled: boolean
+}
+
+/** A tenant's rows, its rooms not yet built. */
+interface Source {
+  readonly rows: TenantRows
+  readonly runtime: TenantRuntime
+  readonly tally: Tally
+}
+
 interface Homeserver {
   readonly matrix: MatrixService
   readonly runtimes: Array<TenantRuntime>
-  readonly work: Array<Work>
+  readonly sources: Array<Source>
+}
+
+/**
+ * Rooms built and planned at a time. A pass holds the desired and actual rooms of one batch
+ * (and the plans of all), not every room's at once: at 10,000 rooms that is the most of a
+ * pass's heap.
+ */
+const batchSize = 500
+
+/** A tenant's rooms, a batch at a time, counted in its tally as they are built. */
+function* batches(source: Source): Generator<ReadonlyArray<Work>> {
+  const { rows, runtime, tally } = source
+  for (let from = 0; from < rows.size; from += batchSize) {
+    yield rows.build(from, from + batchSize).map((result) => {
+      for (const userId of result.pendingHandles) tally.pending.add(userId)
+      const outcome = result.outcome
+      if (outcome._tag !== "Desired") tally.desiredOnly = false
+      else if (outcome.room.members.size > 0) tally.entitled = true
+      return { outcome, runtime }
+    })
+  }
 }
 
 /** What the desired state of the scope's tenants says, grouped by the homeserver they live on. */
@@ -30,9 +68,7 @@ const readDesired = (scope: Scope) =>
     const desiredState = yield* DesiredState
     const partial = scope.rooms.length > 0
     const failedTenants: Array<TenantFailure> = []
-    const pendingHandles = new Map<string, number>()
-    const trusted = new Set<string>()
-    const empty = new Set<string>()
+    const tenants: Array<{ readonly source: Source; readonly entitled: boolean | undefined }> = []
     // Tenants that share a homeserver are planned together: one joined-rooms read, one orphan search.
     const homeservers = new Map<MatrixService, Homeserver>()
     for (const runtime of scope.tenants) {
@@ -40,7 +76,7 @@ const readDesired = (scope: Scope) =>
       const wanted = scope.rooms.filter((key) => key.tenant === id)
       if (partial && wanted.length === 0) continue
       const desired = yield* desiredState
-        .forTenant(runtime.tenant, runtime.policy, partial ? filterOf(wanted) : undefined)
+        .readTenant(runtime.tenant, runtime.policy, partial ? filterOf(wanted) : undefined)
         .pipe(Effect.either)
       if (Either.isLeft(desired)) {
         failedTenants.push({ tenant: id, message: `query ${desired.left.query} failed: ${desired.left.message}` })
@@ -52,21 +88,39 @@ const readDesired = (scope: Scope) =>
         continue
       }
       const connected = asConnected(runtime, matrix.right)
-      const { rooms, problems } = desired.right
-      pendingHandles.set(id, desired.right.pendingHandles)
-      if (problems.length === 0 && rooms.every((r) => r._tag === "Desired")) trusted.add(id)
+      const source = {
+        rows: desired.right,
+        runtime: connected,
+        tally: { pending: new Set<string>(), desiredOnly: true, entitled: false },
+      }
       // policy.md §5: "empty" is the whole tenant's verdict; some rooms only are not enough to judge.
       // A verdict that cannot be had is taken as empty: no kick follows from unreadable data.
       const entitled = partial
         ? yield* desiredState.hasEntitledUsers(runtime.tenant, runtime.policy).pipe(Effect.orElseSucceed(() => false))
-        : rooms.some((r) => r._tag === "Desired" && r.room.members.size > 0)
-      if (!entitled) empty.add(id)
-      const group = homeservers.get(matrix.right) ?? { matrix: matrix.right, runtimes: [], work: [] }
+        : undefined
+      tenants.push({ source, entitled })
+      const group = homeservers.get(matrix.right) ?? { matrix: matrix.right, runtimes: [], sources: [] }
       group.runtimes.push(connected)
-      for (const outcome of rooms) group.work.push({ outcome, runtime: connected })
+      group.sources.push(source)
       homeservers.set(matrix.right, group)
     }
-    return { failedTenants, pendingHandles, trusted, empty, homeservers: [...homeservers.values()] }
+    /** Tenants whose rows all read and whose rooms, all built by now, are all desired. */
+    const trusted = () =>
+      new Set(
+        tenants
+          .filter(({ source }) => source.rows.problems.length === 0 && source.tally.desiredOnly)
+          .map(({ source }) => source.rows.tenant.id),
+      )
+    /** Once every room is built: the pending handles and the tenants whose desired state entitles nobody. */
+    const verdicts = () => ({
+      pendingHandles: new Map(tenants.map(({ source }) => [source.rows.tenant.id, source.tally.pending.size])),
+      empty: new Set(
+        tenants
+          .filter(({ source, entitled }) => !(entitled ?? source.tally.entitled))
+          .map(({ source }) => source.rows.tenant.id),
+      ),
+    })
+    return { failedTenants, trusted, verdicts, homeservers: [...homeservers.values()] }
   })
 
 /**
@@ -110,51 +164,81 @@ export const planUngated = (
       planned.map((r) => r.tenant.id),
       scope.rooms.length > 0 ? scope.rooms.map(formatRoomKey) : undefined,
     )
-    const total = desired.homeservers.reduce((n, h) => n + h.work.length, 0)
+    const total = desired.homeservers.reduce((n, h) => n + h.sources.reduce((m, source) => m + source.rows.size, 0), 0)
     let done = 0
     const progress = options.onProgress ?? (() => Effect.void)
+    const keepDetails = options.details !== false
 
-    const identified: Array<Work & { readonly identified: Identified }> = []
+    const rooms: Array<RoomPlan> = []
+    const details = new Map<string, RoomDetails>()
+    const unrecorded: Array<Unrecorded> = []
     const unreadable: Array<RoomPlan> = []
     const orphans: Array<{ readonly plan: RoomPlan; readonly details: RoomDetails }> = []
     const strays = new Map<string, Array<RoomPlan["conditions"][number]>>()
-    for (const { matrix, runtimes, work } of desired.homeservers) {
+    for (const { matrix, runtimes, sources } of desired.homeservers) {
       const joined = yield* matrix.joinedRooms.pipe(Effect.either)
       if (Either.isLeft(joined)) {
         // Without this homeserver nothing of its tenants can be compared: errors, no actions.
         const message = `reading Matrix failed: ${describeMatrixError(joined.left)}`
-        for (const { outcome } of work) {
-          unreadable.push(
-            conditionPlan({ key: keyOf(outcome), alias: aliasOf(outcome), roomId: undefined }, "error", message),
-          )
+        for (const source of sources) {
+          for (const work of batches(source)) {
+            for (const { outcome } of work) {
+              unreadable.push(
+                conditionPlan({ key: keyOf(outcome), alias: aliasOf(outcome), roomId: undefined }, "error", message),
+              )
+            }
+          }
         }
         continue
       }
-      const aliases = yield* resolveAliases(work, { joined: joined.right, records }, options.concurrency).pipe(
-        Effect.provideService(Matrix, matrix),
-      )
-      const found = yield* Effect.forEach(
-        work,
-        (item) =>
-          identifyRoom(item.outcome, { joined: joined.right, records, aliases }).pipe(
-            Effect.map((result) => ({ ...item, identified: result })),
-            Effect.tap(() => progress(++done, total)),
-          ),
-        { concurrency: options.concurrency },
-      ).pipe(Effect.provideService(Matrix, matrix))
-      identified.push(...found)
+      const claimed = new Set<string>()
+      let readsFailed = false
+      for (const source of sources) {
+        for (const work of batches(source)) {
+          const aliases = yield* resolveAliases(work, { joined: joined.right, records }, options.concurrency).pipe(
+            Effect.provideService(Matrix, matrix),
+          )
+          const found = yield* Effect.forEach(
+            work,
+            (item) =>
+              identifyRoom(item.outcome, { joined: joined.right, records, aliases }).pipe(
+                Effect.map((result) => ({ ...item, identified: result })),
+                Effect.tap(() => progress(++done, total)),
+              ),
+            { concurrency: options.concurrency },
+          ).pipe(Effect.provideService(Matrix, matrix))
+          for (const f of found) {
+            for (const id of f.identified.claims) claimed.add(id)
+            if (f.identified._tag === "Unreadable") readsFailed = true
+          }
+          // Rooms the reconciler archived itself may be lifted; anyone else's read-only room is left.
+          const archivable = found.flatMap(({ outcome, identified: i }) =>
+            i._tag === "Found" && outcome._tag === "Desired" && !outcome.room.archived && isArchived(i.actual)
+              ? [i.roomId]
+              : [],
+          )
+          const archivedByReconciler = yield* store.archivedByReconciler(archivable)
+          for (const { outcome, runtime, identified: i } of found) {
+            if (i._tag === "Found" && i.via !== "record") {
+              unrecorded.push({ key: keyOf(outcome), roomId: i.roomId, alias: aliasOf(outcome) })
+            }
+            const { plan, details: detail } = planIdentified(outcome, runtime, i, archivedByReconciler)
+            if (plan === undefined) continue
+            rooms.push(plan)
+            if (keepDetails) details.set(formatRoomKey(plan.key), detail)
+          }
+        }
+      }
       // policy.md §5: no orphan is declared for a homeserver whose reads failed in the pass.
-      const readsFailed = found.some((f) => f.identified._tag === "Unreadable")
       if (scope.rooms.length > 0) continue
       if (readsFailed) {
         yield* Effect.logWarning("orphan search skipped: a room of this homeserver could not be read in this pass")
         continue
       }
-      const claimed = new Set(found.flatMap((f) => f.identified.claims))
       const search = yield* findOrphans({
         runtimes,
         unclaimed: [...joined.right].filter((id) => !claimed.has(id)),
-        trusted: desired.trusted,
+        trusted: desired.trusted(),
         concurrency: options.concurrency,
       }).pipe(Effect.provideService(Matrix, matrix))
       if (search.skipped !== undefined) yield* Effect.logWarning(`orphan search: ${search.skipped}; none declared`)
@@ -165,40 +249,23 @@ export const planUngated = (
       }
     }
 
-    // Rooms the reconciler archived itself may be lifted; anyone else's read-only room is left.
-    const archivable = identified.flatMap(({ outcome, identified: i }) =>
-      i._tag === "Found" && outcome._tag === "Desired" && !outcome.room.archived && isArchived(i.actual)
-        ? [i.roomId]
-        : [],
-    )
-    const archivedByReconciler = yield* store.archivedByReconciler(archivable)
-
-    const rooms: Array<RoomPlan> = []
-    const details = new Map<string, RoomDetails>()
-    for (const { outcome, runtime, identified: found } of identified) {
-      const { plan, details: detail } = planIdentified(outcome, runtime, found, archivedByReconciler)
-      if (plan === undefined) continue
+    const withStrays = rooms.map((plan) => {
       const extra = strays.get(formatRoomKey(plan.key)) ?? []
-      rooms.push(extra.length === 0 ? plan : { ...plan, conditions: [...plan.conditions, ...extra] })
-      details.set(formatRoomKey(plan.key), detail)
-    }
+      return extra.length === 0 ? plan : { ...plan, conditions: [...plan.conditions, ...extra] }
+    })
     for (const orphan of orphans) details.set(formatRoomKey(orphan.plan.key), orphan.details)
-    const all = [...twoKeysOneRoom(rooms), ...orphans.map((o) => o.plan), ...unreadable].sort(compareRoomPlans)
+    const all = [...twoKeysOneRoom(withStrays), ...orphans.map((o) => o.plan), ...unreadable].sort(compareRoomPlans)
+    const { pendingHandles, empty } = desired.verdicts()
 
-    const unrecorded: Array<Unrecorded> = identified.flatMap(({ outcome, identified: i }) =>
-      i._tag === "Found" && i.via !== "record"
-        ? [{ key: keyOf(outcome), roomId: i.roomId, alias: aliasOf(outcome) }]
-        : [],
-    )
     return {
       scope,
       plan: { rooms: all },
       failedTenants: desired.failedTenants,
-      pendingHandles: desired.pendingHandles,
+      pendingHandles,
       completeTenants: scope.rooms.length > 0 ? [] : planned.map((r) => r.tenant.id),
       unrecorded,
       details,
-      emptyTenants: desired.empty,
+      emptyTenants: empty,
       reserved: new Map(),
     } satisfies PlanResult
   }).pipe(Effect.withSpan("reconcile.plan"))

@@ -46,7 +46,7 @@ export class Resync extends Context.Tag("@openmeet-reconciler/engine/Resync")<Re
         // One fresh joined-rooms read per homeserver each resync; room state stays cached.
         config.cache.invalidateJoined()
         const scope = { tenants: config.tenants, rooms: [] }
-        const ungated = yield* planUngated(scope, { concurrency: config.concurrency })
+        const ungated = yield* planUngated(scope, { concurrency: config.concurrency, details: false })
         for (const failure of ungated.failedTenants) {
           yield* Effect.logError(`full resync: tenant ${failure.tenant}: ${failure.message}`)
         }

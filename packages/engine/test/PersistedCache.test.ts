@@ -8,9 +8,9 @@ import { DesiredState } from "@openmeet-reconciler/openmeet"
 import { addAttendee, addEvent, addUser, fixtureTenant, resetTenant } from "@openmeet-reconciler/openmeet/testing"
 import { faultyHomeserver, sqlLayer, synapseClient, testServices, uniqueTenantId } from "@openmeet-reconciler/testing"
 import { Effect, Either, FastCheck as fc, Layer, Redacted, Schema } from "effect"
+import { begin, staleBy } from "../src/ApplyAudit.ts"
 import type { TenantRuntime } from "../src/index.ts"
 import { Store, startController } from "../src/index.ts"
-import { begin, staleBy } from "../src/ApplyAudit.ts"
 import { isPersistedRoom, PersistedRoom, persistRoom, restoreRoom } from "../src/PersistedRoom.ts"
 
 const services = testServices()
