@@ -225,7 +225,7 @@ export const settingsReference: ReadonlyArray<SettingReference> = [
     secret: false,
     scope: "run",
     description:
-      '`true`: once the process is idle after a burst of work (a full resync, a backlog) that grew its resident memory by 32 MiB or more, one compacting garbage collection gives the heap back to the system (at most one every 30 s; a pause of about 0.2 s at 2,000 rooms, 0.4 s at 7,000; docs/deploy.md, "Sizing"). `false` leaves the heap to V8, which keeps what a pass made it grow.',
+      '`true`: once the event loop is at most half busy (no pass running; keeping the state cache fresh is not work enough to wait for) after a burst of work (a full resync, a backlog) that grew its resident memory by 32 MiB or more, one compacting garbage collection gives the heap back to the system (at most one every 30 s; a pause of about 0.2 s at 2,000 rooms, 0.4 s at 10,000; docs/deploy.md, "Sizing"). `false` leaves the heap to V8, which keeps what a pass made it grow.',
   },
   {
     name: "shutdownGrace",

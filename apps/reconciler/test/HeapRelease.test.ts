@@ -12,12 +12,15 @@ describe("when the heap is given back (shouldRelease)", () => {
     { why: "grown by 32 MiB or more, idle, no release for 30 s", change: {}, release: true },
     {
       why: "at the limits exactly",
-      change: { resident: settled + 32 * MiB, utilization: 0.2, sinceReleaseMs: 30_000 },
+      change: { resident: settled + 32 * MiB, utilization: 0.5, sinceReleaseMs: 30_000 },
       release: true,
     },
     { why: "grown by less than 32 MiB", change: { resident: settled + 32 * MiB - 1 }, release: false },
     { why: "shrunk", change: { resident: 150 * MiB }, release: false },
-    { why: "busy", change: { utilization: 0.21 }, release: false },
+    // A daemon at 10,000 rooms keeps its cache fresh (a few room reads a second, persisted):
+    // its loop is busy about a quarter of the time, and still ought to give the heap back.
+    { why: "keeping its cache fresh", change: { utilization: 0.3 }, release: true },
+    { why: "busy (a pass)", change: { utilization: 0.51 }, release: false },
     { why: "released less than 30 s ago", change: { sinceReleaseMs: 29_999 }, release: false },
   ])("$why: $release", ({ change, release }) => {
     expect(shouldRelease({ ...idle, ...change })).toBe(release)
@@ -25,7 +28,7 @@ describe("when the heap is given back (shouldRelease)", () => {
 
   it("the first release waits for nothing but growth and idleness", () => {
     expect(shouldRelease({ ...idle, sinceReleaseMs: Number.POSITIVE_INFINITY })).toBe(true)
-    expect(defaultReleaseRule).toEqual({ minBytes: 32 * MiB, maxUtilization: 0.2, minIntervalMs: 30_000 })
+    expect(defaultReleaseRule).toEqual({ minBytes: 32 * MiB, maxUtilization: 0.5, minIntervalMs: 30_000 })
   })
 })
 
