@@ -89,6 +89,8 @@ export interface PassOptions {
    * state alive until the pass ends.
    */
   readonly details?: boolean
+  /** Rooms built, identified and planned at a time (PlanPass.ts); default 500. */
+  readonly batchSize?: number
 }
 
 export const noSafety: SafetyOptions = { confirmDestructive: false, allowEmpty: false }

@@ -42,21 +42,21 @@ interface Homeserver {
 }
 
 /**
- * Rooms built and planned at a time. A pass holds the desired and actual rooms of one batch
- * (and the plans of all), not every room's at once: at 10,000 rooms that is the most of a
- * pass's heap.
+ * Rooms built and planned at a time, by default. A pass holds the desired and actual rooms of
+ * one batch (and the plans of all), not every room's at once: at 10,000 rooms that is the
+ * most of a pass's heap.
  */
-const batchSize = 500
+const defaultBatchSize = 500
 
 /** A tenant's rooms, a batch at a time, counted in its tally as they are built. */
-function* batches(source: Source): Generator<ReadonlyArray<Work>> {
+function* batches(source: Source, size: number): Generator<ReadonlyArray<Work>> {
   const { rows, runtime, tally } = source
-  for (let from = 0; from < rows.size; from += batchSize) {
-    yield rows.build(from, from + batchSize).map((result) => {
+  for (let from = 0; from < rows.size; from += size) {
+    yield rows.build(from, from + size).map((result) => {
       for (const userId of result.pendingHandles) tally.pending.add(userId)
       const outcome = result.outcome
       if (outcome._tag !== "Desired") tally.desiredOnly = false
-      else if (outcome.room.members.size > 0) tally.entitled = true
+      else if (outcome.room.members.size > 0 && from === 0) tally.entitled = true
       return { outcome, runtime }
     })
   }
@@ -168,6 +168,7 @@ export const planUngated = (
     let done = 0
     const progress = options.onProgress ?? (() => Effect.void)
     const keepDetails = options.details !== false
+    const batchSize = Math.max(1, options.batchSize ?? defaultBatchSize)
 
     const rooms: Array<RoomPlan> = []
     const details = new Map<string, RoomDetails>()
@@ -181,7 +182,7 @@ export const planUngated = (
         // Without this homeserver nothing of its tenants can be compared: errors, no actions.
         const message = `reading Matrix failed: ${describeMatrixError(joined.left)}`
         for (const source of sources) {
-          for (const work of batches(source)) {
+          for (const work of batches(source, batchSize)) {
             for (const { outcome } of work) {
               unreadable.push(
                 conditionPlan({ key: keyOf(outcome), alias: aliasOf(outcome), roomId: undefined }, "error", message),
@@ -194,7 +195,7 @@ export const planUngated = (
       const claimed = new Set<string>()
       let readsFailed = false
       for (const source of sources) {
-        for (const work of batches(source)) {
+        for (const work of batches(source, batchSize)) {
           const aliases = yield* resolveAliases(work, { joined: joined.right, records }, options.concurrency).pipe(
             Effect.provideService(Matrix, matrix),
           )

@@ -231,4 +231,33 @@ layer(Live, { excludeTestServices: true })("reconcile passes", (it) => {
         expect(kicks(yield* planPass({ tenants: [runtime], rooms: one }, options))).toEqual([true, true])
       }),
   )
+
+  it.effect("the tenant's verdicts hold whichever batch the room that decides them is built in", () =>
+    Effect.gen(function* () {
+      // Three rooms: only the last has a member with a handle; a user without one waits in the first.
+      const runtime = runtimeFor(uniqueTenantId("batch"))
+      yield* resetTenant(runtime.tenant)
+      yield* addUser(runtime.tenant, { id: 1, handle: null })
+      yield* addUser(runtime.tenant, { id: 2 })
+      for (const id of [1, 2, 3]) yield* addEvent(runtime.tenant, { id, slug: `batch${id}`, userId: 1 })
+      yield* addAttendee(runtime.tenant, { eventId: 3, userId: 2, status: "confirmed" })
+      const verdicts = (result: PlanResult) => ({
+        empty: [...result.emptyTenants],
+        pending: [...result.pendingHandles],
+        rooms: result.plan.rooms.map((room) => [formatRoomKey(room.key), room.status, room.actions.length]),
+      })
+      const scope = { tenants: [runtime], rooms: [] }
+      const whole = verdicts(yield* planPass(scope, options))
+      expect(whole.empty).toEqual([])
+      expect(whole.pending).toEqual([[runtime.tenant.id, 1]])
+      for (const batchSize of [1, 2]) expect(verdicts(yield* planPass(scope, { ...options, batchSize }))).toEqual(whole)
+      // Nobody entitled anywhere: empty, in one batch or three.
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql.unsafe(`DELETE FROM "${runtime.tenant.schema}"."eventAttendees"`),
+      )
+      for (const batchSize of [1, 500]) {
+        expect((yield* planPass(scope, { ...options, batchSize })).emptyTenants).toEqual(new Set([runtime.tenant.id]))
+      }
+    }),
+  )
 })
