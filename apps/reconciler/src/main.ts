@@ -1,5 +1,5 @@
 import { Command } from "@effect/cli"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { loggerLayer, parseLogFormat, parseLogLevel, tracingLayer } from "@openmeet-reconciler/observability"
 import { Cause, Effect, Either, Exit, LogLevel, Option } from "effect"

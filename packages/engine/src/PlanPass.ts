@@ -56,7 +56,7 @@ function* batches(source: Source, size: number): Generator<ReadonlyArray<Work>> 
       for (const userId of result.pendingHandles) tally.pending.add(userId)
       const outcome = result.outcome
       if (outcome._tag !== "Desired") tally.desiredOnly = false
-      else if (outcome.room.members.size > 0 && from === 0) tally.entitled = true
+      else if (outcome.room.members.size > 0) tally.entitled = true
       return { outcome, runtime }
     })
   }
